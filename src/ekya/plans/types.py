@@ -1,0 +1,69 @@
+"""Values that travel from scheduling to execution. Torch-free.
+
+Units: shares are fractions of one accelerator (0.25 = a quarter GPU); times are seconds from the
+window start; costs are accelerator-seconds at a full (1.0) share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+ShareFn = Callable[[float], float]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one window's scheduling decision may spend.
+
+    accelerators: G, the number of physical accelerators (a job never spans two).
+    window: the retraining window length T in seconds.
+    delta: the allocation quantum; every planned share is a multiple of it.
+    label_delay: seconds at the window start during which teacher labels are not yet ready, so
+        no retraining can run (the golden-label delay); the scheduler plans for window - label_delay.
+    infer_scale: accuracy multiplier of inference as a function of its share (paper section 1.5).
+    train_rate: accelerator-seconds of retraining progress per wall-second at a share
+        (sub-linear under MPS; the identity for linear scaling).
+    """
+
+    accelerators: int
+    window: float
+    delta: float
+    label_delay: float
+    infer_scale: ShareFn
+    train_rate: ShareFn
+
+    @property
+    def capacity(self) -> float:
+        """Total accelerator share available at any instant."""
+        return float(self.accelerators)
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """One stream's decision for a window: retrain with ``config`` (None = don't) and the split.
+
+    infer_device / train_device: the physical accelerator each job is packed onto (None = no job).
+    """
+
+    stream: str
+    config: str | None
+    infer_share: float
+    train_share: float
+    infer_device: int | None = None
+    train_device: int | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A scheduler's decision for all streams of one window.
+
+    predicted_accuracy: the scheduler's own estimate of the mean window accuracy (NaN if none).
+    """
+
+    streams: tuple[StreamPlan, ...]
+    predicted_accuracy: float = float("nan")
+
+    def by_stream(self) -> Mapping[str, StreamPlan]:
+        """The plan of each stream, keyed by stream name."""
+        return {s.stream: s for s in self.streams}

@@ -1,0 +1,5 @@
+"""Profiles: what a retraining configuration costs and what accuracy it reaches, per stream and window."""
+
+from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
+
+__all__ = ["ConfigProfile", "RetrainConfig", "StreamProfile"]

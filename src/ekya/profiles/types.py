@@ -1,0 +1,58 @@
+"""Values that travel from profiling to scheduling. Torch-free."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """One point of the retraining configuration space (gamma in the paper).
+
+    ``params`` holds the learner's knobs: backbone, frozen (bool), hidden, epochs, data_fraction,
+    batch_size, lr. The scheduler treats a config as an opaque name; only learners read params.
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ConfigProfile:
+    """Predicted (or measured) outcome of retraining one stream with one config in one window.
+
+    accuracy: accuracy of the retrained model on the window's live data, in [0, 1]; NaN = unknown
+        (schedulers with ``needs_profiles = False`` accept that).
+    cost: accelerator-seconds the job needs at a full (1.0) share of one accelerator.
+    """
+
+    config: str
+    accuracy: float
+    cost: float
+
+    @property
+    def known(self) -> bool:
+        """Whether the accuracy is a number rather than unknown (NaN)."""
+        return not math.isnan(self.accuracy)
+
+
+@dataclass(frozen=True)
+class StreamProfile:
+    """Everything a scheduler knows about one stream at a window start.
+
+    start_accuracy: accuracy of the deployed model on this window's live data at full inference share.
+    configs: the candidate retraining configs; an empty tuple means the stream cannot retrain.
+    """
+
+    stream: str
+    start_accuracy: float
+    configs: tuple[ConfigProfile, ...] = ()
+
+    def config(self, name: str) -> ConfigProfile:
+        """The profile of one config, by name."""
+        for c in self.configs:
+            if c.config == name:
+                return c
+        raise KeyError(f"stream {self.stream!r} has no profile for config {name!r}")
