@@ -1,0 +1,1 @@
+"""Execution: play plans window by window (simulate, emulate) and record what happened."""

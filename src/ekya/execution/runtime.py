@@ -1,0 +1,33 @@
+"""The interface every runtime implements, so one session loop drives simulate and emulate alike."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+from ekya.results.records import WindowRecord
+
+
+class Runtime(ABC):
+    """Plays windows one after another; its state between windows must survive a restart."""
+
+    #: stream (camera) names, in a fixed order
+    streams: list[str]
+    #: the window indices this run plays, in order
+    windows: list[int]
+
+    @abstractmethod
+    def setup(self, saved: Any | None) -> None:
+        """Build data and models, or restore them from a snapshot taken after an earlier window."""
+
+    @abstractmethod
+    def play(self, window: int) -> list[WindowRecord]:
+        """Schedule and execute one window; return one record per stream."""
+
+    @abstractmethod
+    def snapshot(self) -> Any:
+        """The picklable state needed to continue after the last played window."""
+
+    def describe(self) -> dict[str, str]:
+        """Tags that identify this runtime in the tracking store."""
+        return {}

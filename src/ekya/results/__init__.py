@@ -1,0 +1,1 @@
+"""Results: per-stream, per-window records, MLflow tracking and the terminal summary."""

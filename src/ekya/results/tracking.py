@@ -1,0 +1,114 @@
+"""MLflow tracking: one parent run per invocation, a child run per camera, metrics with step=window.
+
+The run ids are kept in the run directory (``tracking.json``) so a resumed run logs into the same
+parent and child runs instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from ekya.errors import EkyaError
+from ekya.results.records import WindowRecord
+
+_MAX_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Flatten a nested mapping into dotted keys with string values (MLflow params)."""
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = str(v)[:6000]
+    return out
+
+
+class Tracker:
+    """Writes a run's params, per-window metrics and artifacts to MLflow."""
+
+    def __init__(self, uri: str, experiment: str, artifact_root: str | None, run_dir: Path) -> None:
+        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        for name in ("mlflow", "alembic", "sqlalchemy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        from mlflow.tracking import MlflowClient  # heavy import, kept out of module import time
+
+        self.uri = uri
+        self.run_dir = Path(run_dir)
+        self.client = MlflowClient(tracking_uri=uri)
+        try:
+            exp = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
+                experiment, artifact_location=Path(artifact_root).resolve().as_uri() if artifact_root else None)
+        except Exception as e:  # noqa: BLE001 - any store failure is a config problem for the user
+            raise EkyaError(f"tracking.uri={uri!r}: cannot open the MLflow store ({type(e).__name__}: {e}); "
+                            "fix the URI or start the tracking server") from None
+        self.parent_id: str | None = None
+        self.child_ids: dict[str, str] = {}
+
+    @property
+    def _ids_file(self) -> Path:
+        return self.run_dir / "tracking.json"
+
+    def start(self, run_name: str, params: Mapping[str, Any], streams: Iterable[str], tags: Mapping[str, str]) -> bool:
+        """Open (or reopen, when resuming) the parent and child runs; returns True if resumed."""
+        if self._ids_file.exists():
+            ids = json.loads(self._ids_file.read_text())
+            self.parent_id, self.child_ids = ids["parent"], ids["children"]
+            for rid in [self.parent_id, *self.child_ids.values()]:
+                self.client.update_run(rid, status="RUNNING")
+            return True
+        parent = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        self.parent_id = parent.info.run_id
+        from mlflow.entities import Param
+
+        items = sorted(flatten(params).items())
+        for i in range(0, len(items), _MAX_BATCH):
+            self.client.log_batch(self.parent_id, params=[Param(k, v) for k, v in items[i:i + _MAX_BATCH]])
+        for s in streams:
+            child = self.client.create_run(self.experiment_id, run_name=s,
+                                           tags={**tags, "mlflow.parentRunId": self.parent_id, "stream": s})
+            self.child_ids[s] = child.info.run_id
+            self.client.log_batch(child.info.run_id, params=[Param("stream", s)])
+        tmp = self._ids_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"parent": self.parent_id, "children": self.child_ids}))
+        tmp.replace(self._ids_file)
+        return False
+
+    def log_window(self, window: int, records: list[WindowRecord], extra: Mapping[str, float] | None = None) -> None:
+        """Log one window: each stream's metrics to its child run, the means to the parent run."""
+        from mlflow.entities import Metric
+
+        ts = 0  # timestamps are not results; a constant keeps reruns byte-identical in the store
+        for r in records:
+            metrics = [Metric(k, v, ts, window) for k, v in r.metrics().items()]
+            self.client.log_batch(self.child_ids[r.stream], metrics=metrics)
+        n = max(len(records), 1)
+        parent = {
+            "accuracy": sum(r.accuracy for r in records) / n,
+            "noretrain_accuracy": sum(r.noretrain_accuracy for r in records) / n,
+            "scheduler_seconds": records[0].scheduler_seconds if records else 0.0,
+            "retrain_cost": sum(r.retrain_cost for r in records),
+            **(extra or {}),
+        }
+        self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), ts, window) for k, v in parent.items()])
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Attach a file to the parent run."""
+        self.client.log_artifact(self.parent_id, str(path), artifact_path)
+
+    def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
+        """Log the final summary metrics and close every run with the given status."""
+        from mlflow.entities import Metric
+
+        if summary:
+            self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), 0, 0) for k, v in summary.items()])
+        for rid in self.child_ids.values():
+            self.client.set_terminated(rid, status=status)
+        self.client.set_terminated(self.parent_id, status=status)
