@@ -1,0 +1,1 @@
+"""Labels: COCO numberings and the teachers ("golden models") that label a stream's samples."""
