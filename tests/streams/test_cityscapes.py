@@ -53,14 +53,14 @@ def test_generates_original_layout_and_loads_time_ordered(tmp_path):
     assert lines[0] == "0,train/zurich/zurich_000000_000019_leftImg8bit.png,1,10,10,100,90"
     assert [ln.split(",")[1].split("_")[1:3] for ln in lines[::2]] == [
         ["000000", "000019"], ["000002", "000019"], ["000002", "000025"], ["000012", "000019"]]
-    assert ss.cameras == ["aachen", "frankfurt", "zurich"]
-    assert ss.meta["pretrain_cameras"] == ["frankfurt"] and ss.meta["stream_cameras"] == ["aachen", "zurich"]
+    assert ss.cameras == ["aachen", "zurich"]
+    assert ss.meta["pretrain_cameras"] == ["frankfurt"] and ss.meta["pretrain"].cameras == ["frankfurt"]
     z = ss.camera("zurich")
     assert z["label"].tolist() == [1, 0] * 4  # car, person; no bus (small), rider, group or sky
     assert list(z["idx"]) == list(range(8))
     # sequences laid end to end at 17 Hz: seq 0 f19 -> 0; seq 2 starts 1/17 s later; f25 is 6 frames on
     np.testing.assert_allclose(z["timestamp"].unique(), [0, 1 / FPS, 7 / FPS, 8 / FPS])
-    f = ss.camera("frankfurt")
+    f = ss.meta["pretrain"].camera("frankfurt")
     assert f["frame"].tolist() == [1, 294]  # numeric, not lexicographic or listdir order
     assert (f.loc[0, ["x0", "y0", "x1", "y1"]].tolist()) == [0, 3, 80, H]  # clamped into the image
     assert (ss.samples["teacher_label"] == ss.samples["label"]).all()
@@ -92,6 +92,8 @@ def test_missing_directories_and_unknown_city(tmp_path):
     root = make_cityscapes(tmp_path)
     with pytest.raises(EkyaError, match="lindau"):
         load_cityscapes(root, cameras=["lindau"], pretrain_cameras=[])
+    with pytest.raises(EkyaError, match="both"):
+        load_cityscapes(root, cameras=["zurich", "frankfurt"], pretrain_cameras=["frankfurt"])
 
 
 def test_bad_rows_name_file_and_line(tmp_path):

@@ -25,7 +25,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -203,18 +203,36 @@ def load_cityscapes(
     rider_as_person: bool = False,
     check_images: bool = True,
     labeler: "Teacher | None" = None,
+    name: str = "cityscapes",
+    windows: Any = None,
 ) -> StreamSet:
-    """Load Cityscapes as one camera per city (generating the samplelists on first use)."""
+    """Load Cityscapes, one camera per city (samplelists generated on first use).
+
+    ``samples`` holds the stream cities (``cameras``, default every city not used for pretraining);
+    the pretraining cities form their own StreamSet in ``meta['pretrain']`` so that they never count
+    as streams. ``name`` and ``windows`` belong to the run's config and are not used here.
+    """
     root = Path(root).expanduser()
     available = prepare_cityscapes(root, min_size=min_size, rider_as_person=rider_as_person)
-    pretrain = list(pretrain_cameras or [])
-    wanted = sorted(set(available if cameras is None else list(cameras)) | set(pretrain))
-    unknown = [c for c in wanted if c not in available]
+    pretrain = sorted(set(pretrain_cameras or []))
+    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
+    unknown = [c for c in streams + pretrain if c not in available]
     if unknown:
         raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which have no samples under "
                         f"{samplelist_dir(root)}; available cities: {available}")
+    both = sorted(set(streams) & set(pretrain))
+    if both:
+        raise EkyaError(f"{both} are in both dataset.cameras and dataset.pretrain_cameras; a city is either a "
+                        "stream or pretraining data, never both (that would leak test data into training)")
+    if not streams:
+        raise EkyaError(f"no stream cities left: {available} are all in dataset.pretrain_cameras")
     out = samplelist_dir(root)
-    df = pd.concat([read_city_samplelist(out / f"{c}_fine.csv", c) for c in wanted], ignore_index=True)
-    meta = {"fps": FPS, "pretrain_cameras": sorted(pretrain),
-            "stream_cameras": [c for c in wanted if c not in pretrain], "samplelists": str(out)}
-    return build_stream_set("cityscapes", root, df, CLASSES, meta, labeler, check_images)
+
+    def _load(cities: list[str], meta: dict) -> StreamSet:
+        df = pd.concat([read_city_samplelist(out / f"{c}_fine.csv", c) for c in cities], ignore_index=True)
+        return build_stream_set(name, root, df, CLASSES, meta, labeler, check_images)
+
+    meta: dict[str, Any] = {"fps": FPS, "samplelists": str(out), "pretrain_cameras": pretrain}
+    if pretrain:
+        meta["pretrain"] = _load(pretrain, {"fps": FPS, "samplelists": str(out)})
+    return _load(streams, meta)
