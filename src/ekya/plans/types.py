@@ -44,6 +44,7 @@ class StreamPlan:
     """One stream's decision for a window: retrain with ``config`` (None = don't) and the split.
 
     infer_device / train_device: the physical accelerator each job is packed onto (None = no job).
+    predicted_accuracy: the scheduler's estimate of this stream's window accuracy (NaN if none).
     """
 
     stream: str
@@ -52,6 +53,7 @@ class StreamPlan:
     train_share: float
     infer_device: int | None = None
     train_device: int | None = None
+    predicted_accuracy: float = float("nan")
 
 
 @dataclass(frozen=True)

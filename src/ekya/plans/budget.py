@@ -1,0 +1,84 @@
+"""Build and validate a Budget (accelerators, window, quantum, curves) from plain values or a config."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from ekya.errors import EkyaError
+from ekya.plans.curves import InferenceCurve, TrainThroughput
+from ekya.plans.types import Budget
+
+# Shares are compared with this tolerance: 0.1 + 0.2 must count as 0.3.
+EPS = 1e-9
+
+
+def units_per_accelerator(delta: float) -> int:
+    """How many quanta of size delta fit on one accelerator (a job never exceeds one)."""
+    return int(math.floor(1.0 / delta + 1e-9))
+
+
+def check_budget(budget: Budget) -> Budget:
+    """Raise EkyaError if the budget cannot be scheduled; return it unchanged otherwise."""
+    if not isinstance(budget.accelerators, int) or budget.accelerators < 1:
+        raise EkyaError(f"cluster.accelerators must be an integer >= 1, got {budget.accelerators!r}")
+    if not (budget.delta > 0 and budget.delta <= 1.0):
+        raise EkyaError(f"cluster.delta (allocation quantum) must be in (0, 1], got {budget.delta!r}")
+    if not (budget.window > 0 and math.isfinite(budget.window)):
+        raise EkyaError(f"window length must be a positive number of seconds, got {budget.window!r}")
+    if not (budget.label_delay >= 0 and math.isfinite(budget.label_delay)):
+        raise EkyaError(f"label_delay must be >= 0 seconds, got {budget.label_delay!r}")
+    return budget
+
+
+def make_budget(
+    accelerators: int,
+    window: float,
+    delta: float = 0.1,
+    label_delay: float = 0.0,
+    throughput: str = "mps",
+    inference: InferenceCurve | Mapping[str, Any] | None = None,
+) -> Budget:
+    """A validated Budget with the standard curves (``throughput``: 'mps' or 'linear')."""
+    if isinstance(inference, Mapping):
+        inference = InferenceCurve(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in inference.items()})
+    curve = inference if inference is not None else InferenceCurve()
+    budget = Budget(
+        accelerators=accelerators,
+        window=float(window),
+        delta=float(delta),
+        label_delay=float(label_delay),
+        infer_scale=curve,
+        train_rate=TrainThroughput(kind=throughput),
+    )
+    return check_budget(budget)
+
+
+def budget_from_config(cluster: Mapping[str, Any], window: float, label_delay: float = 0.0) -> Budget:
+    """A Budget from the ``cluster`` config group (see conf/cluster/default.yaml) plus the window."""
+    known = {"accelerators", "delta", "throughput", "inference"}
+    unknown = set(cluster) - known
+    if unknown:
+        raise EkyaError(f"cluster: unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
+    inference = cluster.get("inference")
+    return make_budget(
+        accelerators=cluster.get("accelerators", 1),
+        window=window,
+        delta=cluster.get("delta", 0.1),
+        label_delay=label_delay,
+        throughput=cluster.get("throughput", "mps"),
+        inference=dict(inference) if inference is not None else None,
+    )
+
+
+def even_units(total: int, n: int, cap: int) -> list[int]:
+    """Split ``total`` quanta over ``n`` jobs as evenly as possible (earlier jobs get the remainder), each <= cap."""
+    if n <= 0:
+        return []
+    base, extra = divmod(max(total, 0), n)
+    return [min(cap, base + (1 if k < extra else 0)) for k in range(n)]
+
+
+def to_units(share: float, delta: float) -> int:
+    """The number of quanta in a share that is a multiple of delta (rounded to the nearest quantum)."""
+    return int(round(share / delta))
