@@ -1,0 +1,78 @@
+"""Helpers shared by the schedulers: plans from quanta, predicted accuracies, table-driven repair."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+
+from ekya.errors import EkyaError
+from ekya.plans.budget import check_budget, to_units, units_per_accelerator
+from ekya.plans.packing import LossFn, pack
+from ekya.plans.tables import ValueTables, config_value
+from ekya.plans.types import Budget, Plan, StreamPlan
+from ekya.profiles.types import StreamProfile
+
+
+def check_inputs(profiles: Sequence[StreamProfile], budget: Budget) -> None:
+    """Validate the budget and that stream names are unique."""
+    check_budget(budget)
+    names = [p.stream for p in profiles]
+    if len(set(names)) != len(names):
+        raise EkyaError(f"duplicate stream names in profiles: {sorted({n for n in names if names.count(n) > 1})}")
+
+
+def table_loss(tables: ValueTables, index: dict[str, int], delta: float) -> LossFn:
+    """Repair loss from value tables: the value a stream loses when a job gives up one quantum."""
+
+    def loss(sp: StreamPlan, kind: str) -> float:
+        s = index[sp.stream]
+        i, r = to_units(sp.infer_share, delta), to_units(sp.train_share, delta)
+        ni, nr = (max(i - 1, 0), r) if kind == "infer" else (i, max(r - 1, 0))
+        return tables.value(s, i, r) - tables.value(s, ni, nr)
+
+    return loss
+
+
+def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, units: np.ndarray, budget: Budget) -> Plan:
+    """A packed plan from quanta per stream, configs chosen by the tables; predictions from the tables."""
+    d = budget.delta
+    streams = []
+    for s, p in enumerate(profiles):
+        i, r = int(units[s, 0]), int(units[s, 1])
+        c = int(tables.choice[s, i, r])
+        config = p.configs[c].config if c >= 0 and r > 0 else None
+        streams.append(StreamPlan(p.stream, config, i * d, (r * d) if config else 0.0))
+    index = {p.stream: s for s, p in enumerate(profiles)}
+    packed = pack(Plan(tuple(streams)), budget, loss=table_loss(tables, index, d))
+    out = []
+    for s, sp in enumerate(packed.streams):
+        i, r = to_units(sp.infer_share, d), to_units(sp.train_share, d)
+        v = tables.value(s, i, r)
+        out.append(replace(sp, predicted_accuracy=v))
+    return Plan(tuple(out), predicted_accuracy=float(np.mean([sp.predicted_accuracy for sp in out])) if out else math.nan)
+
+
+def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget) -> Plan:
+    """Fill predicted accuracies of a plan whose configs were fixed, where the profiles know them."""
+    d = budget.delta
+    by = {p.stream: p for p in profiles}
+    out = []
+    for sp in plan.streams:
+        p = by[sp.stream]
+        known = not math.isnan(p.start_accuracy) and (sp.config is None or (p.config(sp.config).known and math.isfinite(p.config(sp.config).cost)))
+        if known and abs(sp.infer_share / d - round(sp.infer_share / d)) < 1e-6 and abs(sp.train_share / d - round(sp.train_share / d)) < 1e-6:
+            v = config_value(p, sp.config, to_units(sp.infer_share, d), to_units(sp.train_share, d), budget)
+        else:
+            v = math.nan
+        out.append(replace(sp, predicted_accuracy=v))
+    vals = [sp.predicted_accuracy for sp in out]
+    mean = float(np.mean(vals)) if vals and not any(math.isnan(v) for v in vals) else math.nan
+    return Plan(tuple(out), predicted_accuracy=mean)
+
+
+def total_units(budget: Budget) -> int:
+    """Quanta available in the whole cluster."""
+    return budget.accelerators * units_per_accelerator(budget.delta)

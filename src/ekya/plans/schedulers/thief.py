@@ -1,0 +1,175 @@
+"""thief: the paper's thief scheduler (Algorithms 1 and 2), plus the original code's SCO variant.
+
+``variant="paper"`` (default): PickConfigs + EstimateAccuracy are folded into per-stream value tables
+(best config or none for every (inference, training) quanta pair, tables.py); Algorithm 1 then
+starts from a fair allocation and lets every job steal quanta Delta = budget.delta from every other
+job while the mean predicted window accuracy rises (steal.py). Two honest improvements over a
+single greedy run, both options: ``rule="sweep"`` tries every steal amount for a pair, not only one
+quantum at a time (the single-quantum rule stalls where a training job is worthless until it has
+enough share to finish), and ``starts`` re-runs the search from several initial allocations
+('fair': every job an equal share; 'inference': all capacity to inference) and keeps the best.
+``a_min`` (0 = off) makes options whose inference accuracy ever drops below it infeasible.
+
+``variant="sco"``: the original code's thief_sco_scheduler for reproduction: ``iterations`` rounds of
+(a) per-stream config choice at the current shares (single-camera optimiser), then (b) a stealing
+pass with those configs fixed, started from an equal split over all jobs and using the
+original's full sweep of steal amounts. Differences from the original, all deliberate: candidates
+are scored with our exact window-accuracy model (not a per-second nested simulation), and a
+finished job's share goes to the stream's own inference (not spread over all jobs).
+
+On completion (both variants) the thief re-plans what can still change: the jobs on the
+accelerator that the finished job freed (their inference shares and running retraining shares),
+valued over the rest of the window with the running jobs' remaining work; jobs on other
+accelerators keep their shares, because a job cannot move between accelerators mid-window.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ekya.errors import EkyaError
+from ekya.plans.budget import EPS, even_units, to_units, units_per_accelerator
+from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
+from ekya.plans.schedulers.common import check_inputs, plan_from_tables, total_units
+from ekya.plans.steal import steal, total_value
+from ekya.plans.tables import ValueTables, build_tables, config_values, fixed_tables, remaining_tables
+from ekya.plans.types import Budget, Plan
+from ekya.profiles.types import StreamProfile
+
+
+def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U: int) -> np.ndarray:
+    """Initial quanta per (stream, kind) for a start: 'fair' (equal per job) or 'inference' (all to inference)."""
+    units = np.zeros((streams, 2), dtype=np.int64)
+    if kind == "fair":
+        holders = jobs
+    elif kind == "inference":
+        holders = [j for j in jobs if j[1] == 0]
+    else:
+        raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use 'fair' or 'inference'")
+    for (s, k), u in zip(holders, even_units(K, len(holders), U)):
+        units[s, k] = u
+    return units
+
+
+class ThiefScheduler(Scheduler):
+    """Resource stealing over per-stream value tables (see the module docstring for the options)."""
+
+    name = "thief"
+    needs_profiles = True
+
+    def __init__(
+        self,
+        a_min: float = 0.0,
+        rule: str = "sweep",
+        starts: Sequence[str] = ("fair", "inference"),
+        variant: str = "paper",
+        iterations: int = 3,
+        replan_on_completion: bool = True,
+        max_passes: int = 100,
+    ) -> None:
+        if variant not in ("paper", "sco"):
+            raise EkyaError(f"scheduler.variant must be 'paper' or 'sco', got {variant!r}")
+        if rule not in ("single", "sweep"):
+            raise EkyaError(f"scheduler.rule must be 'single' or 'sweep', got {rule!r}")
+        if not starts:
+            raise EkyaError("scheduler.starts must name at least one start ('fair', 'inference')")
+        if not 0.0 <= a_min <= 1.0:
+            raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min}")
+        self.a_min = float(a_min)
+        self.rule = rule
+        self.starts = tuple(starts)
+        self.variant = variant
+        self.iterations = int(iterations)
+        self.replan_on_completion = bool(replan_on_completion)
+        self.max_passes = int(max_passes)
+
+    # ----------------------------------------------------------------- window start
+    def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
+        """Algorithm 1 (or the SCO variant) at the window start."""
+        check_inputs(profiles, budget)
+        profiles = list(profiles)
+        if not profiles:
+            return Plan(())
+        if self.variant == "sco":
+            tables, units = self._sco(profiles, budget)
+        else:
+            tables = build_tables(profiles, budget, self.a_min)
+            units = self._search(tables, profiles, budget)
+        return plan_from_tables(profiles, tables, units, budget)
+
+    def _jobs(self, profiles: Sequence[StreamProfile]) -> list[tuple[int, int]]:
+        inf = [(s, 0) for s in range(len(profiles))]
+        tr = [(s, 1) for s, p in enumerate(profiles) if p.configs]
+        return inf + tr
+
+    def _search(self, tables: ValueTables, profiles: Sequence[StreamProfile], budget: Budget) -> np.ndarray:
+        U, K = tables.units, total_units(budget)
+        jobs = self._jobs(profiles)
+        best, best_v = None, -np.inf
+        for kind in self.starts:
+            u = steal(tables.values, start_units(kind, jobs, len(profiles), K, U), jobs, U, self.rule, self.max_passes)
+            v = total_value(tables.values, u)
+            if v > best_v + 1e-12:
+                best, best_v = u, v
+        return best
+
+    def _sco(self, profiles: Sequence[StreamProfile], budget: Budget) -> tuple[ValueTables, np.ndarray]:
+        U, K = units_per_accelerator(budget.delta), total_units(budget)
+        val, base = config_values(profiles, budget, self.a_min)
+        S = len(profiles)
+        # The original starts every stream at inference = training = R / (2 |V|).
+        per = [min(U, u) for u in even_units(K, 2 * S, U)]
+        units = np.array([[per[2 * s], per[2 * s + 1]] for s in range(S)], dtype=np.int64)
+        tables = fixed_tables(val, base, [-1] * S)
+        for _ in range(max(self.iterations, 1)):
+            picks = []
+            for s in range(S):
+                i, r = int(units[s, 0]), int(units[s, 1])
+                v = val[s, i, r] if r > 0 else np.full(val.shape[3], -np.inf)
+                c = int(np.argmax(v))  # first config wins ties, as in the original
+                picks.append(c if np.isfinite(v[c]) and v[c] > base[s, i, r] + 1e-12 else -1)
+            tables = fixed_tables(val, base, picks)
+            jobs = [(s, 0) for s in range(S)] + [(s, 1) for s in range(S) if picks[s] >= 0]
+            start = np.zeros((S, 2), dtype=np.int64)
+            for (s, k), u in zip(jobs, even_units(K, len(jobs), U)):  # equal split over all jobs
+                start[s, k] = u
+            units = steal(tables.values, start, jobs, U, "sweep", self.max_passes)
+        return tables, units
+
+    # ----------------------------------------------------------------- completion
+    def on_completion(self, state: WindowState, budget: Budget) -> Shares:
+        """Re-run stealing over the jobs on the freed accelerator, valued over the rest of the window."""
+        shares = give_to_inference(state, budget, fair=False)
+        if not self.replan_on_completion:
+            return shares
+        done = state.by_stream()[state.completed]
+        dev = done.train_device
+        d = budget.delta
+        U = units_per_accelerator(d)
+        members = [s for s in state.streams
+                   if dev is None or s.infer_device == dev or (not s.done and s.train_device == dev)]
+        # Only plans made of whole quanta can be re-planned in quanta; leave anything else alone.
+        for s in members:
+            for v in shares[s.stream]:
+                if abs(v / d - round(v / d)) > 1e-6:
+                    return shares
+        running = np.array([(not s.done) and s.remaining > 0 for s in members])
+        tables = remaining_tables(
+            accuracy=np.array([s.accuracy for s in members]),
+            target=np.array([s.target_accuracy for s in members]),
+            remaining=np.array([s.remaining for s in members]),
+            running=running,
+            now=state.now,
+            budget=budget,
+        )
+        units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members], dtype=np.int64)
+        on_dev = lambda device: dev is None or device == dev  # noqa: E731
+        jobs = [(n, 0) for n, s in enumerate(members) if on_dev(s.infer_device)]
+        jobs += [(n, 1) for n, s in enumerate(members) if running[n] and on_dev(s.train_device)]
+        units = steal(tables.values, units, jobs, U, self.rule, self.max_passes)
+        for n, s in enumerate(members):
+            i, r = int(units[n, 0]) * d, int(units[n, 1]) * d
+            shares[s.stream] = (i, r if running[n] and r > EPS else 0.0)
+        return shares
