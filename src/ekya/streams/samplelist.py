@@ -42,8 +42,12 @@ def read_frame_samplelist(
     camera: str | None = None,
     class_map: Mapping[int, int] | None = None,
     num_classes: int = len(CLASSES),
+    allow_unknown: bool = False,
 ) -> pd.DataFrame:
-    """Read one frame samplelist into a sample table (teacher_label = label until a labeler runs)."""
+    """Read one frame samplelist into a sample table (teacher_label = label until a labeler runs).
+
+    ``allow_unknown`` accepts class -1 (an object found by a detector that names no class, labelled later).
+    """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise EkyaError(f"{csv_path}: samplelist not found; prepare the dataset first (see README, 'Datasets')")
@@ -70,7 +74,7 @@ def read_frame_samplelist(
     else:
         keep = np.ones(len(cls), dtype=bool)
         mapped = cls
-        bad = ((cls < 0) | (cls >= num_classes)).nonzero()[0]
+        bad = ((cls < (-1 if allow_unknown else 0)) | (cls >= num_classes)).nonzero()[0]
         if len(bad):
             row = int(bad[0])
             raise EkyaError(f"{csv_path}: line {row + 2}: class {int(cls[row])} is outside 0..{num_classes - 1}; "

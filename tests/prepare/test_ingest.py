@@ -1,0 +1,160 @@
+"""Video ingestion end to end on synthetic MP4s written here with PyAV."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ekya.errors import EkyaError
+from ekya.prepare.detectors import BackgroundSubtractor, Detection, TorchvisionDetector, make_detector
+from ekya.prepare.ingest import MARKER, IngestSettings, _keep, find_videos, ingest_videos
+from ekya.prepare.synthvideo import synthetic_frames, write_synthetic_video
+from ekya.prepare.video import probe, sample_frames
+from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
+
+REPO = Path(__file__).resolve().parents[2]
+SCENE = dict(seconds=10.0, width=320, height=240, fps=10, objects=3, seed=0)
+
+
+def _iou(a, b) -> float:
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("videos")
+    write_synthetic_video(d / "cam_a.mp4", **SCENE)
+    write_synthetic_video(d / "cam_b.mp4", **{**SCENE, "seed": 1, "seconds": 6.0})
+    return d
+
+
+def _settings(**kw) -> IngestSettings:
+    return IngestSettings(**{"fps": 1.0, "min_size": 20, "min_score": 0.5, "detector": "bgsub", **kw})
+
+
+def test_sampling_at_one_fps(videos):
+    info = probe(videos / "cam_a.mp4")
+    assert (info.width, info.height, round(info.fps), round(info.duration)) == (320, 240, 10, 10)
+    learned = []
+    got = [(s.frame_id, round(s.time, 3)) for s in sample_frames(videos / "cam_a.mp4", 1.0, learned.append, 5.0)]
+    assert got == [(1 + 10 * k, float(k)) for k in range(10)]  # 1-based frame ids, one per second
+    assert len(learned) == 40  # 4 learning frames between consecutive samples at 5/s
+
+
+def test_ingest_finds_the_moving_objects_and_writes_the_layout(videos, tmp_path):
+    rep = ingest_videos([videos / "cam_a.mp4"], tmp_path, make_detector("bgsub"), _settings(), progress=False)
+    assert rep.done == ["cam_a"] and not rep.failed and rep.crops > 10
+    df = read_frame_samplelist(samplelist_path(tmp_path, "cam_a"), "cam_a", allow_unknown=True)
+    assert (df["label"] == -1).all() and (df["score"] >= 0.5).all()
+    assert ((df["x1"] - df["x0"] > 20) & (df["y1"] - df["y0"] > 20)).all()
+    truth = {i + 1: boxes for i, _, boxes in synthetic_frames(**SCENE)}
+    ious = [max(_iou(r, t) for t in truth[f]) for f, *r in df[["frame", "x0", "y0", "x1", "y1"]].itertuples(index=False)]
+    assert np.mean(np.array(ious) > 0.5) > 0.7  # most boxes are the rectangles (the rest: ghosts, merges)
+    for f in df["frame"].unique():
+        assert (tmp_path / "cam_a" / "frame_images" / f"{f:06d}.jpg").is_file()
+    r = df.iloc[0]
+    assert (tmp_path / "cam_a/classification_images" / f"{r.frame:06d}_{r.x0}_{r.y0}_{r.x1}_{r.y1}.jpg").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".ingest-")]
+
+
+def test_rerun_skips_and_changed_settings_reingest(videos, tmp_path):
+    det = make_detector("bgsub")
+    ingest_videos([videos / "cam_b.mp4"], tmp_path, det, _settings(), progress=False)
+    csv = samplelist_path(tmp_path, "cam_b")
+    before = (csv.stat().st_mtime_ns, csv.read_text())
+    rep = ingest_videos([videos / "cam_b.mp4"], tmp_path, det, _settings(), progress=False)
+    assert rep.skipped == ["cam_b"] and rep.done == [] and csv.stat().st_mtime_ns == before[0]
+    rep = ingest_videos([videos / "cam_b.mp4"], tmp_path, det, _settings(min_score=0.9), progress=False)
+    assert rep.done == ["cam_b"]
+    assert len(csv.read_text().splitlines()) < len(before[1].splitlines())
+    # deterministic: the same settings again give the same samplelist
+    ingest_videos([videos / "cam_b.mp4"], tmp_path, det, _settings(), progress=False)
+    assert csv.read_text() == before[1]
+
+
+def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "notvideo.mp4").write_bytes(b"this is not a video" * 100)
+    data = (videos / "cam_b.mp4").read_bytes()
+    (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    os.symlink(videos / "cam_b.mp4", d / "good.mp4")
+    out = tmp_path / "out"
+    rep = ingest_videos(find_videos(str(d / "*.mp4")), out, make_detector("bgsub"), _settings(), progress=False,
+                        log=lambda m: None)
+    assert rep.done == ["good"]
+    failed = dict(rep.failed)
+    assert "notvideo.mp4: not a readable video" in failed[str(d / "notvideo.mp4")]
+    assert "truncated.mp4" in failed[str(d / "truncated.mp4")]
+    assert not samplelist_path(out, "truncated").exists() and not (out / "notvideo").exists()
+
+    class Boom(BackgroundSubtractor):
+        def detect(self, frame, rgb):
+            if frame.time > 3:
+                raise KeyboardInterrupt
+            return super().detect(frame, rgb)
+
+    good_csv = samplelist_path(out, "good").read_text()
+    with pytest.raises(KeyboardInterrupt):
+        ingest_videos([videos / "cam_a.mp4"], out, Boom(), _settings(), progress=False)
+    assert not (out / "cam_a").exists() and not samplelist_path(out, "cam_a").exists()
+    assert not [p for p in out.iterdir() if p.name.startswith(".ingest-")]
+    assert samplelist_path(out, "good").read_text() == good_csv  # what was written is untouched
+
+
+def test_cli_exit_codes_and_summary(videos, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 64)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    cmd = [sys.executable, "-m", "ekya.prepare", f"video=[{videos / 'cam_b.mp4'},{bad}]", f"out={tmp_path / 'o'}",
+           "progress=false", "min_size=20"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert p.returncode == 1, p.stderr
+    assert "1 ingested, 0 already done, 1 failed" in p.stdout and "bad.mp4" in p.stderr
+    assert (tmp_path / "o" / "cam_b" / MARKER).is_file()
+    p = subprocess.run(cmd[:3] + [f"video={videos / 'cam_b.mp4'}"] + cmd[4:], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0 and "0 ingested, 1 already done" in p.stdout, p.stderr
+    p = subprocess.run(cmd[:3] + [f"video={tmp_path / 'none*.mp4'}"] + cmd[4:], capture_output=True, text=True,
+                       env=env, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and "matches no video" in p.stderr
+
+
+def test_detection_filters_and_coco_mapping():
+    s = _settings(min_size=30, min_score=0.5)
+    assert _keep(Detection(0, 0, 40, 40, 0.9, 3), s) == 1        # coco91 car -> car
+    assert _keep(Detection(0, 0, 40, 40, 0.9, 8), s) == 2        # truck
+    assert _keep(Detection(0, 0, 40, 40, 0.9, 10), s) is None    # traffic light: not one of ours
+    assert _keep(Detection(0, 0, 40, 40, 0.4, 1), s) is None     # below the score threshold
+    assert _keep(Detection(0, 0, 30, 40, 0.9, 1), s) is None     # not wider than min_size
+    assert _keep(Detection(0, 0, 40, 40, 0.9), s) == -1          # no class named
+
+
+def test_torchvision_detector_loads_user_weights_only(tmp_path):
+    import torch
+    import torchvision
+
+    with pytest.raises(EkyaError, match="needs detector.weights"):
+        make_detector("torchvision")
+    with pytest.raises(EkyaError, match="file not found"):
+        make_detector("torchvision", weights=str(tmp_path / "none.pth"))
+    torch.manual_seed(0)
+    arch = "ssdlite320_mobilenet_v3_large"
+    model = torchvision.models.get_model(arch, weights=None, weights_backbone=None, num_classes=91)
+    torch.save(model.state_dict(), tmp_path / "det.pth")
+    with pytest.raises(EkyaError, match="does not fit"):
+        make_detector("torchvision", weights=str(tmp_path / "det.pth"))  # default arch differs
+    det = make_detector("torchvision", weights=str(tmp_path / "det.pth"), arch=arch, min_score=0.0)
+    _, rgb, _ = next(iter(synthetic_frames(**SCENE)))
+    dets = det.detect(None, rgb)
+    assert dets and all(0 <= d.coco91 <= 90 and 0 <= d.x0 < d.x1 <= 320 and 0 <= d.y0 < d.y1 <= 240 for d in dets)
+    assert pd.Series([d.score for d in dets]).between(0, 1).all()
