@@ -56,3 +56,31 @@ class StreamProfile:
             if c.config == name:
                 return c
         raise KeyError(f"stream {self.stream!r} has no profile for config {name!r}")
+
+
+@dataclass(frozen=True)
+class ProfileSet:
+    """Profiles of many streams over many windows (the simulator's input).
+
+    truth[w][s]: what really happens in window w for stream s (start accuracy; per config the
+        accuracy reached and the accelerator-seconds needed).
+    predicted[w][s]: what a scheduler is told (e.g. micro-profiling estimates); equal to truth
+        where no prediction was recorded.
+    window_ids: a label per window (e.g. the original's task ids); config_params: the learner knobs
+        of each config name, if known.
+    """
+
+    truth: tuple[tuple[StreamProfile, ...], ...]
+    predicted: tuple[tuple[StreamProfile, ...], ...]
+    window_ids: tuple[str, ...] = ()
+    config_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Stream names, in order."""
+        return tuple(p.stream for p in self.truth[0]) if self.truth else ()
+
+    @property
+    def n_windows(self) -> int:
+        """Number of windows."""
+        return len(self.truth)
