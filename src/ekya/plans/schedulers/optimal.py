@@ -64,7 +64,7 @@ def knapsack(tables: ValueTables, capacity: int) -> np.ndarray:
     return units
 
 
-def milp_with_devices(tables: ValueTables, accelerators: int) -> np.ndarray:
+def milp_with_devices(tables: ValueTables, accelerators: int, time_limit: float = 60.0) -> np.ndarray:
     """Exact optimum with explicit device placement (HiGHS integer programme)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
     from scipy.sparse import lil_matrix
@@ -83,18 +83,24 @@ def milp_with_devices(tables: ValueTables, accelerators: int) -> np.ndarray:
                     opts += [(s, i, r, gi, gt) for gi in range(G) for gt in range(G) if gi != gt]
     n = len(opts)
     c = -np.array([V[s, i, r] for s, i, r, _, _ in opts])
-    A = lil_matrix((S + G, n))
+    # rows: one choice per stream; load of each device <= U; loads ordered (breaks device symmetry)
+    A = lil_matrix((S + 2 * G - 1, n))
     for k, (s, i, r, gi, gt) in enumerate(opts):
         A[s, k] = 1
-        if gi >= 0:
-            A[S + gi, k] += i
-        if gt >= 0:
-            A[S + gt, k] += r
-    lo = np.r_[np.ones(S), np.zeros(G)]
-    hi = np.r_[np.ones(S), np.full(G, U)]
-    res = milp(c, constraints=LinearConstraint(A.tocsr(), lo, hi), integrality=np.ones(n), bounds=Bounds(0, 1))
-    if res.x is None:
-        raise EkyaError(f"optimal: the integer programme failed ({res.message})")
+        for g, q in ((gi, i), (gt, r)):
+            if g >= 0:
+                A[S + g, k] += q
+                if g < G - 1:
+                    A[S + G + g, k] += q
+                if g > 0:
+                    A[S + G + g - 1, k] -= q
+    lo = np.r_[np.ones(S), np.zeros(G), np.zeros(G - 1)]
+    hi = np.r_[np.ones(S), np.full(G, U), np.full(G - 1, np.inf)]
+    res = milp(c, constraints=LinearConstraint(A.tocsr(), lo, hi), integrality=np.ones(n), bounds=Bounds(0, 1),
+               options={"time_limit": time_limit})
+    if res.status != 0 or res.x is None:
+        raise EkyaError(f"optimal: the integer programme did not prove optimality within {time_limit:g} s ({res.message}); "
+                        "the optimal scheduler is meant for small instances")
     units = np.zeros((S, 2), dtype=np.int64)
     for k in np.flatnonzero(res.x > 0.5):
         s, i, r, _, _ = opts[k]
@@ -108,8 +114,9 @@ class OptimalScheduler(Scheduler):
     name = "optimal"
     needs_profiles = True
 
-    def __init__(self, a_min: float = 0.0) -> None:
+    def __init__(self, a_min: float = 0.0, time_limit: float = 60.0) -> None:
         self.a_min = float(a_min)
+        self.time_limit = float(time_limit)
 
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
         """The best packable static plan."""
@@ -130,4 +137,4 @@ class OptimalScheduler(Scheduler):
             fits = exact_fit(sizes, budget.accelerators) is not None
         except RuntimeError:
             fits = False
-        return units if fits else milp_with_devices(tables, budget.accelerators)
+        return units if fits else milp_with_devices(tables, budget.accelerators, self.time_limit)
