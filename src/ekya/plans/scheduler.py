@@ -67,8 +67,8 @@ def give_to_inference(state: WindowState, budget: Budget, fair: bool) -> Shares:
     device (always the case when they fit on one, see packing); fair=True (the original's
     fair_reallocation): it is split evenly over the inference jobs on that device. If the stream's
     inference sits on another device, the freed share goes to that device's inference jobs, since
-    a job cannot span two accelerators. Quanta are dealt round-robin in stream order so shares stay
-    multiples of delta; a freed share that is not a multiple of delta is split evenly instead.
+    a job cannot span two accelerators. An even split need not be a multiple of delta (as in the
+    original); the own-inference rule keeps shares multiples of delta.
     """
     shares: Shares = {s.stream: (s.infer_share, 0.0 if s.done else s.train_share) for s in state.streams}
     done = state.by_stream()[state.completed]
@@ -85,14 +85,7 @@ def give_to_inference(state: WindowState, budget: Budget, fair: bool) -> Shares:
             receivers.append(done)
     if not receivers:
         return shares  # nothing on that device can use it; it stays idle
-    q = budget.delta
-    n_q = freed / q
-    if abs(n_q - round(n_q)) < 1e-6:
-        gifts = [0.0] * len(receivers)
-        for k in range(int(round(n_q))):
-            gifts[k % len(receivers)] += q
-    else:
-        gifts = [freed / len(receivers)] * len(receivers)
+    gifts = [freed / len(receivers)] * len(receivers)
     for s, g in zip(receivers, gifts):
         i, r = shares[s.stream]
         shares[s.stream] = (min(1.0, i + g), r)

@@ -13,12 +13,14 @@ from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 
 
-def has_config(p: StreamProfile, config: str) -> bool:
-    """Whether the stream lists the config; a stream with no configs at all cannot retrain."""
+def pick_config(p: StreamProfile, config: str | None) -> str | None:
+    """The stream's fixed config (None -> its first profiled config); None if it cannot retrain."""
     if not p.configs:
-        return False
+        return None
+    if config is None:
+        return p.configs[0].config
     if any(c.config == config for c in p.configs):
-        return True
+        return config
     raise EkyaError(f"scheduler.config: stream {p.stream!r} has no profile for config {config!r}; "
                     f"choose one of {[c.config for c in p.configs]}")
 
@@ -26,14 +28,15 @@ def has_config(p: StreamProfile, config: str) -> bool:
 class FairScheduler(Scheduler):
     """``inference_weight`` of the capacity split evenly over inference jobs, the rest over training jobs.
 
-    Every stream that can retrain uses ``config``. When a job completes, its share is split evenly
+    Every stream that can retrain uses ``config`` (None: each stream's first profiled config, which
+    is the configspace default when profiles list the space in order). When a job completes, its share is split evenly
     over the inference jobs on the freed accelerator (the original's fair_reallocation).
     """
 
     name = "fair"
     needs_profiles = False
 
-    def __init__(self, config: str, inference_weight: float = 0.5) -> None:
+    def __init__(self, config: str | None = None, inference_weight: float = 0.5) -> None:
         if not 0.0 <= inference_weight <= 1.0:
             raise EkyaError(f"scheduler.inference_weight must be in [0, 1], got {inference_weight}")
         self.config = config
@@ -43,7 +46,8 @@ class FairScheduler(Scheduler):
         """Fixed-weight even split."""
         check_inputs(profiles, budget)
         U, K = units_per_accelerator(budget.delta), total_units(budget)
-        trainers = [p for p in profiles if has_config(p, self.config)]
+        picks = {p.stream: pick_config(p, self.config) for p in profiles}
+        trainers = [p for p in profiles if picks[p.stream] is not None]
         w = self.inference_weight if trainers else 1.0
         k_inf = int(round(K * w + 1e-9))
         inf = even_units(k_inf, len(profiles), U)
@@ -51,7 +55,7 @@ class FairScheduler(Scheduler):
         streams = []
         for p, i in zip(profiles, inf):
             r = tr.get(p.stream, 0)
-            streams.append(StreamPlan(p.stream, self.config if r > 0 else None, i * budget.delta, r * budget.delta))
+            streams.append(StreamPlan(p.stream, picks[p.stream] if r > 0 else None, i * budget.delta, r * budget.delta))
         return predict_fixed(profiles, pack(Plan(tuple(streams)), budget), budget)
 
     def on_completion(self, state: WindowState, budget: Budget) -> Shares:

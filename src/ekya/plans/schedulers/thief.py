@@ -40,17 +40,42 @@ from ekya.profiles.types import StreamProfile
 
 
 def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U: int) -> np.ndarray:
-    """Initial quanta per (stream, kind) for a start: 'fair' (equal per job) or 'inference' (all to inference)."""
+    """Initial quanta per (stream, kind): 'fair' (equal per job), 'inference' (all to inference) or 'pool' (none)."""
     units = np.zeros((streams, 2), dtype=np.int64)
     if kind == "fair":
         holders = jobs
     elif kind == "inference":
         holders = [j for j in jobs if j[1] == 0]
+    elif kind == "pool":
+        holders = []
     else:
-        raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use 'fair' or 'inference'")
+        raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use 'fair', 'inference' or 'pool'")
     for (s, k), u in zip(holders, even_units(K, len(holders), U)):
         units[s, k] = u
     return units
+
+
+def spread(values: np.ndarray, units: np.ndarray, pool: int, jobs: list[tuple[int, int]], U: int) -> np.ndarray:
+    """Hand quanta left in the pool to inference jobs, round-robin, wherever that loses nothing.
+
+    They add no predicted value (else stealing would have taken them) but idle capacity helps
+    when predictions are off; packing trims them first if space is tight (their loss is zero).
+    """
+    u = units.copy()
+    holders = [s for s, k in jobs if k == 0]
+    while pool > 0 and holders:
+        progress = False
+        for s in holders:
+            if pool == 0:
+                break
+            i, r = int(u[s, 0]), int(u[s, 1])
+            if i < U and values[s, i + 1, r] >= values[s, i, r]:
+                u[s, 0] += 1
+                pool -= 1
+                progress = True
+        if not progress:
+            break
+    return u
 
 
 class ThiefScheduler(Scheduler):
@@ -109,7 +134,9 @@ class ThiefScheduler(Scheduler):
         jobs = self._jobs(profiles)
         best, best_v = None, -np.inf
         for kind in self.starts:
-            u = steal(tables.values, start_units(kind, jobs, len(profiles), K, U), jobs, U, self.rule, self.max_passes)
+            u0 = start_units(kind, jobs, len(profiles), K, U)
+            u, pool = steal(tables.values, u0, jobs, U, self.rule, self.max_passes, free=K - int(u0.sum()))
+            u = spread(tables.values, u, pool, jobs, U)
             v = total_value(tables.values, u)
             if v > best_v + 1e-12:
                 best, best_v = u, v
@@ -135,7 +162,8 @@ class ThiefScheduler(Scheduler):
             start = np.zeros((S, 2), dtype=np.int64)
             for (s, k), u in zip(jobs, even_units(K, len(jobs), U)):  # equal split over all jobs
                 start[s, k] = u
-            units = steal(tables.values, start, jobs, U, "sweep", self.max_passes)
+            units, pool = steal(tables.values, start, jobs, U, "sweep", self.max_passes, free=K - int(start.sum()))
+            units = spread(tables.values, units, pool, jobs, U)
         return tables, units
 
     # ----------------------------------------------------------------- completion
@@ -168,7 +196,8 @@ class ThiefScheduler(Scheduler):
         on_dev = lambda device: dev is None or device == dev  # noqa: E731
         jobs = [(n, 0) for n, s in enumerate(members) if on_dev(s.infer_device)]
         jobs += [(n, 1) for n, s in enumerate(members) if running[n] and on_dev(s.train_device)]
-        units = steal(tables.values, units, jobs, U, self.rule, self.max_passes)
+        units, pool = steal(tables.values, units, jobs, U, self.rule, self.max_passes)
+        units = spread(tables.values, units, pool, jobs, U)
         for n, s in enumerate(members):
             i, r = int(units[n, 0]) * d, int(units[n, 1]) * d
             shares[s.stream] = (i, r if running[n] and r > EPS else 0.0)

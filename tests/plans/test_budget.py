@@ -1,0 +1,35 @@
+"""Budgets that cannot be scheduled fail with a clear EkyaError."""
+
+import pytest
+
+from ekya.errors import EkyaError
+from ekya.plans.budget import budget_from_config, make_budget
+from ekya.plans.schedulers.thief import ThiefScheduler
+from ekya.plans.types import Budget
+from ekya.plans.curves import InferenceCurve, TrainThroughput
+from conftest import stream
+
+
+@pytest.mark.parametrize("kw,key", [({"accelerators": 0}, "accelerators"), ({"delta": 0.0}, "delta"),
+                                    ({"delta": -0.1}, "delta"), ({"delta": 1.5}, "delta"),
+                                    ({"window": 0.0}, "window"), ({"label_delay": -1.0}, "label_delay"),
+                                    ({"throughput": "cubic"}, "throughput")])
+def test_infeasible_budget_is_a_clear_error(kw, key):
+    args = {"accelerators": 1, "window": 100.0, "delta": 0.1}
+    args.update(kw)
+    with pytest.raises(EkyaError, match=key):
+        make_budget(**args)
+
+
+def test_scheduler_rejects_a_hand_built_bad_budget():
+    bad = Budget(0, 100.0, 0.1, 0.0, InferenceCurve(), TrainThroughput())
+    with pytest.raises(EkyaError, match="accelerators"):
+        ThiefScheduler().plan([stream("a", 0.5, ("c", 0.8, 10.0))], bad)
+
+
+def test_cluster_config_keys():
+    b = budget_from_config({"accelerators": 2, "delta": 0.25, "throughput": "linear", "inference": {"max_share": 0.5}}, 120.0, 2.0)
+    assert (b.accelerators, b.delta, b.window, b.label_delay) == (2, 0.25, 120.0, 2.0)
+    assert b.infer_scale(0.25) == pytest.approx(0.78)
+    with pytest.raises(EkyaError, match="unknown key"):
+        budget_from_config({"accelerators": 1, "gpus": 2}, 100.0)

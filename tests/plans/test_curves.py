@@ -1,0 +1,59 @@
+"""Share curves: the original's inference table and the MPS throughput measurements."""
+
+import numpy as np
+import pytest
+
+from ekya.plans.curves import InferenceCurve, TrainThroughput
+from ekya.errors import EkyaError
+
+
+@pytest.mark.parametrize("share,expected", [(1.0, 1.0), (0.25, 1.0), (0.2, 0.945), (0.125, 0.78), (0.1, 0.71),
+                                            (0.0625, 0.60), (0.05, 0.44), (0.025, 0.15), (0.0125, 0.04),
+                                            (0.0124, 0.0), (0.0, 0.0)])
+def test_inference_scale_matches_original_table(share, expected):
+    c = InferenceCurve()
+    assert c(share) == pytest.approx(expected, abs=1e-9)
+    assert c(np.array([share]))[0] == pytest.approx(expected, abs=1e-9)
+
+
+def test_inference_scale_vectorised_equals_scalar_and_is_monotone():
+    c = InferenceCurve()
+    s = np.linspace(0, 1, 401)
+    v = c(s)
+    assert np.allclose(v, [c(float(x)) for x in s])
+    assert np.all(np.diff(v) >= -1e-12)
+
+
+def test_inference_curve_is_configurable_per_camera():
+    c = InferenceCurve(subsampling=(1, 2), relative_accuracy=(1.0, 0.5), max_share=1.0)
+    assert c(0.5) == pytest.approx(0.5)
+    assert c(0.75) == pytest.approx(1 - 0.5 * (1 / 0.75 - 1))
+    assert c(0.4) == 0.0
+    with pytest.raises(EkyaError):
+        InferenceCurve(subsampling=(2, 1), relative_accuracy=(1.0, 0.5))
+
+
+def test_mps_throughput_is_the_measured_ratio_and_monotone():
+    t = TrainThroughput()
+    assert t(0.1) == pytest.approx(5.46 / 15.19)
+    assert t(0.5) == pytest.approx(5.46 / 6.56)
+    assert t(1.0) == pytest.approx(1.0)
+    assert t(0.05) == pytest.approx(0.5 * 5.46 / 15.19)
+    assert t(0.0) == 0.0
+    s = np.linspace(0, 1, 101)
+    v = t(s)
+    assert np.all(np.diff(v) >= 0)
+    assert np.allclose(v, [t(float(x)) for x in s])
+
+
+def test_noisy_table_is_monotonised():
+    t = TrainThroughput(shares=(0.5, 1.0), seconds_per_task=(5.0, 6.0))  # more share measured slower
+    assert t(1.0) >= t(0.5)
+
+
+def test_linear_throughput():
+    t = TrainThroughput(kind="linear")
+    assert t(0.3) == pytest.approx(0.3)
+    assert np.allclose(t(np.array([0.0, 0.5])), [0.0, 0.5])
+    with pytest.raises(EkyaError):
+        TrainThroughput(kind="quadratic")

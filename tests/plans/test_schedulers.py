@@ -1,0 +1,153 @@
+"""Schedulers on small hand-checkable instances, and the exact solver against brute force."""
+
+import numpy as np
+import pytest
+
+from ekya.errors import EkyaError
+from ekya.plans.accuracy import window_accuracy
+from ekya.plans.budget import make_budget
+from ekya.plans.scheduler import StreamState, WindowState, give_to_inference
+from ekya.plans.schedulers.fair import FairScheduler
+from ekya.plans.schedulers.noretrain import NoRetrainScheduler
+from ekya.plans.schedulers.optimal import OptimalScheduler
+from ekya.plans.schedulers.thief import ThiefScheduler
+from ekya.plans.schedulers.uniform import UniformScheduler
+from ekya.profiles.synthetic import generate
+from ekya.profiles.types import ConfigProfile, StreamProfile
+from conftest import stream
+
+
+def lin(acc=1, window=100.0, delta=0.1, delay=0.0):
+    return make_budget(acc, window, delta, label_delay=delay, throughput="linear")
+
+
+def test_noretrain_even_split_in_quanta():
+    plan = NoRetrainScheduler().plan([stream(n, 0.5) for n in "abc"], lin(1))
+    assert [sp.infer_share for sp in plan.streams] == pytest.approx([0.4, 0.3, 0.3])
+    assert all(sp.config is None and sp.train_share == 0 for sp in plan.streams)
+
+
+def test_fair_weights_and_unknown_accuracies_are_fine():
+    nan = float("nan")
+    profiles = [StreamProfile(n, nan, (ConfigProfile("c", nan, nan),)) for n in "ab"]
+    plan = FairScheduler("c", inference_weight=0.6).plan(profiles, make_budget(2, 100, 0.1))
+    assert [sp.infer_share for sp in plan.streams] == pytest.approx([0.6, 0.6])
+    assert [sp.train_share for sp in plan.streams] == pytest.approx([0.4, 0.4])
+    assert all(sp.config == "c" for sp in plan.streams)
+
+
+def test_fair_rejects_unknown_config():
+    with pytest.raises(EkyaError, match="no profile for config 'zz'"):
+        FairScheduler("zz").plan([stream("a", 0.5, ("c", 0.8, 10))], lin())
+
+
+def test_uniform_split_per_stream():
+    plan = UniformScheduler("c", inference_fraction=0.3).plan([stream(n, 0.5, ("c", 0.8, 10)) for n in "ab"], lin(1))
+    # 5 quanta per stream: 0.3 x 5 = 1.5 -> 2 to inference (nearest quantum), the rest to training
+    assert [v for sp in plan.streams for v in (sp.infer_share, sp.train_share)] == pytest.approx([0.2, 0.3, 0.2, 0.3])
+
+
+def state(now, completed, rows):
+    return WindowState(now=now, completed=completed, streams=[StreamState(**r) for r in rows])
+
+
+def test_default_rule_gives_the_freed_share_to_own_inference():
+    st = state(40.0, "a", [
+        dict(stream="a", accuracy=0.8, infer_share=0.2, train_share=0.3, done=True, infer_device=0, train_device=0),
+        dict(stream="b", accuracy=0.6, infer_share=0.2, train_share=0.3, done=False, remaining=5.0,
+             target_accuracy=0.9, config="c", infer_device=0, train_device=0),
+    ])
+    shares = give_to_inference(st, lin(), fair=False)
+    assert shares["a"] == pytest.approx((0.5, 0.0))
+    assert shares["b"] == pytest.approx((0.2, 0.3))
+
+
+def test_fair_reallocation_splits_over_inference_jobs_on_that_device():
+    st = state(40.0, "a", [
+        dict(stream="a", accuracy=0.8, infer_share=0.1, train_share=0.4, done=True, infer_device=0, train_device=0),
+        dict(stream="b", accuracy=0.6, infer_share=0.1, train_share=0.4, done=False, remaining=5.0, infer_device=0, train_device=0),
+        dict(stream="c", accuracy=0.6, infer_share=0.5, train_share=0.0, done=True, infer_device=1),
+    ])
+    shares = FairScheduler("c").on_completion(st, lin(2))
+    assert shares["a"] == pytest.approx((0.3, 0.0))
+    assert shares["b"] == pytest.approx((0.3, 0.4))
+    assert shares["c"] == pytest.approx((0.5, 0.0))
+
+
+def test_thief_one_camera_matches_brute_force(brute):
+    b = lin(1)
+    p = [stream("a", 0.5, ("slow", 0.9, 50.0), ("quick", 0.7, 5.0))]
+    plan = ThiefScheduler().plan(p, b)
+    sp = plan.streams[0]
+    assert sp.config == "quick"
+    assert plan.predicted_accuracy == pytest.approx(brute(p, b))
+    assert plan.predicted_accuracy == pytest.approx(window_accuracy(0.5, 0.7, 5.0, sp.infer_share, sp.train_share, b))
+
+
+def test_thief_two_cameras_trains_the_bigger_gain(brute):
+    b = lin(1, window=100.0)
+    p = [stream("small", 0.80, ("c", 0.82, 40.0)), stream("big", 0.50, ("c", 0.90, 40.0))]
+    plan = ThiefScheduler().plan(p, b)
+    by = plan.by_stream()
+    assert by["big"].config == "c" and by["small"].config is None
+    assert plan.predicted_accuracy == pytest.approx(brute(p, b), abs=1e-9)
+
+
+def test_paper_single_step_rule_runs_and_is_never_better_than_optimum(brute):
+    b = lin(1, delta=0.2)
+    p = [stream("a", 0.6, ("c1", 0.8, 20.0), ("c2", 0.9, 60.0)), stream("b", 0.4, ("c1", 0.7, 10.0))]
+    best = brute(p, b)
+    for rule in ("single", "sweep"):
+        got = ThiefScheduler(rule=rule, starts=("fair",)).plan(p, b).predicted_accuracy
+        assert got <= best + 1e-12
+        assert got >= 0.95 * best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_optimal_equals_brute_force_on_tiny_instances(brute, seed):
+    rng = np.random.default_rng(seed)
+    b = make_budget(int(rng.integers(1, 3)), float(rng.uniform(60, 150)), float(rng.choice([0.2, 0.25])),
+                    label_delay=float(rng.choice([0.0, 5.0])), throughput=str(rng.choice(["mps", "linear"])))
+    p = list(generate(streams=int(rng.integers(1, 4)), windows=1, seed=seed, n_configs=3).truth[0])
+    got = OptimalScheduler().plan(p, b).predicted_accuracy
+    assert got == pytest.approx(brute(p, b), abs=1e-9)
+
+
+def test_optimal_uses_the_integer_programme_when_packing_binds(brute):
+    # Three streams that each want a 0.6 bundle on 2 accelerators: the relaxed DP optimum does not pack.
+    b = lin(2, window=100.0, delta=0.2)
+    p = [stream(n, 0.3, ("c", 0.95, 12.0)) for n in "xyz"]
+    got = OptimalScheduler().plan(p, b)
+    assert got.predicted_accuracy == pytest.approx(brute(p, b), abs=1e-9)
+
+
+def test_a_min_keeps_inference_accuracy_up():
+    b = lin(1, window=100.0)
+    p = [stream("a", 0.5, ("c", 0.95, 60.0))]
+    free = ThiefScheduler().plan(p, b).streams[0]
+    held = ThiefScheduler(a_min=0.48).plan(p, b).streams[0]
+    # unconstrained it trades inference (0.2 -> scale 0.945) for faster training
+    assert free.infer_share == pytest.approx(0.2) and 0.5 * b.infer_scale(free.infer_share) < 0.48
+    assert held.config == "c" and 0.5 * b.infer_scale(held.infer_share) >= 0.48
+
+
+def test_sco_variant_produces_a_valid_competitive_plan():
+    ps = generate(streams=4, windows=1, seed=3)
+    b = make_budget(2, 200.0, 0.1)
+    sco = ThiefScheduler(variant="sco").plan(ps.truth[0], b)
+    paper = ThiefScheduler().plan(ps.truth[0], b)
+    fair = FairScheduler("full_d0.5_e15").plan(ps.truth[0], b)
+    assert sco.predicted_accuracy > fair.predicted_accuracy
+    assert sco.predicted_accuracy <= paper.predicted_accuracy + 0.02
+
+
+def test_thief_is_deterministic():
+    ps = generate(streams=6, windows=1, seed=9)
+    b = make_budget(3, 200.0, 0.1)
+    assert ThiefScheduler().plan(ps.truth[0], b) == ThiefScheduler().plan(ps.truth[0], b)
+
+
+def test_thief_needs_profiles():
+    nan = float("nan")
+    with pytest.raises(EkyaError, match="unknown"):
+        ThiefScheduler().plan([StreamProfile("a", 0.5, (ConfigProfile("c", nan, 3.0),))], lin())
