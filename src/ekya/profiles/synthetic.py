@@ -51,6 +51,7 @@ def generate(
 ) -> ProfileSet:
     """A seeded synthetic profile set; ``n_configs`` keeps a random subset of the 18 configs per set."""
     rng = np.random.default_rng(seed)
+    noise = np.random.default_rng([seed, 1])  # a separate stream: adding noise never changes the truth
     space = config_space()
     names = list(space)
     if n_configs is not None:
@@ -78,8 +79,8 @@ def generate(
                     reach -= 0.004 * e  # over-fitting on little data
                 acc = float(np.clip(reach + rng.normal(0, 0.01), 0.0, 1.0))
                 tc.append(ConfigProfile(name, acc, float(cost)))
-                pacc = float(np.clip(acc + rng.normal(0, pred_noise), 0.0, 1.0)) if pred_noise > 0 else acc
-                pcost = float(cost * rng.lognormal(0.0, cost_noise)) if cost_noise > 0 else float(cost)
+                pacc = float(np.clip(acc + noise.normal(0, pred_noise), 0.0, 1.0)) if pred_noise > 0 else acc
+                pcost = float(cost * noise.lognormal(0.0, cost_noise)) if cost_noise > 0 else float(cost)
                 pc.append(ConfigProfile(name, pacc, pcost))
             tw.append(StreamProfile(f"cam{s}", a0, tuple(tc)))
             pw.append(StreamProfile(f"cam{s}", a0, tuple(pc)))

@@ -1,0 +1,118 @@
+"""play_window: exact event-driven playback, hand-computed; and simulate() over a profile set."""
+
+import math
+
+import pytest
+
+from ekya.errors import EkyaError
+from ekya.execution.simulate import COLUMNS, simulate
+from ekya.plans.budget import make_budget
+from ekya.plans.scheduler import Scheduler
+from ekya.plans.schedulers.fair import FairScheduler
+from ekya.plans.schedulers.noretrain import NoRetrainScheduler
+from ekya.plans.schedulers.thief import ThiefScheduler
+from ekya.plans.schedulers.uniform import UniformScheduler
+from ekya.plans.simulate import play_window
+from ekya.plans.types import Plan, StreamPlan
+from ekya.profiles.synthetic import generate
+from conftest import stream
+
+
+def test_fair_reallocation_timeline_hand_computed():
+    # 1 GPU, delta 0.25, linear; I_max = 0.5 so scale(.25) = .78, scale(.375) = 1 - .333*.22, scale(.5) = 1.
+    b = make_budget(1, 100.0, 0.25, throughput="linear", inference={"max_share": 0.5})
+    truth = [stream("a", 0.5, ("c", 0.8, 10.0)), stream("b", 0.6, ("c", 0.9, 20.0))]
+    sch = FairScheduler("c", inference_weight=0.5)
+    plan = sch.plan(truth, b)
+    assert [(sp.infer_share, sp.train_share) for sp in plan.streams] == [(0.25, 0.25), (0.25, 0.25)]
+    out = play_window(plan, truth, b, sch)
+    s375 = 1 - (0.5 / 0.375 - 1) * 0.22
+    assert out.streams["a"].completion_time == pytest.approx(40.0)
+    assert out.streams["b"].completion_time == pytest.approx(80.0)
+    assert out.streams["a"].accuracy == pytest.approx((0.5 * 0.78 * 40 + 0.8 * s375 * 40 + 0.8 * 20) / 100)
+    assert out.streams["b"].accuracy == pytest.approx((0.6 * 0.78 * 40 + 0.6 * s375 * 40 + 0.9 * 20) / 100)
+    segs = out.streams["a"].segments
+    assert [(s.t0, s.t1, s.model) for s in segs] == [(0.0, 40.0, "old"), (40.0, 80.0, "new"), (80.0, 100.0, "new")]
+    assert out.completions == ((40.0, "a"), (80.0, "b"))
+
+
+def test_label_delay_then_own_inference_rule_matches_the_model():
+    b = make_budget(1, 100.0, 0.1, label_delay=10.0, throughput="mps")
+    truth = [stream("a", 0.6, ("c", 0.9, 20.0))]
+    sch = UniformScheduler("c", inference_fraction=0.2)  # I = 0.2, R = 0.8
+    plan = sch.plan(truth, b)
+    out = play_window(plan, truth, b, sch)
+    rate = b.train_rate(0.8)
+    tc = 10.0 + 20.0 / rate
+    assert out.streams["a"].completion_time == pytest.approx(tc)
+    assert out.streams["a"].accuracy == pytest.approx((0.6 * 10 + 0.6 * 0.945 * (tc - 10) + 0.9 * (100 - tc)) / 100)
+    assert out.streams["a"].accuracy == pytest.approx(plan.streams[0].predicted_accuracy)
+    assert out.streams["a"].segments[0].infer_share == pytest.approx(1.0)  # whole allotment during the delay
+
+
+def test_truth_differs_from_prediction():
+    b = make_budget(1, 100.0, 0.1, throughput="linear")
+    told = [stream("a", 0.5, ("c", 0.9, 10.0))]
+    truth = [stream("a", 0.5, ("c", 0.7, 1000.0))]  # really far more expensive: never finishes
+    sch = ThiefScheduler()
+    plan = sch.plan(told, b)
+    out = play_window(plan, truth, b, sch, predicted=told)
+    assert plan.predicted_accuracy > 0.8
+    assert out.streams["a"].completion_time is None
+    assert out.streams["a"].accuracy == pytest.approx(0.5 * b.infer_scale(plan.streams[0].infer_share))
+
+
+def test_thief_replans_the_freed_accelerator():
+    # b finishes early; a's running job can take b's freed share and finish sooner.
+    b = make_budget(1, 100.0, 0.1, throughput="linear")
+    truth = [stream("a", 0.5, ("c", 0.9, 45.0)), stream("b", 0.5, ("c", 0.9, 3.0))]
+    thief = ThiefScheduler()
+    plan = thief.plan(truth, b)
+    default = ThiefScheduler(replan_on_completion=False)
+    with_replan = play_window(plan, truth, b, thief).accuracy
+    without = play_window(plan, truth, b, default).accuracy
+    assert with_replan >= without - 1e-12
+    assert with_replan >= plan.predicted_accuracy - 1e-12
+
+
+class Greedy(Scheduler):
+    name = "greedy"
+
+    def plan(self, profiles, budget):
+        return Plan(tuple(StreamPlan(p.stream, p.configs[0].config, 0.5, 0.5, 0, 0) for p in profiles))
+
+    def on_completion(self, state, budget):
+        return {s.stream: (1.0, 0.0 if s.done else 1.0) for s in state.streams}
+
+
+def test_a_scheduler_that_oversubscribes_on_completion_is_caught():
+    b = make_budget(1, 100.0, 0.1, throughput="linear")
+    truth = [stream("a", 0.5, ("c", 0.9, 5.0)), stream("b", 0.5, ("c", 0.9, 50.0))]
+    with pytest.raises(EkyaError, match="over-subscribe"):
+        play_window(Greedy().plan(truth, b), truth, b, Greedy())
+
+
+def test_missing_truth_is_an_error():
+    b = make_budget(1, 100.0, 0.1)
+    plan = Plan((StreamPlan("a", "zz", 0.5, 0.5, 0, 0),))
+    with pytest.raises(EkyaError, match="zz"):
+        play_window(plan, [stream("a", 0.5, ("c", 0.9, 5.0))], b, NoRetrainScheduler())
+
+
+def test_simulate_dataframe_over_windows():
+    ps = generate(streams=3, windows=3, seed=1, pred_noise=0.05)
+    b = make_budget(2, 200.0, 0.1, label_delay=2.0)
+    df = simulate(ps, ThiefScheduler(), b)
+    assert list(df.columns) == COLUMNS
+    assert len(df) == 9 and sorted(df.window.unique()) == [0, 1, 2]
+    assert df.accuracy.between(0, 1).all()
+    assert (df.infer_share + df.train_share).groupby(df.window).sum().max() <= 2 + 1e-9
+    again = simulate(ps, ThiefScheduler(), b)
+    assert df.drop(columns="scheduler_seconds").equals(again.drop(columns="scheduler_seconds"))
+    oracle = simulate(ps, ThiefScheduler(), b, windows=[1], use_predictions=False)
+    assert len(oracle) == 3 and (oracle.window == 1).all()
+    with pytest.raises(EkyaError, match="out of range"):
+        simulate(ps, ThiefScheduler(), b, windows=[7])
+    done = df.completion_time.dropna()
+    assert ((done > 2.0) & (done <= 200.0)).all()
+    assert not math.isnan(df.predicted_acc.iloc[0])
