@@ -45,25 +45,30 @@ class WindowOutcome:
     completions: tuple[tuple[float, str], ...]
 
 
-def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who: str, now: float) -> None:
-    names = {s.stream for s in states}
-    if set(shares) != names:
-        raise EkyaError(f"scheduler {who!r} on_completion at t={now:.3f}s returned shares for {sorted(set(shares) ^ names)} "
+def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who: str, now: float) -> np.ndarray:
+    """Validate re-planned shares; return them as an array (streams x [infer, train]) in state order."""
+    names = [s.stream for s in states]
+    if len(shares) != len(names) or any(n not in shares for n in names):
+        raise EkyaError(f"scheduler {who!r} on_completion at t={now:.3f}s returned shares for {sorted(set(shares) ^ set(names))} "
                         "that do not match the window's streams")
-    used: dict[int, float] = {}
-    total = 0.0
-    for s in states:
-        i, r = shares[s.stream]
-        if i < -EPS or r < -EPS or i > 1 + EPS or r > 1 + EPS:
-            raise EkyaError(f"scheduler {who!r}: share out of [0, 1] for stream {s.stream!r} at t={now:.3f}s: ({i}, {r})")
-        if s.done and r > EPS:
-            raise EkyaError(f"scheduler {who!r}: stream {s.stream!r} has no running job but got training share {r}")
-        total += i + r
-        for dev, v in ((s.infer_device, i), (s.train_device, r)):
-            if dev is not None and v > EPS:
-                used[dev] = used.get(dev, 0.0) + v
-    if total > budget.capacity + 1e-6 or any(v > 1 + 1e-6 for v in used.values()):
+    arr = np.array([shares[n] for n in names], dtype=float).reshape(len(names), 2)
+    bad = np.flatnonzero((arr < -EPS).any(axis=1) | (arr > 1 + EPS).any(axis=1))
+    if bad.size:
+        k = int(bad[0])
+        raise EkyaError(f"scheduler {who!r}: share out of [0, 1] for stream {names[k]!r} at t={now:.3f}s: {tuple(arr[k])}")
+    done = np.array([s.done for s in states])
+    bad = np.flatnonzero(done & (arr[:, 1] > EPS))
+    if bad.size:
+        k = int(bad[0])
+        raise EkyaError(f"scheduler {who!r}: stream {names[k]!r} has no running job but got training share {arr[k, 1]}")
+    idev = np.array([-1 if s.infer_device is None else s.infer_device for s in states])
+    tdev = np.array([-1 if s.train_device is None else s.train_device for s in states])
+    n = max(int(max(idev.max(initial=-1), tdev.max(initial=-1))) + 1, 1)
+    loads = np.bincount(idev[idev >= 0], weights=arr[idev >= 0, 0], minlength=n) + \
+        np.bincount(tdev[tdev >= 0], weights=arr[tdev >= 0, 1], minlength=n)
+    if arr.sum() > budget.capacity + 1e-6 or (loads > 1 + 1e-6).any():
         raise EkyaError(f"scheduler {who!r}: re-planned shares at t={now:.3f}s over-subscribe the accelerators")
+    return arr
 
 
 def play_window(
@@ -108,6 +113,8 @@ def play_window(
     if np.isnan(a0).any() or np.isnan(a1).any() or not np.all(np.isfinite(cost)):
         raise EkyaError("play_window: true profiles must have numeric start accuracy, accuracy and cost")
 
+    names = [s.stream for s in sp]
+    configs = [s.config if has_job[k] else None for k, s in enumerate(sp)]
     inf = np.array([s.infer_share for s in sp], dtype=float)
     tr = np.where(has_job, [s.train_share for s in sp], 0.0)
     idev = [s.infer_device for s in sp]
@@ -120,20 +127,19 @@ def play_window(
     done_at: list[float | None] = [None] * S
     integral = np.zeros(S)
     segs: list[list[Segment]] = [[] for _ in range(S)]
-    seg_open = [(0.0, "old", -1.0, -1.0)] * S  # (t0, model, infer, train) of the open segment
+    # the open segment of every stream: start, model (True = new), shares (-1 = none open yet)
+    o_t0, o_new, o_inf, o_tr = np.zeros(S), np.zeros(S, dtype=bool), np.full(S, -1.0), np.full(S, -1.0)
     completions: list[tuple[float, str]] = []
 
     def advance(t0: float, t1: float, shares_inf: np.ndarray, shares_tr: np.ndarray) -> None:
         """Integrate accuracy over [t0, t1] at constant shares and record segment changes."""
-        dt = t1 - t0
-        integral[:] += acc * evaluate(budget.infer_scale, shares_inf) * dt
-        for k in range(S):
-            o = seg_open[k]
-            model = "new" if new[k] else "old"
-            if o[2] != shares_inf[k] or o[3] != shares_tr[k] or o[1] != model:
-                if o[2] >= 0 and t0 > o[0]:
-                    segs[k].append(Segment(o[0], t0, o[1], o[2], o[3]))
-                seg_open[k] = (t0, model, float(shares_inf[k]), float(shares_tr[k]))
+        integral[:] += acc * evaluate(budget.infer_scale, shares_inf) * (t1 - t0)
+        changed = np.flatnonzero((o_inf != shares_inf) | (o_tr != shares_tr) | (o_new != new))
+        for k in changed:  # only streams whose shares or model changed (cheap at 1,000 streams)
+            if o_inf[k] >= 0 and t0 > o_t0[k]:
+                segs[k].append(Segment(float(o_t0[k]), t0, "new" if o_new[k] else "old", float(o_inf[k]), float(o_tr[k])))
+        o_t0[changed], o_new[changed] = t0, new[changed]
+        o_inf[changed], o_tr[changed] = shares_inf[changed], shares_tr[changed]
 
     # [0, d): no labels yet, so no training; co-located streams serve with their whole allotment.
     if d > 0:
@@ -154,27 +160,26 @@ def play_window(
             running[k], rem[k], acc[k], new[k] = False, 0.0, a1[k], True
             done_at[k] = t
             completions.append((t, sp[k].stream))
+            accl, infl, trl, runl = acc.tolist(), inf.tolist(), tr.tolist(), running.tolist()
+            left_work = np.where(running & (cost > 0), pcost * rem / np.where(cost > 0, cost, 1.0), 0.0).tolist()
+            tgt = ptarget.tolist()
             states = [
                 StreamState(
-                    stream=sp[j].stream, accuracy=float(acc[j]), infer_share=float(inf[j]), train_share=float(tr[j]),
-                    config=sp[j].config if has_job[j] else None,
-                    target_accuracy=float(ptarget[j]) if running[j] else math.nan,
-                    remaining=float(pcost[j] * rem[j] / cost[j]) if running[j] and cost[j] > 0 else 0.0,
-                    done=not running[j], infer_device=idev[j], train_device=tdev[j],
+                    stream=names[j], accuracy=accl[j], infer_share=infl[j], train_share=trl[j], config=configs[j],
+                    target_accuracy=tgt[j] if runl[j] else math.nan, remaining=left_work[j],
+                    done=not runl[j], infer_device=idev[j], train_device=tdev[j],
                 )
                 for j in range(S)
             ]
             shares = scheduler.on_completion(WindowState(now=t, completed=sp[k].stream, streams=states), budget)
-            _check_shares(shares, states, budget, scheduler.name, t)
-            for j in range(S):
-                inf[j], tr[j] = shares[sp[j].stream]
+            arr = _check_shares(shares, states, budget, scheduler.name, t)
+            inf[:], tr[:] = arr[:, 0], arr[:, 1]
             tdev[k] = None
         if t >= T - EPS:
             break
     for k in range(S):  # close the open segments
-        o = seg_open[k]
-        if o[2] >= 0 and T > o[0]:
-            segs[k].append(Segment(o[0], T, o[1], o[2], o[3]))
+        if o_inf[k] >= 0 and T > o_t0[k]:
+            segs[k].append(Segment(float(o_t0[k]), T, "new" if o_new[k] else "old", float(o_inf[k]), float(o_tr[k])))
     outs = {}
     for k, s in enumerate(sp):
         outs[s.stream] = StreamOutcome(
