@@ -70,8 +70,10 @@ def test_plans_fit_and_playback_never_oversubscribes(inst):
         for r in out.streams.values():
             assert 0.0 <= r.accuracy <= 1.0 + 1e-12
             assert math.isclose(sum(s.t1 - s.t0 for s in r.segments), budget.window, rel_tol=1e-9)
-        if isinstance(sch, (NoRetrainScheduler, UniformScheduler)):
-            # the own-inference rule is exactly the planning model (or better, when jobs are split)
+        if not isinstance(sch, FairScheduler):
+            # Played on the profiles it planned with, a plan does at least as well as predicted: the
+            # own-inference rule is exactly the planning model (or better, when a stream's jobs are
+            # split over accelerators) and the thief's re-planning only accepts improvements.
             assert out.accuracy >= plan.predicted_accuracy - 1e-9
 
 

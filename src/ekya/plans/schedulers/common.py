@@ -49,9 +49,14 @@ def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, uni
     packed = pack(Plan(tuple(streams)), budget, loss=table_loss(tables, index, d))
     out = []
     for s, sp in enumerate(packed.streams):
+        # repair may have shrunk a job: the best config at the final quanta can differ
         i, r = to_units(sp.infer_share, d), to_units(sp.train_share, d)
-        v = tables.value(s, i, r)
-        out.append(replace(sp, predicted_accuracy=v))
+        c = int(tables.choice[s, i, r]) if r > 0 else -1
+        if c < 0:
+            sp = replace(sp, config=None, train_share=0.0, train_device=None)
+        else:
+            sp = replace(sp, config=profiles[s].configs[c].config)
+        out.append(replace(sp, predicted_accuracy=tables.value(s, i, r)))
     return Plan(tuple(out), predicted_accuracy=float(np.mean([sp.predicted_accuracy for sp in out])) if out else math.nan)
 
 
