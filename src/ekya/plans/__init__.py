@@ -1,0 +1,1 @@
+"""Scheduling core (torch-free): share curves, the window-accuracy model, schedulers, packing, playback."""
