@@ -58,8 +58,8 @@ def test_generates_original_layout_and_loads_time_ordered(tmp_path):
     z = ss.camera("zurich")
     assert z["label"].tolist() == [1, 0] * 4  # car, person; no bus (small), rider, group or sky
     assert list(z["idx"]) == list(range(8))
-    # sequences laid end to end at 17 Hz: seq 0 f19 -> 0; seq 2 starts 1/17 s later; f25 is 6 frames on
-    np.testing.assert_allclose(z["timestamp"].unique(), [0, 1 / FPS, 7 / FPS, 8 / FPS])
+    # snippets laid end to end at 17 Hz: seq 0 f19 -> 0; seq 2 starts one 30-frame snippet later; f25 is 6 on
+    np.testing.assert_allclose(z["timestamp"].unique(), [0, 30 / FPS, 36 / FPS, 66 / FPS])
     f = ss.meta["pretrain"].camera("frankfurt")
     assert f["frame"].tolist() == [1, 294]  # numeric, not lexicographic or listdir order
     assert (f.loc[0, ["x0", "y0", "x1", "y1"]].tolist()) == [0, 3, 80, H]  # clamped into the image
@@ -73,8 +73,9 @@ def test_rider_option_and_cache(tmp_path):
     before = csv.stat().st_mtime_ns
     prepare_cityscapes(root)  # same options: skipped
     assert csv.stat().st_mtime_ns == before
-    ss = load_cityscapes(root, cameras=["zurich"], pretrain_cameras=[], rider_as_person=True)
+    ss = load_cityscapes(root, cameras=["zurich"], pretrain_cameras=[], rider_as_person=True, sequence_gap_frames=1)
     assert ss.camera("zurich")["label"].tolist() == [1, 0, 0] * 4
+    np.testing.assert_allclose(ss.camera("zurich")["timestamp"].unique(), [0, 1 / FPS, 7 / FPS, 8 / FPS])
     assert ss.cameras == ["zurich"]
 
 

@@ -13,9 +13,11 @@ paper's class list; ``rider_as_person=true`` maps it to person (a COCO teacher s
 '...group' labels (a crowd of several objects in one polygon) are always left out: one crop, many objects.
 
 Time: Cityscapes publishes no clock, only 30-frame snippets at 17 Hz (sequence and frame numbers in
-the file name). Frames are ordered by (sequence, frame) numerically; within a sequence
-t = (frame - first frame) / 17, and each sequence starts one frame period (1/17 s) after the
-previous one's last frame, so a city is one continuous stream.
+the file name; train cities annotate frame 19 of each snippet, the val cities number frames along
+long drives). Frames are ordered by (sequence, frame) numerically; within a sequence
+t = (frame - first frame) / 17, and each sequence starts ``sequence_gap_frames`` frame periods
+(default 30: one snippet, 1.76 s) after the previous one's last frame, so a city is one continuous
+stream of about 2.5-11 minutes (use ``window.seconds`` of 15-20 s for 10 windows per city).
 """
 
 from __future__ import annotations
@@ -142,7 +144,7 @@ def prepare_cityscapes(root: Path, min_size: int = 50, rider_as_person: bool = F
     return cities
 
 
-def read_city_samplelist(csv_path: Path, city: str) -> pd.DataFrame:
+def read_city_samplelist(csv_path: Path, city: str, sequence_gap_frames: int = 30) -> pd.DataFrame:
     """Read one ``<city>_fine.csv`` into time-ordered rows (idx not yet set); errors name file and line."""
     if not csv_path.is_file():
         raise EkyaError(f"{csv_path}: samplelist not found; delete {csv_path.parent / _MARKER} to regenerate")
@@ -176,13 +178,13 @@ def read_city_samplelist(csv_path: Path, city: str) -> pd.DataFrame:
         "source": str(csv_path), "source_row": np.arange(len(raw)) + 1,
     })
     df = df.sort_values(["sequence", "frame", "source_row"], kind="stable").reset_index(drop=True)
-    df["timestamp"] = _timestamps(df["sequence"].to_numpy(), df["frame"].to_numpy())
+    df["timestamp"] = _timestamps(df["sequence"].to_numpy(), df["frame"].to_numpy(), sequence_gap_frames)
     df["teacher_label"] = df["label"]
     df["idx"] = 0
     return df
 
 
-def _timestamps(seq: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def _timestamps(seq: np.ndarray, frame: np.ndarray, gap_frames: int = 30) -> np.ndarray:
     """Seconds since the city's first frame: sequences laid end to end at 17 Hz (see module doc)."""
     t = np.zeros(len(seq))
     offset, start = 0.0, 0
@@ -190,7 +192,7 @@ def _timestamps(seq: np.ndarray, frame: np.ndarray) -> np.ndarray:
         end = start + int(np.searchsorted(seq[start:], seq[start], side="right"))
         f0 = frame[start]
         t[start:end] = offset + (frame[start:end] - f0) / FPS
-        offset = t[end - 1] + 1.0 / FPS
+        offset = t[end - 1] + gap_frames / FPS
         start = end
     return t
 
@@ -201,6 +203,7 @@ def load_cityscapes(
     pretrain_cameras: Sequence[str] = ("frankfurt", "munster"),
     min_size: int = 50,
     rider_as_person: bool = False,
+    sequence_gap_frames: int = 30,
     check_images: bool = True,
     labeler: "Teacher | None" = None,
     name: str = "cityscapes",
@@ -210,7 +213,7 @@ def load_cityscapes(
 
     ``samples`` holds the stream cities (``cameras``, default every city not used for pretraining);
     the pretraining cities form their own StreamSet in ``meta['pretrain']`` so that they never count
-    as streams. ``name`` and ``windows`` belong to the run's config and are not used here.
+    as streams. ``name`` and ``windows`` belong to the run's config (read by the runtime), not used here.
     """
     root = Path(root).expanduser()
     available = prepare_cityscapes(root, min_size=min_size, rider_as_person=rider_as_person)
@@ -228,11 +231,11 @@ def load_cityscapes(
         raise EkyaError(f"no stream cities left: {available} are all in dataset.pretrain_cameras")
     out = samplelist_dir(root)
 
-    def _load(cities: list[str], meta: dict) -> StreamSet:
-        df = pd.concat([read_city_samplelist(out / f"{c}_fine.csv", c) for c in cities], ignore_index=True)
-        return build_stream_set(name, root, df, CLASSES, meta, labeler, check_images)
+    def _load(cities: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
+        df = pd.concat([read_city_samplelist(out / f"{c}_fine.csv", c, sequence_gap_frames) for c in cities], ignore_index=True)
+        return build_stream_set(name, root, df, CLASSES, meta, teacher, check_images)
 
     meta: dict[str, Any] = {"fps": FPS, "samplelists": str(out), "pretrain_cameras": pretrain}
     if pretrain:
         meta["pretrain"] = _load(pretrain, {"fps": FPS, "samplelists": str(out)})
-    return _load(streams, meta)
+    return _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too

@@ -164,12 +164,12 @@ def load_urban(
     if not streams:
         raise EkyaError(f"{lists}: no samplelists to stream (found {available}, pretraining {pretrain})")
 
-    def _load(cams: list[str], meta: dict) -> StreamSet:
+    def _load(cams: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
         df = pd.concat([read_urban_list(lists / f"{c}.csv", c, class_numbering, fps, row_image, rows_per_second, root)
                         for c in cams], ignore_index=True)
-        return build_stream_set(name, root, df, CLASSES, meta, labeler, check_images)
+        return build_stream_set(name, root, df, CLASSES, meta, teacher, check_images)
 
     meta: dict[str, Any] = {"samplelists": str(lists), "pretrain_cameras": pretrain}
     if pretrain:
         meta["pretrain"] = _load(pretrain, {"samplelists": str(lists)})
-    return _load(streams, meta)
+    return _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too

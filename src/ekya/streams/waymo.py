@@ -147,13 +147,13 @@ def load_waymo(
     if class_numbering not in ("waymo", "coco91", "coco80"):
         raise EkyaError(f"dataset.class_numbering={class_numbering!r}; use waymo, coco91 or coco80")
 
-    def _load(names: list[str], meta: dict) -> StreamSet:
+    def _load(names: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
         df = pd.concat([read_waymo_labels(root / f"{n}_labels.csv", n, class_numbering) for n in names],
                        ignore_index=True)
         df["x0"], df["y0"], df["x1"], df["y1"] = 0, 0, int(crop_size), int(crop_size)
-        return build_stream_set(name, root, df, WAYMO_CLASSES, meta, labeler, check_images)
+        return build_stream_set(name, root, df, WAYMO_CLASSES, meta, teacher, check_images)
 
     meta: dict[str, Any] = {"frame_period": FRAME_PERIOD, "pretrain_cameras": pretrain}
     if pretrain:
         meta["pretrain"] = _load(pretrain, {"frame_period": FRAME_PERIOD})
-    return _load(streams, meta)
+    return _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too
