@@ -27,10 +27,10 @@ def brute_force(profiles: Sequence[StreamProfile], budget: Budget) -> float:
     for p in profiles:
         opts = []
         for i in range(U + 1):
-            opts.append((float(p.start_accuracy * budget.infer_scale(i * d)), i, 0, None))
+            opts.append((float(p.start_accuracy * budget.scale_for(p.stream)(i * d)), i, 0, None))
             for r in range(1, U + 1):
                 for c in p.configs:
-                    v = window_accuracy(p.start_accuracy, c.accuracy, c.cost, i * d, r * d, budget)
+                    v = window_accuracy(p.start_accuracy, c.accuracy, c.cost, i * d, r * d, budget, stream=p.stream)
                     opts.append((float(v), i, r, c.config))
         per_stream.append(opts)
     best = -1.0

@@ -151,3 +151,16 @@ def test_thief_needs_profiles():
     nan = float("nan")
     with pytest.raises(EkyaError, match="unknown"):
         ThiefScheduler().plan([StreamProfile("a", 0.5, (ConfigProfile("c", nan, 3.0),))], lin())
+
+
+def test_per_camera_inference_curves(brute):
+    # cam "hungry" needs half a GPU of inference for full accuracy; "easy" uses the default curve.
+    b = make_budget(1, 100.0, 0.1, throughput="linear",
+                    stream_inference={"hungry": {"max_share": 0.5, "subsampling": [1, 2, 4], "relative_accuracy": [1.0, 0.5, 0.1]}})
+    assert b.scale_for("hungry")(0.3) < b.scale_for("easy")(0.3) == 1.0
+    p = [stream("hungry", 0.7, ("c", 0.8, 30.0)), stream("easy", 0.7, ("c", 0.8, 30.0))]
+    plan = ThiefScheduler().plan(p, b)
+    by = plan.by_stream()
+    assert by["hungry"].infer_share > by["easy"].infer_share
+    assert plan.predicted_accuracy == pytest.approx(brute(p, b))
+    assert OptimalScheduler().plan(p, b).predicted_accuracy == pytest.approx(brute(p, b))

@@ -78,17 +78,20 @@ def window_accuracy(
     infer: np.ndarray | float,
     train: np.ndarray | float,
     budget: Budget,
+    stream: str | None = None,
 ) -> np.ndarray | float:
     """Time-averaged inference accuracy over the window (broadcasts over numpy arrays).
 
-    ``train == 0`` means no retraining (a1 and cost are then ignored).
+    ``train == 0`` means no retraining (a1 and cost are then ignored); ``stream`` selects its own
+    inference curve when the budget has one.
     """
     scalar = all(np.ndim(v) == 0 for v in (a0, a1, cost, infer, train))
     infer_a = np.asarray(infer, dtype=float)
     train_a = np.asarray(train, dtype=float)
     post = np.asarray(post_share(np.atleast_1d(infer_a), np.atleast_1d(train_a))).reshape(np.broadcast(infer_a, train_a).shape)
-    s_i = evaluate(budget.infer_scale, infer_a)
-    s_post = evaluate(budget.infer_scale, post)
+    curve = budget.scale_for(stream)
+    s_i = evaluate(curve, infer_a)
+    s_post = evaluate(curve, post)
     rate = evaluate(budget.train_rate, train_a)
     out = window_accuracy_values(a0, a1, cost, s_post, s_i, s_post, rate, budget.window, budget.label_delay)
     out = np.where(train_a > 0, out, np.multiply(a0, s_i))

@@ -38,11 +38,14 @@ def make_budget(
     label_delay: float = 0.0,
     throughput: str = "mps",
     inference: InferenceCurve | Mapping[str, Any] | None = None,
+    stream_inference: Mapping[str, InferenceCurve | Mapping[str, Any]] | None = None,
 ) -> Budget:
-    """A validated Budget with the standard curves (``throughput``: 'mps' or 'linear')."""
-    if isinstance(inference, Mapping):
-        inference = InferenceCurve(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in inference.items()})
-    curve = inference if inference is not None else InferenceCurve()
+    """A validated Budget with the standard curves (``throughput``: 'mps' or 'linear').
+
+    ``stream_inference`` optionally gives some streams their own inference curve.
+    """
+    curve = _curve(inference) if inference is not None else InferenceCurve()
+    own = {str(k): _curve(v) for k, v in (stream_inference or {}).items()}
     budget = Budget(
         accelerators=accelerators,
         window=float(window),
@@ -50,13 +53,23 @@ def make_budget(
         label_delay=float(label_delay),
         infer_scale=curve,
         train_rate=TrainThroughput(kind=throughput),
+        stream_scales=own,
     )
     return check_budget(budget)
 
 
+def _curve(spec: InferenceCurve | Mapping[str, Any]) -> InferenceCurve:
+    if isinstance(spec, InferenceCurve):
+        return spec
+    known = {"subsampling", "relative_accuracy", "max_share"}
+    if set(spec) - known:
+        raise EkyaError(f"inference curve: unknown key(s) {sorted(set(spec) - known)}; expected {sorted(known)}")
+    return InferenceCurve(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in spec.items()})
+
+
 def budget_from_config(cluster: Mapping[str, Any], window: float, label_delay: float = 0.0) -> Budget:
     """A Budget from the ``cluster`` config group (see conf/cluster/default.yaml) plus the window."""
-    known = {"accelerators", "delta", "throughput", "inference"}
+    known = {"accelerators", "delta", "throughput", "inference", "stream_inference"}
     unknown = set(cluster) - known
     if unknown:
         raise EkyaError(f"cluster: unknown key(s) {sorted(unknown)}; expected {sorted(known)}")
@@ -68,6 +81,7 @@ def budget_from_config(cluster: Mapping[str, Any], window: float, label_delay: f
         label_delay=label_delay,
         throughput=cluster.get("throughput", "mps"),
         inference=dict(inference) if inference is not None else None,
+        stream_inference={k: dict(v) for k, v in (cluster.get("stream_inference") or {}).items()},
     )
 
 

@@ -114,6 +114,9 @@ def play_window(
         raise EkyaError("play_window: true profiles must have numeric start accuracy, accuracy and cost")
 
     names = [s.stream for s in sp]
+    own = [k for k, n in enumerate(names) if n in budget.stream_scales]
+    rest = np.array([k for k in range(S) if k not in set(own)], dtype=int)
+    curves = [(budget.infer_scale, rest)] + [(budget.stream_scales[names[k]], np.array([k])) for k in own]
     configs = [s.config if has_job[k] else None for k, s in enumerate(sp)]
     inf = np.array([s.infer_share for s in sp], dtype=float)
     tr = np.where(has_job, [s.train_share for s in sp], 0.0)
@@ -133,7 +136,10 @@ def play_window(
 
     def advance(t0: float, t1: float, shares_inf: np.ndarray, shares_tr: np.ndarray) -> None:
         """Integrate accuracy over [t0, t1] at constant shares and record segment changes."""
-        integral[:] += acc * evaluate(budget.infer_scale, shares_inf) * (t1 - t0)
+        scale = np.empty(S)
+        for fn, idx in curves:
+            scale[idx] = evaluate(fn, shares_inf[idx])
+        integral[:] += acc * scale * (t1 - t0)
         changed = np.flatnonzero((o_inf != shares_inf) | (o_tr != shares_tr) | (o_new != new))
         for k in changed:  # only streams whose shares or model changed (cheap at 1,000 streams)
             if o_inf[k] >= 0 and t0 > o_t0[k]:

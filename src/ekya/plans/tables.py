@@ -65,11 +65,12 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: floa
     vals = np.full((S, U + 1, U + 1, max(n, 1)), -np.inf)
     bases = np.empty((S, U + 1, U + 1))
     T, d = budget.window, min(budget.label_delay, budget.window)
-    s_i = scale[:, None]  # (U+1, 1) over i
-    s_post = scale[post]  # (U+1, U+1)
     rt = rate[None, :]
     for lo in range(0, S, _CHUNK):
         chunk = profiles[lo : lo + _CHUNK]
+        rows = scale_rows(budget, [p.stream for p in chunk])
+        s_i = rows[:, :, None]  # (c, U+1, 1) over i
+        s_post = rows[:, post]  # (c, U+1, U+1)
         a0 = np.array([p.start_accuracy for p in chunk], dtype=float)
         if np.isnan(a0).any():
             bad = chunk[int(np.flatnonzero(np.isnan(a0))[0])].stream
@@ -85,11 +86,11 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: floa
         a0b = a0[:, None, None, None]
         a1b = np.where(valid, a1, 0.0)[:, None, None, :]
         cb = np.where(valid, cost, np.inf)[:, None, None, :]
-        sb, sdur, safter, rb = s_post[None, :, :, None], s_i[None, :, :, None], s_post[None, :, :, None], rt[None, :, :, None]
+        sb, sdur, safter, rb = s_post[..., None], s_i[..., None], s_post[..., None], rt[None, :, :, None]
         with np.errstate(invalid="ignore"):
             val = window_accuracy_values(a0b, a1b, cb, sb, sdur, safter, rb, T, d)
         val = np.where(valid[:, None, None, :] & (np.arange(U + 1)[None, None, :, None] > 0), val, -np.inf)
-        base = a0[:, None, None] * s_i[None, :, :] * np.ones((1, 1, U + 1))  # no retraining
+        base = a0[:, None, None] * s_i * np.ones((1, 1, U + 1))  # no retraining
         if a_min > 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 dur = np.where(rb > 0, cb / np.where(rb > 0, rb, 1.0), np.inf)
@@ -111,6 +112,17 @@ def _select(val: np.ndarray, base: np.ndarray, U: int) -> ValueTables:
     use = best_v > base + 1e-12  # retrain only if strictly better than not retraining
     v = np.where(use, best_v, base)
     return ValueTables(values=np.where(np.isfinite(v), v, INFEASIBLE), choice=np.where(use, best_c, -1).astype(np.int32), units=U)
+
+
+def scale_rows(budget: Budget, names: Sequence[str]) -> np.ndarray:
+    """Inference scale at 0..U quanta for each named stream (shape streams x (U + 1))."""
+    U = units_per_accelerator(budget.delta)
+    shares = np.arange(U + 1) * budget.delta
+    rows = np.repeat(evaluate(budget.infer_scale, shares)[None, :], len(names), axis=0)
+    for k, n in enumerate(names):
+        if n in budget.stream_scales:
+            rows[k] = evaluate(budget.stream_scales[n], shares)
+    return rows
 
 
 def build_tables(profiles: Sequence[StreamProfile], budget: Budget, a_min: float = 0.0) -> ValueTables:
@@ -136,6 +148,7 @@ def remaining_tables(
     running: np.ndarray,
     now: float,
     budget: Budget,
+    names: Sequence[str] | None = None,
 ) -> ValueTables:
     """Value tables for the rest of a window [now, T] (re-planning at a completion).
 
@@ -145,8 +158,9 @@ def remaining_tables(
     """
     U, scale, rate, post = grids(budget)
     T = budget.window
-    s_i = scale[None, :, None]
-    s_post = scale[post][None, :, :]
+    rows = scale_rows(budget, names) if names is not None else scale[None, :]
+    s_i = rows[:, :, None]
+    s_post = rows[:, post]
     rt = rate[None, None, :]
     acc = np.asarray(accuracy, dtype=float)[:, None, None]
     tgt = np.where(np.isnan(target), 0.0, target)[:, None, None]
@@ -161,7 +175,8 @@ def remaining_tables(
 
 def config_value(profile: StreamProfile, config: str | None, infer_units: int, train_units: int, budget: Budget) -> float:
     """Window accuracy of one stream with a given config and quanta (no search)."""
-    U, scale, rate, post = grids(budget)
+    U, _, rate, post = grids(budget)
+    scale = scale_rows(budget, [profile.stream])[0]
     if config is None or train_units == 0:
         return float(profile.start_accuracy * scale[infer_units])
     cp = profile.config(config)

@@ -6,7 +6,7 @@ window start; costs are accelerator-seconds at a full (1.0) share.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 ShareFn = Callable[[float], float]
@@ -24,6 +24,8 @@ class Budget:
     infer_scale: accuracy multiplier of inference as a function of its share (paper section 1.5).
     train_rate: accelerator-seconds of retraining progress per wall-second at a share
         (sub-linear under MPS; the identity for linear scaling).
+    stream_scales: optional per-stream inference curves (stream name -> curve) overriding
+        infer_scale for those streams (cameras differ in how subsampling hurts them).
     """
 
     accelerators: int
@@ -32,6 +34,11 @@ class Budget:
     label_delay: float
     infer_scale: ShareFn
     train_rate: ShareFn
+    stream_scales: Mapping[str, ShareFn] = field(default_factory=dict)
+
+    def scale_for(self, stream: str | None) -> ShareFn:
+        """The inference curve of one stream (its own if given, else the cluster's)."""
+        return self.stream_scales.get(stream, self.infer_scale) if stream is not None else self.infer_scale
 
     @property
     def capacity(self) -> float:

@@ -183,7 +183,7 @@ class ThiefScheduler(Scheduler):
             for v in shares[s.stream]:
                 if abs(v / d - round(v / d)) > 1e-6:
                     return shares
-        running = np.array([(not s.done) and s.remaining > 0 for s in members])
+        running = np.array([not s.done for s in members])  # a job with ~0 work left still holds its share
         tables = remaining_tables(
             accuracy=np.array([s.accuracy for s in members]),
             target=np.array([s.target_accuracy for s in members]),
@@ -191,6 +191,7 @@ class ThiefScheduler(Scheduler):
             running=running,
             now=state.now,
             budget=budget,
+            names=[s.stream for s in members],
         )
         units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members], dtype=np.int64)
         on_dev = lambda device: dev is None or device == dev  # noqa: E731
