@@ -55,7 +55,8 @@ def generate(
     space = config_space()
     names = list(space)
     if n_configs is not None:
-        keep = sorted(rng.choice(len(names), size=min(n_configs, len(names)), replace=False))
+        pick = np.random.default_rng([seed, 2])  # own stream: the subset never shifts the truth draws
+        keep = sorted(pick.choice(len(names), size=min(n_configs, len(names)), replace=False))
         names = [names[k] for k in keep]
     peak = rng.uniform(0.80, 0.95, streams)  # accuracy a fresh model reaches on the camera
     drift = rng.uniform(0.03, 0.35, streams)  # how hard the camera drifts

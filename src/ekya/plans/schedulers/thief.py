@@ -3,11 +3,14 @@
 ``variant="paper"`` (default): PickConfigs + EstimateAccuracy are folded into per-stream value tables
 (best config or none for every (inference, training) quanta pair, tables.py); Algorithm 1 then
 starts from a fair allocation and lets every job steal quanta Delta = budget.delta from every other
-job while the mean predicted window accuracy rises (steal.py). Two honest improvements over a
-single greedy run, both options: ``rule="sweep"`` tries every steal amount for a pair, not only one
-quantum at a time (the single-quantum rule stalls where a training job is worthless until it has
-enough share to finish), and ``starts`` re-runs the search from several initial allocations
-('fair': every job an equal share; 'inference': all capacity to inference) and keeps the best.
+job while the mean predicted window accuracy rises (steal.py). Improvements over a single greedy
+run, measured by ``python -m ekya.bench optimality``: ``rule="sweep"`` (default) tries every steal
+amount for a pair, not only one quantum at a time (the single-quantum rule stalls where a training
+job is worthless until it has enough share to finish); quanta a job holds without gaining from
+them go to a pool that thieves draw on (always on); and ``starts`` re-runs the search from
+several initial allocations ('fair': every job an equal share; 'inference': all capacity to
+inference; 'pool': nothing allocated) and keeps the best. Quanta still unused at the end go to
+inference (they cost nothing and help when predictions are off).
 ``a_min`` (0 = off) makes options whose inference accuracy ever drops below it infeasible.
 
 ``variant="sco"``: the original code's thief_sco_scheduler for reproduction: ``iterations`` rounds of
