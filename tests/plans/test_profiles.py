@@ -113,3 +113,13 @@ def test_synthetic_is_seeded_and_realistic():
     noisy = generate(streams=8, windows=3, seed=7, pred_noise=0.1)
     assert noisy.truth == a.truth and noisy.predicted != a.predicted
     assert to_document(noisy)["streams"]["cam0"][0]["configs"]["head_d0.1_e5"].get("predicted_accuracy") is not None
+
+
+def test_synthetic_over_a_given_config_space():
+    space = {"tiny": {"frozen": True, "data_fraction": 0.2, "epochs": 2},
+             "big": {"frozen": False, "data_fraction": 1.0, "epochs": 10, "backbone": "resnet50"}}
+    ps = generate(streams=2, windows=1, seed=0, space=space)
+    c = {x.config: x for x in ps.truth[0][0].configs}
+    assert set(c) == {"tiny", "big"} and c["big"].cost > 20 * c["tiny"].cost
+    with pytest.raises(EkyaError, match="'broken'.*epochs"):
+        generate(streams=1, windows=1, space={"broken": {"frozen": True, "data_fraction": 0.5}})

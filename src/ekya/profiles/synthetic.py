@@ -17,8 +17,11 @@ log-normal noise to the predicted costs; the truth is unchanged.
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
+from ekya.errors import EkyaError
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
 
 EPOCHS = (5, 15, 30)
@@ -29,6 +32,8 @@ _MODES = {
     "full": (10.4, {0.1: 0.35, 0.5: 0.95, 1.0: 1.0}, 9.0),
 }
 _INIT = 0.4
+# Relative cost per sample of bigger backbones (the original's ResNet18/50/101 epoch-time ratios, roughly).
+_BACKBONE_COST = {"resnet18": 1.0, "resnet50": 2.3, "resnet101": 4.3}
 
 
 def config_space() -> dict[str, dict[str, object]]:
@@ -41,6 +46,19 @@ def config_space() -> dict[str, dict[str, object]]:
     return out
 
 
+def _params(name: str, p: Mapping[str, Any]) -> tuple[str, float, int, float]:
+    """(mode, data fraction, epochs, backbone cost factor) of a config, from its learner params."""
+    try:
+        mode = "head" if bool(p["frozen"]) else "full"
+        frac, epochs = float(p["data_fraction"]), int(p["epochs"])
+    except KeyError as e:
+        raise EkyaError(f"configspace config {name!r}: synthetic profiles need key {e.args[0]!r} "
+                        "(frozen, data_fraction, epochs)") from None
+    if not 0 < frac <= 1 or epochs < 1:
+        raise EkyaError(f"configspace config {name!r}: data_fraction must be in (0, 1] and epochs >= 1")
+    return mode, frac, epochs, _BACKBONE_COST.get(str(p.get("backbone", "resnet18")), 1.0)
+
+
 def generate(
     streams: int = 10,
     windows: int = 5,
@@ -48,11 +66,20 @@ def generate(
     pred_noise: float = 0.0,
     cost_noise: float = 0.0,
     n_configs: int | None = None,
+    space: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ProfileSet:
-    """A seeded synthetic profile set; ``n_configs`` keeps a random subset of the 18 configs per set."""
+    """A seeded synthetic profile set.
+
+    ``space``: config name -> learner params (frozen, data_fraction, epochs, optional backbone),
+    e.g. the configured configspace, so profiles carry its names; default: the 18 configs above.
+    ``n_configs`` keeps a random subset of the space.
+    """
     rng = np.random.default_rng(seed)
     noise = np.random.default_rng([seed, 1])  # a separate stream: adding noise never changes the truth
-    space = config_space()
+    space = {str(k): dict(v) for k, v in (space or config_space()).items()}
+    if not space:
+        raise EkyaError("synthetic profiles: the config space is empty")
+    shape = {n: _params(n, p) for n, p in space.items()}
     names = list(space)
     if n_configs is not None:
         pick = np.random.default_rng([seed, 2])  # own stream: the subset never shifts the truth draws
@@ -70,13 +97,12 @@ def generate(
             vol = volume[s] * rng.uniform(0.85, 1.15)
             tc, pc = [], []
             for name in names:
-                p = space[name]
-                mode = "head" if p["frozen"] else "full"
+                mode, frac, e, factor = shape[name]
                 spe, ceil, tau = _MODES[mode]
-                frac, e = float(p["data_fraction"]), int(p["epochs"])
-                cost = (_INIT + spe * frac * e) * vol
-                reach = a0 + gap * ceil[frac] * 1.05 * (1 - np.exp(-e / tau))
-                if mode == "full" and frac == 0.1:
+                cost = (_INIT + spe * frac * e) * factor * vol
+                ceiling = float(np.interp(frac, FRACTIONS, [ceil[f] for f in FRACTIONS]))
+                reach = a0 + gap * ceiling * 1.05 * (1 - np.exp(-e / tau))
+                if mode == "full" and frac <= 0.1:
                     reach -= 0.004 * e  # over-fitting on little data
                 acc = float(np.clip(reach + rng.normal(0, 0.01), 0.0, 1.0))
                 tc.append(ConfigProfile(name, acc, float(cost)))
