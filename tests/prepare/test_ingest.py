@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -88,6 +89,17 @@ def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path)
     data = (videos / "cam_b.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
     os.symlink(videos / "cam_b.mp4", d / "good.mp4")
+    # a file whose index (moov) comes first still opens when cut: the header's duration gives it away
+    fast = tmp_path / "fast.mp4"
+    with av.open(str(videos / "cam_a.mp4")) as src, av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
+        s_in = src.streams.video[0]
+        s_out = dst.add_stream_from_template(s_in)
+        for packet in src.demux(s_in):
+            if packet.dts is not None:
+                packet.stream = s_out
+                dst.mux(packet)
+    data = fast.read_bytes()
+    (d / "cut.mp4").write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
     rep = ingest_videos(find_videos(str(d / "*.mp4")), out, make_detector("bgsub"), _settings(), progress=False,
                         log=lambda m: None)
@@ -95,6 +107,7 @@ def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path)
     failed = dict(rep.failed)
     assert "notvideo.mp4: not a readable video" in failed[str(d / "notvideo.mp4")]
     assert "truncated.mp4" in failed[str(d / "truncated.mp4")]
+    assert "cut.mp4" in failed[str(d / "cut.mp4")] and "truncated" in failed[str(d / "cut.mp4")]
     assert not samplelist_path(out, "truncated").exists() and not (out / "notvideo").exists()
 
     class Boom(BackgroundSubtractor):

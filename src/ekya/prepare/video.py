@@ -75,8 +75,12 @@ def sample_frames(path: Path, fps: float, learn: Callable[[av.VideoFrame], None]
         stream.thread_type = "AUTO"  # frame threading: both cores decode
         rate = float(stream.average_rate or stream.guessed_rate or 30)
         start = stream.start_time if stream.start_time is not None else 0
+        if stream.duration is not None:
+            duration = float(stream.duration * stream.time_base)
+        else:
+            duration = container.duration / 1e6 if container.duration is not None else None
         next_sample = next_learn = 0.0
-        i = 0
+        i, t = 0, 0.0
         try:
             for i, frame in enumerate(container.decode(stream), start=1):
                 t = float((frame.pts - start) * stream.time_base) if frame.pts is not None else (i - 1) / rate
@@ -92,3 +96,7 @@ def sample_frames(path: Path, fps: float, learn: Callable[[av.VideoFrame], None]
             raise EkyaError(f"{path}: decoding failed after frame {i} ({e}); the file is truncated or corrupt") from None
         if i == 0:
             raise EkyaError(f"{path}: no frame could be decoded; the file is truncated or corrupt")
+        # A cut-off file whose header survived decodes "fine" up to the cut: compare with the header.
+        if duration is not None and t < duration - max(1.0, 3.0 / rate):
+            raise EkyaError(f"{path}: frames end at {t:.1f} s but the header says {duration:.1f} s; the file is "
+                            "truncated (re-copy it)")
