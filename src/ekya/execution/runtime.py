@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ekya.plans.scheduler import Scheduler
 from ekya.results.records import WindowRecord
 
 
@@ -15,6 +16,8 @@ class Runtime(ABC):
     streams: list[str]
     #: the window indices this run plays, in order
     windows: list[int]
+    #: the scheduler that plans every window
+    scheduler: Scheduler
 
     @abstractmethod
     def setup(self, saved: Any | None) -> None:

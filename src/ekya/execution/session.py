@@ -53,12 +53,11 @@ def _git_sha() -> str:
         return "unknown"
 
 
-def run_name(cfg: DictConfig) -> str:
-    """A readable name for the parent run: dataset-scheduler-Ggpu-seedS."""
+def run_name(cfg: DictConfig, scheduler: str) -> str:
+    """A readable name for the parent run: dataset-scheduler-Gacc-seedS."""
     if cfg.tracking.get("run_name"):
         return str(cfg.tracking.run_name)
-    sched = str(cfg.scheduler.get("name") or cfg.scheduler._target_.rsplit(".", 1)[-1])
-    return f"{cfg.dataset.name}-{sched}-{cfg.cluster.accelerators}acc-seed{cfg.seed}"
+    return f"{cfg.dataset.name}-{scheduler}-{cfg.cluster.accelerators}acc-seed{cfg.seed}"
 
 
 def run_session(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> pd.DataFrame:
@@ -73,7 +72,8 @@ def run_session(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> pd.DataF
     tracker = Tracker(cfg.tracking.uri, str(cfg.tracking.experiment), cfg.tracking.get("artifact_root"), run_dir)
     tags = {"runtime": str(cfg.runtime.name), "dataset": str(cfg.dataset.name), "git_sha": _git_sha(),
             "run_dir": str(run_dir.resolve()), **runtime.describe()}
-    tracker.start(run_name(cfg), OmegaConf.to_container(cfg, resolve=True), runtime.streams, tags)
+    name = run_name(cfg, runtime.scheduler.name)
+    tracker.start(name, OmegaConf.to_container(cfg, resolve=True), runtime.streams, tags)
 
     # Windows that completed but were not yet logged when the previous process died.
     for w in sorted({r.window for r in state.records if r.window > state.logged_through}):
@@ -98,7 +98,7 @@ def run_session(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> pd.DataF
     df.to_csv(csv, index=False)
     tracker.log_artifact(csv)
     tracker.log_artifact(run_dir / "config.yaml")
-    title = f"{run_name(cfg)}: mean window accuracy"
+    title = f"{name}: mean window accuracy"
     summary = print_summary(df, title) if not quiet else None
     overall = df[["accuracy", "noretrain_accuracy"]].mean()
     tracker.finish({"mean_accuracy": float(overall["accuracy"]), "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])})

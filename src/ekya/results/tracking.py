@@ -35,9 +35,11 @@ class Tracker:
 
     def __init__(self, uri: str, experiment: str, artifact_root: str | None, run_dir: Path) -> None:
         os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        from mlflow.tracking import MlflowClient  # heavy import, kept out of module import time
+
+        # mlflow resets its loggers to INFO on import; database set-up chatter is not for users.
         for name in ("mlflow", "alembic", "sqlalchemy"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        from mlflow.tracking import MlflowClient  # heavy import, kept out of module import time
 
         self.uri = uri
         self.run_dir = Path(run_dir)

@@ -1,0 +1,173 @@
+"""Micro-profiling: predict each retraining config's accuracy and cost from a short, cheap trial.
+
+For every stream and every *family* of configs (configs that differ only in epochs and data
+fraction), train once for a few epochs on a uniform sample of the window's training pool, record
+validation accuracy (teacher labels) after every epoch and the work done, then:
+
+- accuracy: fit an accuracy curve (``curvefit``, Optimus by default, via NNLS) over training
+  progress measured in *passes over the full pool* (epochs x data fraction) and read it at each
+  config's epochs x data fraction. A failed or out-of-range fit falls back to the best accuracy
+  observed (never an invented gain) and the note is logged.
+- cost: the per-sample FLOPs of every pass the trial ran (measured by the learner while training)
+  times the config's samples and epochs, divided by the accelerator's rate: measured work, not a table.
+
+The trials' own cost is returned so the runtime charges it to the window's virtual clock; config
+pruning (all configs in the first window, then drop a fraction of the worst every few windows) is
+state kept per stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ekya.profiles.curvefit import fit_curve
+from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
+
+log = logging.getLogger("ekya.profiler")
+
+_VARIED = ("epochs", "data_fraction")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One micro-profiling trial: the family it stands for and what it observed."""
+
+    family: tuple
+    progress: tuple[float, ...]
+    val_acc: tuple[float, ...]
+    cost: float
+
+
+@dataclass
+class StreamPrediction:
+    """A stream's predicted profile, the accelerator-seconds spent to get it, and fit notes."""
+
+    profile: StreamProfile
+    cost: float
+    trials: list[Trial] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def family_of(config: RetrainConfig) -> tuple:
+    """Configs that differ only in epochs and data fraction share one trial."""
+    return tuple(sorted((k, str(v)) for k, v in config.params.items() if k not in _VARIED))
+
+
+def pareto_rank(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Per config, the accuracy gap to the best config that costs no more (0 on the frontier)."""
+    order = np.argsort(cost, kind="stable")
+    best_so_far = np.maximum.accumulate(acc[order])
+    gap = np.empty_like(acc)
+    gap[order] = best_so_far - acc[order]
+    return gap
+
+
+class MicroProfiler:
+    """Short trials per config family; curve-fit extrapolation; pruning across windows."""
+
+    def __init__(self, sample_fraction: float = 0.1, epochs: int = 5, family: str = "optimus",
+                 prune_every: int = 2, prune_fraction: float = 0.25, min_configs: int = 3,
+                 trial_share: float = 0.5, profiling_fraction: float = 0.5) -> None:
+        if not 0 < sample_fraction <= 1:
+            raise ValueError(f"profiler.sample_fraction={sample_fraction} must be in (0, 1]")
+        if epochs < 2:
+            raise ValueError(f"profiler.epochs={epochs}: a curve needs at least 2 epochs")
+        self.sample_fraction, self.epochs, self.family = float(sample_fraction), int(epochs), str(family)
+        self.prune_every, self.prune_fraction = int(prune_every), float(prune_fraction)
+        self.min_configs = int(min_configs)
+        self.trial_share, self.profiling_fraction = float(trial_share), float(profiling_fraction)
+        self.active: dict[str, list[str]] = {}
+        self.profiled_windows: dict[str, int] = {}
+
+    # -- state kept across windows (pruning) ---------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """Picklable pruning state, for resumable runs."""
+        return {"active": {k: list(v) for k, v in self.active.items()}, "profiled": dict(self.profiled_windows)}
+
+    def restore(self, state: Mapping[str, Any] | None) -> None:
+        """Restore the pruning state saved by ``state``."""
+        if state:
+            self.active = {k: list(v) for k, v in state["active"].items()}
+            self.profiled_windows = dict(state["profiled"])
+
+    def candidates(self, stream: str, space: Mapping[str, RetrainConfig]) -> list[str]:
+        """The configs still considered for a stream (all of them until pruning starts)."""
+        return [c for c in self.active.get(stream, list(space)) if c in space]
+
+    def _prune(self, stream: str, profile: StreamProfile) -> None:
+        n_done = self.profiled_windows.get(stream, 0) + 1
+        self.profiled_windows[stream] = n_done
+        names = [c.config for c in profile.configs]
+        if self.prune_every <= 0 or n_done % self.prune_every or len(names) <= self.min_configs:
+            self.active.setdefault(stream, names)
+            return
+        acc = np.array([c.accuracy for c in profile.configs])
+        cost = np.array([c.cost for c in profile.configs])
+        gap = pareto_rank(acc, cost)
+        n_drop = min(int(math.floor(self.prune_fraction * len(names))), len(names) - self.min_configs)
+        # Drop the configs farthest from the accuracy-cost frontier; ties broken by higher cost.
+        worst = sorted(range(len(names)), key=lambda i: (-gap[i], -cost[i], names[i]))[:max(n_drop, 0)]
+        self.active[stream] = [n for i, n in enumerate(names) if i not in set(worst)]
+
+    # -- the trial -----------------------------------------------------------------------------
+
+    def wall_seconds(self, cost: float, accelerators: int, train_rate) -> float:
+        """Virtual seconds the window's trials take: they share profiling_fraction of the accelerators."""
+        if cost <= 0:
+            return 0.0
+        slots = max(1, int(math.floor(accelerators * self.profiling_fraction / self.trial_share + 1e-9)))
+        return cost / (slots * float(train_rate(self.trial_share)))
+
+    def profile(self, stream: str, learner: Any, model: Any, window: Any, stream_set: Any,
+                space: Mapping[str, RetrainConfig], seed: int, gflops: float) -> StreamPrediction:
+        """Trial each family of the stream's candidate configs and predict every candidate."""
+        names = self.candidates(stream, space)
+        start = float(learner.evaluate(model, window.val, stream_set, teacher=True))
+        families: dict[tuple, list[str]] = {}
+        for n in names:
+            families.setdefault(family_of(space[n]), []).append(n)
+        configs, trials, notes, spent = [], [], [], 0.0
+        n_train = int((window.train["teacher_label"] >= 0).sum())
+        for fam, members in families.items():
+            base = space[members[0]]
+            params = {**base.params, "epochs": self.epochs, "data_fraction": self.sample_fraction}
+            trial_cfg = RetrainConfig(f"{base.name}@micro", params)
+            _, report = learner.retrain(model, trial_cfg, window.train, window.val, stream_set, seed)
+            cost = report.train_flops / (gflops * 1e9)
+            spent += cost
+            # Progress in passes over the full pool: the trial saw sample_fraction of it per epoch.
+            frac = report.train_samples / max(n_train, 1)
+            x = np.arange(1, len(report.val_acc) + 1) * frac
+            y = np.asarray(report.val_acc, dtype=float)
+            keeps_head = getattr(model, "hidden", None) == params.get("hidden", getattr(model, "hidden", None))
+            if keeps_head and not report.from_scratch:
+                x, y = np.concatenate([[0.0], x]), np.concatenate([[start], y])
+            trials.append(Trial(fam, tuple(x.tolist()), tuple(y.tolist()), cost))
+            once, per_train, per_val = report.pass_flops
+            for n in members:
+                p = {**space[n].params}
+                e, f = int(p.get("epochs", 1)), float(p.get("data_fraction", 1.0))
+                fit = fit_curve(x, y, self.family, horizon=e * f)
+                if fit.fallback:
+                    notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
+                    log.warning("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
+                acc = float(fit.predict(e * f))
+                n_tr = max(1, int(round(f * n_train)))
+                flops = once * (n_tr + report.val_samples) + e * (per_train * n_tr + per_val * report.val_samples)
+                configs.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
+        order = {n: i for i, n in enumerate(names)}
+        configs.sort(key=lambda c: order[c.config])
+        profile = StreamProfile(stream, start, tuple(configs))
+        self._prune(stream, profile)
+        return StreamPrediction(profile, spent, trials, notes)
+
+
+def profiling_cost_fraction(spent: Sequence[float], accelerators: int, window: float) -> float:
+    """Micro-profiling accelerator-seconds as a fraction of the window's accelerator-seconds."""
+    return float(sum(spent)) / (accelerators * window)
