@@ -103,6 +103,7 @@ def test_classifier_checkpoint(tmp_path):
         ClassifierTeacher(str(tmp_path / "ck.pt"), arch="mobilenet_v3_small", image_size=32).label(ss)
 
 
+@pytest.mark.slow
 def test_trained_teacher_learns_from_bootstrap(tmp_path):
     ss = colour_set(tmp_path, per_class=6)
     rows = bootstrap_rows(ss, 0.5)
