@@ -124,22 +124,27 @@ def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path)
     assert samplelist_path(out, "good").read_text() == good_csv  # what was written is untouched
 
 
-def test_cli_exit_codes_and_summary(videos, tmp_path):
+def test_cli_exit_codes_and_summary(videos, tmp_path, capsys):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00" * 64)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "ekya.prepare", f"video=[{videos / 'cam_b.mp4'},{bad}]", f"out={tmp_path / 'o'}",
-           "progress=false", "min_size=20"]
+    args = [f"out={tmp_path / 'o'}", "progress=false", "min_size=20"]
+    cmd = [sys.executable, "-m", "ekya.prepare", f"video=[{videos / 'cam_b.mp4'},{bad}]", *args]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
-    assert p.returncode == 1, p.stderr
+    assert p.returncode == 1, p.stderr  # one video failed, the other was ingested
     assert "1 ingested, 0 already done, 1 failed" in p.stdout and "bad.mp4" in p.stderr
     assert (tmp_path / "o" / "cam_b" / MARKER).is_file()
-    p = subprocess.run(cmd[:3] + [f"video={videos / 'cam_b.mp4'}"] + cmd[4:], capture_output=True, text=True,
-                       env=env, cwd=tmp_path, timeout=120)
-    assert p.returncode == 0 and "0 ingested, 1 already done" in p.stdout, p.stderr
-    p = subprocess.run(cmd[:3] + [f"video={tmp_path / 'none*.mp4'}"] + cmd[4:], capture_output=True, text=True,
-                       env=env, cwd=tmp_path, timeout=120)
-    assert p.returncode == 2 and "matches no video" in p.stderr
+    # the same entry in-process (no interpreter start-up): a rerun skips, a glob matching nothing is an error
+    from hydra import compose, initialize_config_dir
+
+    from ekya.prepare.__main__ import CONF_DIR, run
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="prepare", overrides=[f"video={videos / 'cam_b.mp4'}", *args])
+        none = compose(config_name="prepare", overrides=[f"video={tmp_path / 'none*.mp4'}", *args])
+    assert run(cfg) == 0 and "0 ingested, 1 already done, 0 failed" in capsys.readouterr().out
+    with pytest.raises(EkyaError, match="matches no video"):
+        run(none)
 
 
 def test_detection_filters_and_coco_mapping():
