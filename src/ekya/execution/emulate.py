@@ -1,17 +1,24 @@
 """The emulate runtime: real retraining and real inference accuracy, on a virtual clock.
 
-Per window: every stream's current model is measured on the window's live data; the scheduler
-plans from what it may know (teacher-labelled validation accuracy, predicted costs); the chosen
-configs are retrained for real; a job's duration is the FLOPs it really computed divided by the
-emulated accelerator's rate and the throughput curve at its share; ``plans.simulate.play_window``
-then plays the window with the measured accuracies, so emulate and simulate share one accuracy model.
-Nothing depends on wall time, so the same seed gives the same numbers on any machine.
+Per window: the scheduler plans from what it may know at the window start (teacher-labelled
+validation accuracy; micro-profiled predictions when it needs them, whose own cost delays the
+window's retraining); the chosen configs are retrained for real; a job's duration is the FLOPs it
+really computed divided by the emulated accelerator's rate and the throughput curve at its share;
+``plans.simulate.play_window`` then plays the window with the measured accuracies (re-planning at
+every completion), so emulate and simulate share one accuracy model. Nothing depends on wall time,
+so the same seed gives the same numbers on any machine.
+
+With ``runtime.profile_all`` every config is also trained fully on every camera and window, and
+the run writes the simulator's profile format (truth and micro-profiled predictions).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,10 +33,13 @@ from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.simulate import play_window
+from ekya.plans.types import Budget
 from ekya.profiles.configspace import check_config_name, load_configspace
-from ekya.profiles.types import ConfigProfile, StreamProfile
+from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
 from ekya.results.records import WindowRecord
 from ekya.streams.windows import cut_windows
+
+log = logging.getLogger("ekya.emulate")
 
 
 def accelerator_seconds(train_flops: float, gflops: float) -> float:
@@ -43,13 +53,16 @@ class EmulateRuntime(Runtime):
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg
         self.seed = int(cfg.seed)
-        if float(cfg.runtime.accelerator_gflops) <= 0:
+        self.gflops = float(cfg.runtime.accelerator_gflops)
+        if self.gflops <= 0:
             raise EkyaError(f"runtime.accelerator_gflops must be > 0, got {cfg.runtime.accelerator_gflops}")
         self.budget = budget_from_config(OmegaConf.to_container(cfg.cluster, resolve=True),
                                          window=float(cfg.window.seconds), label_delay=float(cfg.window.label_delay))
         self.space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         self.scheduler: Scheduler = instantiate(cfg.scheduler)
         check_config_name(getattr(self.scheduler, "config", None), self.space, "scheduler.config")
+        self.profile_all = bool(cfg.runtime.get("profile_all", False))
+        self.profiler = instantiate(cfg.profiler) if (self.scheduler.needs_profiles or self.profile_all) else None
         torch.set_num_threads(int(cfg.runtime.num_threads))
         self.stream_set = instantiate(cfg.dataset)
         self.learner = instantiate(cfg.learner)
@@ -63,6 +76,8 @@ class EmulateRuntime(Runtime):
         self.windows = list(range(1, len(next(iter(self.windows_of.values())))))
         self.models: dict[str, torch.nn.Module] = {}
         self.base: dict[str, torch.nn.Module] = {}
+        # profile_all: per window, (truth, predicted) stream profiles of every config
+        self.profiled: dict[int, tuple[list[StreamProfile], list[StreamProfile]]] = {}
 
     def describe(self) -> dict[str, str]:
         """Tags for the tracking store."""
@@ -72,6 +87,9 @@ class EmulateRuntime(Runtime):
         """Train (or restore) each camera's base model on its bootstrap window."""
         if saved is not None:
             self.models, self.base = saved["models"], saved["base"]
+            self.profiled = saved.get("profiled", {})
+            if self.profiler is not None:
+                self.profiler.restore(saved.get("profiler"))
             return
         for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False):
             model = self.learner.base_model(self.stream_set, self.windows_of[cam][0], derive_seed(self.seed, "base", cam))
@@ -79,44 +97,70 @@ class EmulateRuntime(Runtime):
             self.models[cam] = model
 
     def snapshot(self) -> Any:
-        """Current and base models of every camera."""
-        return {"models": dict(self.models), "base": dict(self.base)}
+        """Current and base models of every camera, the profiler's pruning state, profiles so far."""
+        return {"models": dict(self.models), "base": dict(self.base), "profiled": dict(self.profiled),
+                "profiler": self.profiler.state() if self.profiler is not None else None}
 
-    def _profiles(self, k: int) -> list[StreamProfile]:
-        """What the scheduler may know at the window start: validation accuracy (teacher labels)."""
-        out = []
+    # -- what the scheduler is told --------------------------------------------------------------
+
+    def _told(self, k: int) -> tuple[list[StreamProfile], dict[str, float]]:
+        """Profiles the scheduler plans with, and the micro-profiling cost spent per stream."""
+        out, spent = [], {}
         for cam in self.streams:
             w = self.windows_of[cam][k]
-            start = self.learner.evaluate(self.models[cam], w.val, self.stream_set, teacher=True)
-            configs = tuple(ConfigProfile(name, math.nan, math.nan) for name in self.space)
-            out.append(StreamProfile(cam, start, configs))
-        return out
+            if self.scheduler.needs_profiles:
+                pred = self.profiler.profile(cam, self.learner, self.models[cam], w, self.stream_set, self.space,
+                                             derive_seed(self.seed, "micro", k, cam), self.gflops)
+                out.append(pred.profile)
+                spent[cam] = pred.cost
+            else:
+                start = self.learner.evaluate(self.models[cam], w.val, self.stream_set, teacher=True)
+                out.append(StreamProfile(cam, start, tuple(ConfigProfile(n, math.nan, math.nan) for n in self.space)))
+                spent[cam] = 0.0
+        return out, spent
+
+    def _window_budget(self, profiling_cost: float) -> Budget:
+        """The budget left after micro-profiling: retraining cannot start before it is done."""
+        if profiling_cost <= 0:
+            return self.budget
+        t = self.profiler.wall_seconds(profiling_cost, self.budget.accelerators, self.budget.train_rate)
+        delay = min(self.budget.window, self.budget.label_delay + t)
+        if delay >= self.budget.window:
+            log.warning("micro-profiling takes %.1f s of the %.0f s window: no time is left to retrain",
+                        t, self.budget.window)
+        return dataclasses.replace(self.budget, label_delay=delay)
+
+    # -- one window --------------------------------------------------------------------------------
+
+    def _retrain(self, cam: str, config: str, k: int, start: torch.nn.Module) -> tuple[torch.nn.Module, float, float]:
+        """Retrain a camera's model with one config: (model, accuracy on live data, cost)."""
+        w = self.windows_of[cam][k]
+        model, report = self.learner.retrain(start, self.space[config], w.train, w.val,
+                                             self.stream_set, derive_seed(self.seed, "retrain", k, cam, config))
+        return model, self.learner.evaluate(model, w.test, self.stream_set), accelerator_seconds(report.train_flops, self.gflops)
 
     def play(self, window: int) -> list[WindowRecord]:
         """Plan, retrain for real, and play one window on the virtual clock."""
         k = window
-        profiles = self._profiles(k)
+        self.models_at_start = dict(self.models)
+        told, spent = self._told(k)
+        budget = self._window_budget(sum(spent.values()))
         self.scheduler.start_window(k)
         t0 = time.perf_counter()
-        plan = self.scheduler.plan(profiles, self.budget)
+        plan = self.scheduler.plan(told, budget)
         sched_s = time.perf_counter() - t0
 
         truths, new_models, costs, starts, finals = [], {}, {}, {}, {}
-        jobs = tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False)
-        for sp in jobs:
+        for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False):
             cam = sp.stream
-            w = self.windows_of[cam][k]
-            starts[cam] = self.learner.evaluate(self.models[cam], w.test, self.stream_set)
+            starts[cam] = self.learner.evaluate(self.models[cam], self.windows_of[cam][k].test, self.stream_set)
             if sp.config is None:
                 truths.append(StreamProfile(cam, starts[cam], ()))
                 continue
-            model, report = self.learner.retrain(self.models[cam], self.space[sp.config], w.train, w.val,
-                                                 self.stream_set, derive_seed(self.seed, "retrain", k, cam))
-            new_models[cam] = model
-            costs[cam] = accelerator_seconds(report.train_flops, float(self.cfg.runtime.accelerator_gflops))
-            finals[cam] = self.learner.evaluate(model, w.test, self.stream_set)
+            new_models[cam], finals[cam], costs[cam] = self._retrain(cam, sp.config, k, self.models[cam])
             truths.append(StreamProfile(cam, starts[cam], (ConfigProfile(sp.config, finals[cam], costs[cam]),)))
-        outcome = play_window(plan, truths, self.budget, self.scheduler)
+        predicted = told if self.scheduler.needs_profiles else None
+        outcome = play_window(plan, truths, budget, self.scheduler, predicted=predicted)
 
         # The reference: base models, no retraining, an even split of the accelerators.
         base_truth = [StreamProfile(cam, self.learner.evaluate(self.base[cam], self.windows_of[cam][k].test,
@@ -124,8 +168,11 @@ class EmulateRuntime(Runtime):
         ref = NoRetrainScheduler()
         ref_outcome = play_window(ref.plan(base_truth, self.budget), base_truth, self.budget, ref)
 
+        if self.profile_all:
+            self._profile_all(k, starts, told if self.scheduler.needs_profiles else None)
+
         records = []
-        by_plan = plan.by_stream()
+        by_plan, told_of = plan.by_stream(), {p.stream: p for p in told}
         for cam in self.streams:
             sp, res = by_plan[cam], outcome.streams[cam]
             done = res.completion_time is not None
@@ -134,11 +181,48 @@ class EmulateRuntime(Runtime):
             end_acc = finals[cam] if done else starts[cam]
             if not bool(self.cfg.window.carry_over):
                 self.models[cam] = self.base[cam]
+            pred_cost = told_of[cam].config(sp.config).cost if sp.config else math.nan
             records.append(WindowRecord(
                 window=k, stream=cam, config=sp.config or "none", infer_share=sp.infer_share,
                 train_share=sp.train_share, accuracy=res.accuracy,
                 noretrain_accuracy=ref_outcome.streams[cam].accuracy, predicted_accuracy=sp.predicted_accuracy,
                 start_accuracy=starts[cam], end_accuracy=end_acc, retrain_cost=costs.get(cam, 0.0),
                 completion_time=res.completion_time if done else math.nan, scheduler_seconds=sched_s,
+                predicted_cost=pred_cost, profiling_cost=spent[cam],
             ))
         return records
+
+    # -- profiling mode ------------------------------------------------------------------------------
+
+    def _profile_all(self, k: int, starts: dict[str, float], told: list[StreamProfile] | None) -> None:
+        """Train every config fully on every camera (truth) next to the micro-profiled predictions."""
+        truth, predicted = [], []
+        pred_of = {p.stream: p for p in told} if told is not None else {}
+        for cam in tqdm(self.streams, desc=f"profiling window {k}", unit="camera", leave=False):
+            configs = []
+            for name in self.space:
+                _, acc, cost = self._retrain(cam, name, k, self.models_at_start[cam])
+                configs.append(ConfigProfile(name, acc, cost))
+            truth.append(StreamProfile(cam, starts[cam], tuple(configs)))
+            pred = pred_of.get(cam)
+            if pred is None or len(pred.configs) < len(self.space):
+                pred = self.profiler.profile(cam, self.learner, self.models_at_start[cam], self.windows_of[cam][k],
+                                             self.stream_set, self.space, derive_seed(self.seed, "micro", k, cam),
+                                             self.gflops, every_config=True).profile
+            predicted.append(pred)
+        self.profiled[k] = (truth, predicted)
+
+    def finish(self, run_dir: Path) -> list[Path]:
+        """In profiling mode, write the profile set (truth + predictions) in the simulator's format."""
+        if not self.profile_all or not self.profiled:
+            return []
+        from ekya.profiles.io import write_profiles
+
+        ks = sorted(self.profiled)
+        ps = ProfileSet(truth=tuple(tuple(self.profiled[k][0]) for k in ks),
+                        predicted=tuple(tuple(self.profiled[k][1]) for k in ks),
+                        window_ids=tuple(str(k) for k in ks),
+                        config_params={n: dict(c.params) for n, c in self.space.items()})
+        path = Path(run_dir) / "profiles.json"
+        write_profiles(path, ps)
+        return [path]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any
 
 from ekya.plans.scheduler import Scheduler
@@ -30,6 +31,10 @@ class Runtime(ABC):
     @abstractmethod
     def snapshot(self) -> Any:
         """The picklable state needed to continue after the last played window."""
+
+    def finish(self, run_dir: Path) -> list[Path]:
+        """Write any end-of-run files into run_dir and return them (they become artifacts)."""
+        return []
 
     def describe(self) -> dict[str, str]:
         """Tags that identify this runtime in the tracking store."""

@@ -98,6 +98,8 @@ def run_session(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> pd.DataF
     df.to_csv(csv, index=False)
     tracker.log_artifact(csv)
     tracker.log_artifact(run_dir / "config.yaml")
+    for path in runtime.finish(run_dir):
+        tracker.log_artifact(path)
     title = f"{name}: mean window accuracy"
     summary = print_summary(df, title) if not quiet else None
     overall = df[["accuracy", "noretrain_accuracy"]].mean()

@@ -125,9 +125,13 @@ class MicroProfiler:
         return cost / (slots * float(train_rate(self.trial_share)))
 
     def profile(self, stream: str, learner: Any, model: Any, window: Any, stream_set: Any,
-                space: Mapping[str, RetrainConfig], seed: int, gflops: float) -> StreamPrediction:
-        """Trial each family of the stream's candidate configs and predict every candidate."""
-        names = self.candidates(stream, space)
+                space: Mapping[str, RetrainConfig], seed: int, gflops: float,
+                every_config: bool = False) -> StreamPrediction:
+        """Trial each family of the stream's candidate configs and predict every candidate.
+
+        every_config: predict the whole space and leave the pruning state alone (profiling mode).
+        """
+        names = list(space) if every_config else self.candidates(stream, space)
         start = float(learner.evaluate(model, window.val, stream_set, teacher=True))
         families: dict[tuple, list[str]] = {}
         for n in names:
@@ -164,7 +168,8 @@ class MicroProfiler:
         order = {n: i for i, n in enumerate(names)}
         configs.sort(key=lambda c: order[c.config])
         profile = StreamProfile(stream, start, tuple(configs))
-        self._prune(stream, profile)
+        if not every_config:
+            self._prune(stream, profile)
         return StreamPrediction(profile, spent, trials, notes)
 
 

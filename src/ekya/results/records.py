@@ -18,6 +18,8 @@ class WindowRecord:
     start_accuracy / end_accuracy: accuracy of the model serving at the window start / end, at a full
         inference share. retrain_cost: accelerator-seconds at a full share the retraining needed.
     completion_time: seconds from the window start when the retrained model went live (NaN = never).
+    predicted_cost / profiling_cost: the scheduler's predicted retraining cost, and the
+        accelerator-seconds micro-profiling spent on this stream in this window.
     """
 
     window: int
@@ -34,6 +36,7 @@ class WindowRecord:
     completion_time: float
     scheduler_seconds: float
     predicted_cost: float = math.nan
+    profiling_cost: float = 0.0
 
     def metrics(self) -> dict[str, float]:
         """The numeric fields, as MLflow metrics (NaN fields left out)."""
