@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
 
 #: Bump when the drawing changes, so cached datasets of an older generator are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_ROOT = ".ekya/data"
 _JPEG_QUALITY = 92
 
@@ -104,7 +104,7 @@ def _conditions(d: CameraDrift, u: np.ndarray) -> dict[str, np.ndarray]:
     s = d.strength
     # sin^2 starts at 0 (day) and reaches night at u = 1 / night_cycles.
     night = s * 0.75 * np.sin(0.5 * np.pi * np.minimum(u * d.night_cycles, 2.0)) ** 2
-    fog = s * 0.6 * _bump(u, d.fog_center, d.fog_width)
+    fog = s * 0.45 * _bump(u, d.fog_center, d.fog_width)
     rain = s * _bump(u, d.rain_center, d.rain_width)
     return {"night": night, "fog": fog, "rain": rain, "hue": s * d.hue_shift * u}
 
@@ -310,7 +310,7 @@ def _render_camera(d: CameraDrift, spec: SyntheticSpec, u: np.ndarray, rng: np.r
 
     # Drift: night (darker, bluer), fog (towards grey), rain (streaks, noise, blur). float32 throughout.
     night = cond["night"].astype(np.float32)[:, None, None, None]
-    img *= (1 - night) + night * (0.35 * np.array([0.75, 0.85, 1.15], np.float32))
+    img *= (1 - night) + night * (0.45 * np.array([0.75, 0.85, 1.15], np.float32))
     fog = cond["fog"].astype(np.float32)[:, None, None, None]
     img *= 1 - fog
     img += fog * np.float32(0.72)
@@ -320,14 +320,14 @@ def _render_camera(d: CameraDrift, spec: SyntheticSpec, u: np.ndarray, rng: np.r
         r, w = rain[wet], img[wet]
         ys, xs = np.mgrid[0:size, 0:size]
         phase = rng.integers(0, 7, size=(len(wet), 1, 1))
-        streak = ((xs[None] + 2 * ys[None] // 3 + phase) % 7 == 0) & (rng.random((len(wet), size, size)) < 0.25 * r[:, None, None])
+        streak = ((xs[None] + 2 * ys[None] // 3 + phase) % 7 == 0) & (rng.random((len(wet), size, size)) < 0.2 * r[:, None, None])
         w = np.where(streak[..., None], w * 0.5 + 0.45, w)
         blurred = w.copy()
         blurred[:, 1:-1, 1:-1] = sum(w[:, 1 + dy:size - 1 + dy, 1 + dx:size - 1 + dx]
                                      for dy in (-1, 0, 1) for dx in (-1, 0, 1)) / 9.0
-        b = (0.7 * r)[:, None, None, None]
+        b = (0.5 * r)[:, None, None, None]
         img[wet] = (1 - b) * w + b * blurred
-    sigma = (0.02 + 0.04 * rain)[:, None, None, None]
+    sigma = (0.02 + 0.03 * rain)[:, None, None, None]
     img += rng.standard_normal(size=img.shape, dtype=np.float32) * sigma
     img *= 255
     pixels = np.clip(np.round(img), 0, 255).astype(np.uint8)
