@@ -1,0 +1,139 @@
+"""Continuous fine-tuning as a Lightning module, and the lean fit loop around it.
+
+The same module trains either the whole edge model (inputs: uint8 crops) or the head alone on
+cached backbone features (frozen backbone: the features never change, so they are computed once
+per job rather than once per epoch). Validation runs after every epoch; the best-validation
+weights are restored at the end, and only epochs that really trained are candidates, so a
+one-epoch job returns its trained weights (the original kept the initial ones, defect 11).
+
+Batches come from in-memory tensors through a seeded permutation, so a job is deterministic and
+no DataLoader worker, collation or per-sample indexing sits between the tensors and the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Batches:
+    """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+        self.x, self.y = x, y
+        self.batch_size = max(1, int(batch_size))
+        self.generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        self.transform = transform
+        n = len(y)
+        # A trailing batch of one sample is skipped when shuffling (training): BatchNorm cannot
+        # normalise a single sample. Which sample sits there changes every epoch.
+        self.sizes = [min(self.batch_size, n - i) for i in range(0, n, self.batch_size)]
+        if self.generator is not None and len(self.sizes) > 1 and self.sizes[-1] == 1:
+            self.sizes.pop()
+
+    @property
+    def samples(self) -> int:
+        """Samples one pass yields."""
+        return sum(self.sizes)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, generator=self.generator) if self.generator is not None else None
+        start = 0
+        for size in self.sizes:
+            if order is None:
+                x, y = self.x[start:start + size], self.y[start:start + size]
+            else:
+                idx = order[start:start + size]
+                x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
+            start += size
+            yield (self.transform(x) if self.transform is not None else x), y
+
+
+class FinetuneModule(pl.LightningModule):
+    """Cross-entropy fine-tuning of ``net`` (the whole model, or the head on features)."""
+
+    def __init__(self, net: nn.Module, lr: float, optimizer: str = "adam", momentum: float = 0.9,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__()
+        self.net = net
+        self.lr, self.optimizer_name = float(lr), str(optimizer)
+        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.val_acc: list[float] = []
+        self.best_acc = -1.0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self._correct = 0
+        self._total = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
+
+    def on_validation_epoch_start(self) -> None:
+        self._correct, self._total = 0, 0
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self._correct += int((self.net(x).argmax(dim=1) == y).sum())
+        self._total += len(y)
+
+    def on_validation_epoch_end(self) -> None:
+        if self._total == 0:
+            return
+        acc = self._correct / self._total
+        self.val_acc.append(acc)
+        # Ties go to the later epoch: equal validation accuracy after more training.
+        if acc >= self.best_acc:
+            self.best_acc = acc
+            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        if self.optimizer_name == "sgd":
+            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Lightning's per-fit banners and hints; errors still propagate."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int) -> FinetuneModule:
+    """Train ``module`` for ``epochs`` with validation after each; restore the best-validation weights."""
+    has_val = val is not None and len(val) > 0
+    with _quiet():
+        trainer = pl.Trainer(
+            accelerator="cpu", devices=1, max_epochs=int(epochs), barebones=True, logger=False,
+            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+            num_sanity_val_steps=0, deterministic=True, limit_val_batches=1.0 if has_val else 0,
+        )
+        trainer.fit(module, train_dataloaders=train, val_dataloaders=val if has_val else None)
+    if module.best_state is not None:
+        module.net.load_state_dict(module.best_state)
+    return module
