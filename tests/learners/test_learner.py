@@ -181,3 +181,12 @@ def test_hydra_configs_instantiate(tmp_path: Path) -> None:
     ss = instantiate(cfg.dataset)
     assert ss.cameras == ["cam00", "cam01"] and len(ss.samples) == 2 * 2 * 6
     assert ss.meta["window_seconds"] == cfg.window.seconds
+
+
+def test_config_with_another_backbone_starts_from_that_backbone(learner, mild, small_synthetic) -> None:
+    w = mild[1]
+    model = learner.new_model(len(small_synthetic.classes), seed=0)
+    cfg = RetrainConfig("r18", {"backbone": "resnet18", "frozen": True, "hidden": 64, "epochs": 1, "data_fraction": 0.2})
+    new, report = learner.retrain(model, cfg, w.train, w.val, small_synthetic, seed=0)
+    assert report.from_scratch and new.backbone_name == "resnet18" and new.hidden == 64
+    assert model.backbone_name == learner.backbone
