@@ -94,7 +94,7 @@ class FinetuneLearner:
         hidden: int = 256,
         image_size: int = 32,
         num_threads: int = 2,
-        base_epochs: int = 30,
+        base_epochs: int = 20,
         base_lr: float = 2e-3,
         base_batch_size: int = 32,
         val_fraction: float = 0.2,
