@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -394,8 +395,11 @@ def generate(root: Path, spec: SyntheticSpec) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     try:
         drifts = camera_drifts(spec)
-        for i, d in enumerate(drifts):
-            _write_camera(tmp, d, spec, i)
+        # Cameras are independent (each has its own seeded stream), so two threads can draw and
+        # encode them at once: numpy and PIL release the GIL for the heavy parts.
+        with ThreadPoolExecutor(2) as pool:
+            for done in [pool.submit(_write_camera, tmp, d, spec, i) for i, d in enumerate(drifts)]:
+                done.result()
         meta = {"spec": asdict(spec), "version": GENERATOR_VERSION, "cameras": [asdict(d) for d in drifts]}
         # meta.json last: its presence marks a complete dataset.
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
