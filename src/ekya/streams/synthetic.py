@@ -286,7 +286,8 @@ def _render_camera(d: CameraDrift, spec: SyntheticSpec, u: np.ndarray, rng: np.r
     cond = _conditions(d, u)
 
     # Object boxes: the longer side spans 55-90% of the frame, anywhere it fits.
-    lo = np.array([_ASPECT[c][0] for c in labels]); hi = np.array([_ASPECT[c][1] for c in labels])
+    lo = np.array([_ASPECT[c][0] for c in labels])
+    hi = np.array([_ASPECT[c][1] for c in labels])
     aspect = rng.uniform(lo, hi)
     major = rng.uniform(0.55, 0.9, n) * size
     ow = np.where(aspect >= 1, major, major * aspect)

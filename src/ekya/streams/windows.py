@@ -16,7 +16,6 @@ fixed seed on every call (defect 14), and val never shares a sample with train o
 
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass
 
