@@ -89,7 +89,6 @@ def test_killed_run_resumes_to_the_same_numbers(reference, tmp_path):
     (["dataset=nope"], "dataset"),
     (["scheduler=nope"], "scheduler"),
     (["cluster.accelerators=0"], "cluster.accelerators"),
-    ([*TINY, "dataset.windows=999"], "dataset.windows"),
     (["dataset=cityscapes", "dataset.root=/no/such/dir"], "/no/such/dir"),
 ])
 def test_bad_input_fails_fast_with_one_clear_message(tmp_path, args, needle):
