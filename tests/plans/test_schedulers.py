@@ -21,9 +21,9 @@ def lin(acc=1, window=100.0, delta=0.1, delay=0.0):
     return make_budget(acc, window, delta, label_delay=delay, throughput="linear")
 
 
-def test_noretrain_even_split_in_quanta():
+def test_noretrain_exact_even_split():
     plan = NoRetrainScheduler().plan([stream(n, 0.5) for n in "abc"], lin(1))
-    assert [sp.infer_share for sp in plan.streams] == pytest.approx([0.4, 0.3, 0.3])
+    assert [sp.infer_share for sp in plan.streams] == pytest.approx([1 / 3] * 3)
     assert all(sp.config is None and sp.train_share == 0 for sp in plan.streams)
 
 
@@ -43,8 +43,25 @@ def test_fair_rejects_unknown_config():
 
 def test_uniform_split_per_stream():
     plan = UniformScheduler("c", inference_fraction=0.3).plan([stream(n, 0.5, ("c", 0.8, 10)) for n in "ab"], lin(1))
-    # 5 quanta per stream: 0.3 x 5 = 1.5 -> 2 to inference (nearest quantum), the rest to training
-    assert [v for sp in plan.streams for v in (sp.infer_share, sp.train_share)] == pytest.approx([0.2, 0.3, 0.2, 0.3])
+    # a 0.5 slice per stream: 30 % of it to inference, the rest to training (exact, not in quanta)
+    assert [v for sp in plan.streams for v in (sp.infer_share, sp.train_share)] == pytest.approx([0.15, 0.35, 0.15, 0.35])
+
+
+def test_baselines_never_starve_a_stream_when_delta_does_not_divide_the_split():
+    # 6 streams on one accelerator at Delta = 0.1: an even split in quanta would leave one stream
+    # without inference; the baselines split exactly instead.
+    profiles = [stream(f"s{k}", 0.5, ("c", 0.8, 10)) for k in range(6)]
+    for sch in (NoRetrainScheduler(), FairScheduler("c"), UniformScheduler("c", 0.5)):
+        plan = sch.plan(profiles, lin(1))
+        assert len({round(sp.infer_share, 12) for sp in plan.streams}) == 1 and plan.streams[0].infer_share > 0
+        assert sum(sp.infer_share + sp.train_share for sp in plan.streams) == pytest.approx(1.0)
+
+
+def test_even_split_that_cannot_pack_is_scaled_evenly():
+    # 3 streams on 2 accelerators: 2/3 each cannot be placed without spanning; 1/2 each can.
+    plan = NoRetrainScheduler().plan([stream(n, 0.5) for n in "abc"], lin(2))
+    shares = [sp.infer_share for sp in plan.streams]
+    assert max(shares) - min(shares) < 1e-9 and shares[0] == pytest.approx(0.5, abs=1e-6)
 
 
 def state(now, completed, rows):

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.prepare.detectors import BackgroundSubtractor, Detection, TorchvisionDetector, make_detector
+from ekya.prepare.detectors import BackgroundSubtractor, Detection, make_detector
 from ekya.prepare.ingest import MARKER, IngestSettings, _keep, find_videos, ingest_videos
 from ekya.prepare.synthvideo import synthetic_frames, write_synthetic_video
 from ekya.prepare.video import probe, sample_frames

@@ -51,6 +51,10 @@ class TrainReport:
     #: the config asked for a backbone other than the given model's, so training started from a
     #: freshly initialised model of that backbone (nothing pretrained exists to start from)
     from_scratch: bool = False
+    #: FLOPs per sample of each pass this job ran, as measured on its architecture: (once per
+    #: train+val sample (feature caching), per train sample and epoch, per val sample and epoch);
+    #: train_flops = once*(train+val) + epochs*(train*per_train + val*per_val)
+    pass_flops: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -240,15 +244,17 @@ class FinetuneLearner:
                 train = Batches(f_tr, y_tr, job.batch_size, seed=job_seed)
                 val = Batches(f_va, y_va, _EVAL_BATCH)
                 net: nn.Module = new.head
-                once = flops.backbone_forward * (len(x_tr) + len(x_va))
-                per_epoch = flops.head_train * train.samples + flops.head_forward * val.samples
+                passes = (flops.backbone_forward, flops.head_train, flops.head_forward)
+                once = passes[0] * (len(x_tr) + len(x_va))
+                per_epoch = passes[1] * train.samples + passes[2] * val.samples
             else:
                 new.requires_grad_(True)
                 train = Batches(x_tr, y_tr, job.batch_size, seed=job_seed)
                 val = Batches(x_va, y_va, _EVAL_BATCH)
                 net = new
+                passes = (0.0, flops.full_train, flops.forward)
                 once = 0.0
-                per_epoch = flops.full_train * train.samples + flops.forward * val.samples
+                per_epoch = passes[1] * train.samples + passes[2] * val.samples
             module = fit(FinetuneModule(net, job.lr, job.optimizer, job.momentum, job.weight_decay),
                          train, val, job.epochs)
         new.requires_grad_(True)
@@ -257,7 +263,7 @@ class FinetuneLearner:
             epochs=job.epochs, samples_seen=train.samples * job.epochs,
             train_flops=float(once + per_epoch * job.epochs), val_acc=list(module.val_acc),
             wall_seconds=time.perf_counter() - t0, train_samples=len(x_tr), val_samples=len(x_va),
-            from_scratch=from_scratch,
+            from_scratch=from_scratch, pass_flops=passes,
         )
         return new, report
 

@@ -11,7 +11,7 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.plans.budget import check_budget, to_units, units_per_accelerator
 from ekya.plans.packing import LossFn, pack
-from ekya.plans.tables import ValueTables, config_value
+from ekya.plans.tables import ValueTables
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 
@@ -62,16 +62,20 @@ def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, uni
 
 def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget) -> Plan:
     """Fill predicted accuracies of a plan whose configs were fixed, where the profiles know them."""
-    d = budget.delta
+    from ekya.plans.accuracy import window_accuracy
+
     by = {p.stream: p for p in profiles}
     out = []
     for sp in plan.streams:
         p = by[sp.stream]
-        known = not math.isnan(p.start_accuracy) and (sp.config is None or (p.config(sp.config).known and math.isfinite(p.config(sp.config).cost)))
-        if known and abs(sp.infer_share / d - round(sp.infer_share / d)) < 1e-6 and abs(sp.train_share / d - round(sp.train_share / d)) < 1e-6:
-            v = config_value(p, sp.config, to_units(sp.infer_share, d), to_units(sp.train_share, d), budget)
-        else:
+        cp = p.config(sp.config) if sp.config is not None else None
+        known = not math.isnan(p.start_accuracy) and (cp is None or (cp.known and math.isfinite(cp.cost)))
+        if not known:
             v = math.nan
+        elif cp is None or sp.train_share <= 0:
+            v = float(window_accuracy(p.start_accuracy, 0.0, 0.0, sp.infer_share, 0.0, budget, sp.stream))
+        else:
+            v = float(window_accuracy(p.start_accuracy, cp.accuracy, cp.cost, sp.infer_share, sp.train_share, budget, sp.stream))
         out.append(replace(sp, predicted_accuracy=v))
     vals = [sp.predicted_accuracy for sp in out]
     mean = float(np.mean(vals)) if vals and not any(math.isnan(v) for v in vals) else math.nan
@@ -81,3 +85,28 @@ def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget)
 def total_units(budget: Budget) -> int:
     """Quanta available in the whole cluster."""
     return budget.accelerators * units_per_accelerator(budget.delta)
+
+
+def pack_even(streams: Sequence[StreamPlan], budget: Budget) -> Plan:
+    """Pack a plan of exact, unquantised even shares (the baselines split like the original did).
+
+    Quantising an even split to Delta starves some streams (6 streams on 1 accelerator at
+    Delta = 0.1 would leave one with nothing), so fixed-split baselines keep exact shares. If the
+    jobs cannot be placed without spanning accelerators, every share is scaled down by the
+    largest common factor that packs (found by bisection), so the split stays even.
+    """
+    from dataclasses import replace as _replace
+
+    from ekya.plans.packing import packable
+
+    def scaled(c: float) -> list[StreamPlan]:
+        return [_replace(sp, infer_share=sp.infer_share * c, train_share=sp.train_share * c) for sp in streams]
+
+    c = 1.0
+    if not packable(scaled(1.0), budget.accelerators):
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if packable(scaled(mid), budget.accelerators) else (lo, mid)
+        c = lo
+    return pack(Plan(tuple(scaled(c))), budget)

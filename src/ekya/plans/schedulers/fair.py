@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ekya.errors import EkyaError
-from ekya.plans.budget import even_units, units_per_accelerator
-from ekya.plans.packing import pack
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
-from ekya.plans.schedulers.common import check_inputs, predict_fixed, total_units
+from ekya.plans.schedulers.common import check_inputs, pack_even, predict_fixed
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 
@@ -30,7 +28,8 @@ class FairScheduler(Scheduler):
 
     Every stream that can retrain uses ``config`` (None: each stream's first profiled config, which
     is the configspace default when profiles list the space in order). When a job completes, its share is split evenly
-    over the inference jobs on the freed accelerator (the original's fair_reallocation).
+    over the inference jobs on the freed accelerator (the original's fair_reallocation). Shares are
+    exact even splits, not multiples of Delta (see ``pack_even``).
     """
 
     name = "fair"
@@ -45,18 +44,16 @@ class FairScheduler(Scheduler):
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
         """Fixed-weight even split."""
         check_inputs(profiles, budget)
-        U, K = units_per_accelerator(budget.delta), total_units(budget)
         picks = {p.stream: pick_config(p, self.config) for p in profiles}
         trainers = [p for p in profiles if picks[p.stream] is not None]
         w = self.inference_weight if trainers else 1.0
-        k_inf = int(round(K * w + 1e-9))
-        inf = even_units(k_inf, len(profiles), U)
-        tr = dict(zip((p.stream for p in trainers), even_units(K - k_inf, len(trainers), U)))
+        inf = min(1.0, budget.capacity * w / len(profiles))
+        tr = min(1.0, budget.capacity * (1.0 - w) / len(trainers)) if trainers else 0.0
         streams = []
-        for p, i in zip(profiles, inf):
-            r = tr.get(p.stream, 0)
-            streams.append(StreamPlan(p.stream, picks[p.stream] if r > 0 else None, i * budget.delta, r * budget.delta))
-        return predict_fixed(profiles, pack(Plan(tuple(streams)), budget), budget)
+        for p in profiles:
+            r = tr if picks[p.stream] is not None else 0.0
+            streams.append(StreamPlan(p.stream, picks[p.stream] if r > 0 else None, inf, r))
+        return predict_fixed(profiles, pack_even(streams, budget), budget)
 
     def on_completion(self, state: WindowState, budget: Budget) -> Shares:
         """Split the freed share evenly over the inference jobs on its accelerator."""

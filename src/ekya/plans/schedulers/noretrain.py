@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ekya.plans.budget import even_units, units_per_accelerator
-from ekya.plans.packing import pack
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.common import check_inputs, predict_fixed, total_units
+from ekya.plans.schedulers.common import check_inputs, pack_even, predict_fixed
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 
 
 class NoRetrainScheduler(Scheduler):
-    """All capacity to inference, even split in quanta (the first streams get the remainder), <= 1 each."""
+    """All capacity to inference, split exactly evenly (not in quanta), <= 1 accelerator each."""
 
     name = "noretrain"
     needs_profiles = False
@@ -21,6 +19,6 @@ class NoRetrainScheduler(Scheduler):
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
         """Even inference split, no retraining."""
         check_inputs(profiles, budget)
-        units = even_units(total_units(budget), len(profiles), units_per_accelerator(budget.delta))
-        streams = tuple(StreamPlan(p.stream, None, u * budget.delta, 0.0) for p, u in zip(profiles, units))
-        return predict_fixed(profiles, pack(Plan(streams), budget), budget)
+        share = min(1.0, budget.capacity / len(profiles))
+        streams = [StreamPlan(p.stream, None, share, 0.0) for p in profiles]
+        return predict_fixed(profiles, pack_even(streams, budget), budget)
