@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ekya.errors import EkyaError
 from ekya.prepare.checks import check_boxes_in_images
 from ekya.streams.samples import CLASSES, SAMPLE_COLUMNS, StreamSet, validate_samples
 
