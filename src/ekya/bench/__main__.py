@@ -12,7 +12,8 @@ import ekya.bench
 
 def available() -> list[str]:
     """Names of the benchmarks this package ships (module names with '_' shown as '-')."""
-    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(ekya.bench.__path__) if not m.name.startswith("_"))
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(ekya.bench.__path__)
+                  if not m.name.startswith("_"))
 
 
 def main(argv: list[str] | None = None) -> int:

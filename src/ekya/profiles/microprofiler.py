@@ -72,7 +72,7 @@ class MicroProfiler:
 
     def __init__(self, sample_fraction: float = 0.1, epochs: int = 5, family: str = "optimus",
                  prune_every: int = 2, prune_fraction: float = 0.25, min_configs: int = 3,
-                 trial_share: float = 0.5, profiling_fraction: float = 0.5) -> None:
+                 trial_share: float = 0.5, profiling_fraction: float = 0.5, val_samples: int = 64) -> None:
         if not 0 < sample_fraction <= 1:
             raise ValueError(f"profiler.sample_fraction={sample_fraction} must be in (0, 1]")
         if epochs < 2:
@@ -81,6 +81,7 @@ class MicroProfiler:
         self.prune_every, self.prune_fraction = int(prune_every), float(prune_fraction)
         self.min_configs = int(min_configs)
         self.trial_share, self.profiling_fraction = float(trial_share), float(profiling_fraction)
+        self.val_samples = int(val_samples)
         self.active: dict[str, list[str]] = {}
         self.profiled_windows: dict[str, int] = {}
 
@@ -138,11 +139,18 @@ class MicroProfiler:
             families.setdefault(family_of(space[n]), []).append(n)
         configs, trials, notes, spent = [], [], [], 0.0
         n_train = int((window.train["teacher_label"] >= 0).sum())
+        n_val = int((window.val["teacher_label"] >= 0).sum())
+        # The trial validates every epoch: on a uniform subsample of the validation set, so that
+        # scoring the curve does not cost more than the trial's training.
+        trial_val = window.val
+        if 0 < self.val_samples < len(window.val):
+            rng = np.random.default_rng(seed)
+            trial_val = window.val.iloc[np.sort(rng.choice(len(window.val), self.val_samples, replace=False))]
         for fam, members in families.items():
             base = space[members[0]]
             params = {**base.params, "epochs": self.epochs, "data_fraction": self.sample_fraction}
             trial_cfg = RetrainConfig(f"{base.name}@micro", params)
-            _, report = learner.retrain(model, trial_cfg, window.train, window.val, stream_set, seed)
+            _, report = learner.retrain(model, trial_cfg, window.train, trial_val, stream_set, seed)
             cost = report.train_flops / (gflops * 1e9)
             spent += cost
             # Progress in passes over the full pool: the trial saw sample_fraction of it per epoch.
@@ -163,7 +171,8 @@ class MicroProfiler:
                     log.warning("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
                 acc = float(fit.predict(e * f))
                 n_tr = max(1, int(round(f * n_train)))
-                flops = once * (n_tr + report.val_samples) + e * (per_train * n_tr + per_val * report.val_samples)
+                # The full job validates on the whole validation set every epoch.
+                flops = once * (n_tr + n_val) + e * (per_train * n_tr + per_val * n_val)
                 configs.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
         order = {n: i for i, n in enumerate(names)}
         configs.sort(key=lambda c: order[c.config])
