@@ -1,0 +1,108 @@
+"""Micro-profiler: trial per family, extrapolation to each config, cost from measured work, pruning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ekya.profiles.microprofiler import MicroProfiler, family_of, pareto_rank
+from ekya.profiles.types import RetrainConfig
+
+
+@dataclass
+class Report:
+    epochs: int
+    train_flops: float
+    val_acc: list
+    train_samples: int
+    val_samples: int
+    from_scratch: bool = False
+    pass_flops: tuple = (0.0, 3.0, 1.0)
+
+
+@dataclass
+class FakeLearner:
+    """Accuracy follows a known Optimus curve in passes over the full pool; FLOPs are counted exactly."""
+
+    calls: list = field(default_factory=list)
+
+    def evaluate(self, model, df, stream_set, teacher=False):
+        return 0.5
+
+    def retrain(self, model, config, train, val, stream_set, seed):
+        self.calls.append(config)
+        n = max(1, round(config.params["data_fraction"] * len(train)))
+        e = config.params["epochs"]
+        frac = n / len(train)
+        acc = [0.9 - 1 / (2.5 * (k * frac) + 2.5) for k in range(1, e + 1)]
+        flops = e * (3.0 * n + 1.0 * len(val))
+        return model, Report(e, flops, acc, n, len(val))
+
+
+@dataclass
+class Model:
+    hidden: int = 64
+
+
+@dataclass
+class Win:
+    train: pd.DataFrame
+    val: pd.DataFrame
+
+
+def window(n_train=200, n_val=50):
+    return Win(pd.DataFrame({"teacher_label": np.zeros(n_train, int)}), pd.DataFrame({"teacher_label": np.zeros(n_val, int)}))
+
+
+SPACE = {
+    f"full_f{f}_e{e}": RetrainConfig(f"full_f{f}_e{e}", {"frozen": False, "hidden": 64, "epochs": e, "data_fraction": f})
+    for f in (0.5, 1.0) for e in (2, 5, 10)
+}
+
+
+def test_one_trial_per_family_and_extrapolation_close_to_truth():
+    learner = FakeLearner()
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0)
+    pred = mp.profile("cam", learner, Model(), window(), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 1  # all six configs share one family
+    assert len({family_of(c) for c in SPACE.values()}) == 1
+    for c in pred.profile.configs:
+        p = SPACE[c.config].params
+        x = p["epochs"] * p["data_fraction"]
+        truth = 0.9 - 1 / (2.5 * x + 2.5)
+        assert c.accuracy == pytest.approx(truth, abs=0.02)
+        # cost from measured per-sample work: epochs * (3 * n_train + 1 * n_val) FLOPs at 1 FLOP/s
+        n = round(p["data_fraction"] * 200)
+        assert c.cost == pytest.approx(p["epochs"] * (3.0 * n + 50), rel=1e-9)
+    assert pred.cost == pytest.approx(5 * (3.0 * 20 + 50))  # the trial's own work is charged
+
+
+def test_pruning_drops_configs_far_from_the_frontier_and_keeps_a_minimum():
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, prune_every=1, prune_fraction=0.5, min_configs=2, val_samples=0)
+    learner = FakeLearner()
+    mp.profile("cam", learner, Model(), window(), None, SPACE, seed=0, gflops=1e-9)
+    kept = mp.candidates("cam", SPACE)
+    assert len(kept) == 3
+    for _ in range(5):
+        mp.profile("cam", learner, Model(), window(), None, SPACE, seed=0, gflops=1e-9)
+    assert len(mp.candidates("cam", SPACE)) == 2
+    restored = MicroProfiler()
+    restored.restore(mp.state())
+    assert restored.candidates("cam", SPACE) == mp.candidates("cam", SPACE)
+
+
+def test_pareto_gap_is_zero_on_the_frontier():
+    acc = np.array([0.6, 0.7, 0.65, 0.8])
+    cost = np.array([1.0, 2.0, 3.0, 4.0])
+    assert pareto_rank(acc, cost).tolist() == pytest.approx([0.0, 0.0, 0.05, 0.0])
+
+
+def test_profiling_time_delays_retraining_and_can_leave_no_time():
+    mp = MicroProfiler(trial_share=0.5, profiling_fraction=0.5)
+    # 1 accelerator: one trial slot at a 0.5 share, linear rate 0.5 -> 10 accelerator-seconds take 20 s
+    assert mp.wall_seconds(10.0, 1, lambda s: s) == pytest.approx(20.0)
+    assert mp.wall_seconds(10.0, 4, lambda s: s) == pytest.approx(5.0)
+    assert mp.wall_seconds(0.0, 1, lambda s: s) == 0.0
