@@ -105,7 +105,7 @@ class EmulateRuntime(Runtime):
 
     def _told(self, k: int) -> tuple[list[StreamProfile], dict[str, float]]:
         """Profiles the scheduler plans with, and the micro-profiling cost spent per stream."""
-        out, spent = [], {}
+        out, spent, notes = [], {}, []
         for cam in self.streams:
             w = self.windows_of[cam][k]
             if self.scheduler.needs_profiles:
@@ -113,10 +113,15 @@ class EmulateRuntime(Runtime):
                                              derive_seed(self.seed, "micro", k, cam), self.gflops)
                 out.append(pred.profile)
                 spent[cam] = pred.cost
+                notes += pred.notes
             else:
                 start = self.learner.evaluate(self.models[cam], w.val, self.stream_set, teacher=True)
                 out.append(StreamProfile(cam, start, tuple(ConfigProfile(n, math.nan, math.nan) for n in self.space)))
                 spent[cam] = 0.0
+        if notes:
+            n = sum(len(p.configs) for p in out)
+            log.warning("window %d: %d of %d micro-profiling fits fell back to the conservative estimate "
+                        "(best accuracy observed); e.g. %s", k, len(notes), n, notes[0])
         return out, spent
 
     def _window_budget(self, profiling_cost: float) -> Budget:

@@ -168,7 +168,7 @@ class MicroProfiler:
                 fit = fit_curve(x, y, self.family, horizon=e * f)
                 if fit.fallback:
                     notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
-                    log.warning("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
+                    log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
                 acc = float(fit.predict(e * f))
                 n_tr = max(1, int(round(f * n_train)))
                 # The full job validates on the whole validation set every epoch.
