@@ -34,7 +34,7 @@ import pandas as pd
 
 from ekya.errors import EkyaError
 from ekya.prepare.tables import build_stream_set
-from ekya.streams.samples import CLASSES, StreamSet
+from ekya.streams.samples import CLASSES, StreamSet, split_cameras
 
 if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
@@ -217,18 +217,7 @@ def load_cityscapes(
     """
     root = Path(root).expanduser()
     available = prepare_cityscapes(root, min_size=min_size, rider_as_person=rider_as_person)
-    pretrain = sorted(set(pretrain_cameras or []))
-    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
-    unknown = [c for c in streams + pretrain if c not in available]
-    if unknown:
-        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which have no samples under "
-                        f"{samplelist_dir(root)}; available cities: {available}")
-    both = sorted(set(streams) & set(pretrain))
-    if both:
-        raise EkyaError(f"{both} are in both dataset.cameras and dataset.pretrain_cameras; a city is either a "
-                        "stream or pretraining data, never both (that would leak test data into training)")
-    if not streams:
-        raise EkyaError(f"no stream cities left: {available} are all in dataset.pretrain_cameras")
+    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{samplelist_dir(root)}")
     out = samplelist_dir(root)
 
     def _load(cities: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:

@@ -19,7 +19,7 @@ from ekya.errors import EkyaError
 from ekya.prepare.ingest import MARKER
 from ekya.prepare.tables import build_stream_set
 from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
-from ekya.streams.samples import CLASSES, StreamSet
+from ekya.streams.samples import CLASSES, StreamSet, split_cameras
 
 if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
@@ -48,17 +48,7 @@ def load_mp4(
     if not available:
         raise EkyaError(f"{root}: no ingested video (no sample_lists/citywise/<camera>.csv with a completion "
                         f"marker); run  python -m ekya.prepare video=... out={root}")
-    pretrain = sorted(set(pretrain_cameras or []))
-    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
-    unknown = [c for c in streams + pretrain if c not in available]
-    if unknown:
-        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which are not ingested under "
-                        f"{root}; available: {available}")
-    if set(streams) & set(pretrain):
-        raise EkyaError(f"{sorted(set(streams) & set(pretrain))} are in both dataset.cameras and "
-                        "dataset.pretrain_cameras; a camera is either a stream or pretraining data")
-    if not streams:
-        raise EkyaError(f"{root}: no stream cameras left ({available} are all pretraining cameras)")
+    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{root} (ingested videos)")
 
     def _read(cam: str) -> pd.DataFrame:
         csv = samplelist_path(root, cam)

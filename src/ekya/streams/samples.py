@@ -79,3 +79,25 @@ def validate_samples(df: pd.DataFrame, source: str, num_classes: int = len(CLASS
         if bool((g.sort_values("idx")["timestamp"].diff().dropna() < 0).any()):
             raise EkyaError(f"{source}: camera {cam!r}: timestamps decrease along idx; samples must be in time order")
     return df
+
+
+def split_cameras(available: list[str], cameras: list[str] | None, pretrain_cameras: list[str] | None,
+                  where: str) -> tuple[list[str], list[str]]:
+    """(stream cameras, pretraining cameras) of a dataset, checked against what ``where`` holds.
+
+    ``cameras`` None means every available camera that is not a pretraining camera. A camera is a
+    stream or pretraining data, never both (that would leak test data into training).
+    """
+    pretrain = sorted(set(pretrain_cameras or []))
+    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
+    unknown = [c for c in streams + pretrain if c not in available]
+    if unknown:
+        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which {where} does not hold; "
+                        f"available: {available}")
+    both = sorted(set(streams) & set(pretrain))
+    if both:
+        raise EkyaError(f"{both} are in both dataset.cameras and dataset.pretrain_cameras; a camera is either a "
+                        "stream or pretraining data, never both (that would leak test data into training)")
+    if not streams:
+        raise EkyaError(f"{where}: no stream cameras left ({available} are all in dataset.pretrain_cameras)")
+    return streams, pretrain

@@ -31,7 +31,7 @@ from ekya.labels.coco import class_map
 from ekya.prepare.checks import image_size
 from ekya.prepare.tables import build_stream_set
 from ekya.streams.samplelist import FRAME_COLUMNS, frame_path, read_frame_samplelist
-from ekya.streams.samples import CLASSES, StreamSet
+from ekya.streams.samples import CLASSES, StreamSet, split_cameras
 
 if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
@@ -152,17 +152,7 @@ def load_urban(
         raise EkyaError(f"{lists}: directory not found; extract the dataset's samplelists (e.g. "
                         "vegas_sample_lists.tar.gz) there, or run python -m ekya.prepare on the videos")
     available = sorted(p.stem for p in lists.glob("*.csv"))
-    pretrain = sorted(set(pretrain_cameras or []))
-    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
-    unknown = [c for c in streams + pretrain if c not in available]
-    if unknown:
-        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which have no CSV in {lists}; "
-                        f"available: {available}")
-    if set(streams) & set(pretrain):
-        raise EkyaError(f"{sorted(set(streams) & set(pretrain))} are in both dataset.cameras and "
-                        "dataset.pretrain_cameras; a camera is either a stream or pretraining data")
-    if not streams:
-        raise EkyaError(f"{lists}: no samplelists to stream (found {available}, pretraining {pretrain})")
+    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{lists} (one CSV per camera)")
 
     def _load(cams: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
         df = pd.concat([read_urban_list(lists / f"{c}.csv", c, class_numbering, fps, row_image, rows_per_second, root)

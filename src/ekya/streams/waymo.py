@@ -29,7 +29,7 @@ import pandas as pd
 from ekya.errors import EkyaError
 from ekya.labels.coco import WAYMO_CLASSES, class_map
 from ekya.prepare.tables import build_stream_set
-from ekya.streams.samples import StreamSet
+from ekya.streams.samples import StreamSet, split_cameras
 
 if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
@@ -135,15 +135,7 @@ def load_waymo(
     available = available_streams(root)
     if not available:
         raise EkyaError(f"{root}: no *_labels.csv lists; extract waymo_classification_images.tar there")
-    pretrain = sorted(set(pretrain_cameras or []))
-    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
-    unknown = [c for c in streams + pretrain if c not in available]
-    if unknown:
-        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which have no "
-                        f"<name>_labels.csv under {root}; available: {available}")
-    if set(streams) & set(pretrain):
-        raise EkyaError(f"{sorted(set(streams) & set(pretrain))} are in both dataset.cameras and "
-                        "dataset.pretrain_cameras; a list is either a stream or pretraining data")
+    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{root} (<name>_labels.csv lists)")
     if class_numbering not in ("waymo", "coco91", "coco80"):
         raise EkyaError(f"dataset.class_numbering={class_numbering!r}; use waymo, coco91 or coco80")
 

@@ -1,0 +1,39 @@
+"""Profiling mode: an emulate run that trains every config writes a profile set runtime=simulate reads."""
+
+from __future__ import annotations
+
+import math
+
+from hydra import compose, initialize_config_dir
+
+from ekya.app import CONF_DIR
+from ekya.execution.session import run_session
+from ekya.profiles.io import read_profiles
+
+
+def cfg(tmp_path, *overrides):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=[
+            "experiment=tiny", "dataset.windows=3", "runtime.num_threads=1", "learner.num_threads=1",
+            f"dataset.root={tmp_path}/data", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+            f"tracking.artifact_root={tmp_path}/artifacts", *overrides])
+
+
+def test_profile_all_feeds_the_simulator(tmp_path):
+    emu = run_session(cfg(tmp_path, "scheduler=thief", "runtime.profile_all=true"), tmp_path / "emu", quiet=True)
+    ps = read_profiles(tmp_path / "emu" / "profiles.json")
+    assert ps.n_windows == 2 and sorted(ps.streams) == sorted(emu["stream"].unique())
+    space = {c.config for c in ps.truth[0][0].configs}
+    assert len(space) == 8  # every config of the default space, trained fully
+    for truth_w, pred_w in zip(ps.truth, ps.predicted):
+        for t, p in zip(truth_w, pred_w):
+            assert {c.config for c in p.configs} == space
+            assert all(0 <= c.accuracy <= 1 and c.cost > 0 for c in t.configs)
+    # the thief's micro-profiling was charged: some accelerator-seconds every window
+    assert (emu.groupby("window")["profiling_cost"].sum() > 0).all()
+    assert emu["predicted_accuracy"].notna().all()
+
+    sim = run_session(cfg(tmp_path, "runtime=simulate", f"runtime.profiles={tmp_path}/emu/profiles.json",
+                          "scheduler=thief"), tmp_path / "sim", quiet=True)
+    assert len(sim) == len(emu)
+    assert all(math.isfinite(a) and 0 <= a <= 1 for a in sim["accuracy"])
