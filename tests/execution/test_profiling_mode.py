@@ -14,13 +14,14 @@ from ekya.profiles.io import read_profiles
 def cfg(tmp_path, *overrides):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose("config", overrides=[
-            "experiment=tiny", "dataset.windows=3", "runtime.num_threads=1", "learner.num_threads=1",
+            "experiment=tiny", "dataset.windows=3", "learner.num_threads=1",
             f"dataset.root={tmp_path}/data", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
             f"tracking.artifact_root={tmp_path}/artifacts", *overrides])
 
 
 def test_profile_all_feeds_the_simulator(tmp_path):
-    emu = run_session(cfg(tmp_path, "scheduler=thief", "runtime.profile_all=true"), tmp_path / "emu", quiet=True)
+    emu = run_session(cfg(tmp_path, "scheduler=thief", "runtime.profile_all=true", "runtime.num_threads=1"),
+                      tmp_path / "emu", quiet=True)
     ps = read_profiles(tmp_path / "emu" / "profiles.json")
     assert ps.n_windows == 2 and sorted(ps.streams) == sorted(emu["stream"].unique())
     space = {c.config for c in ps.truth[0][0].configs}
