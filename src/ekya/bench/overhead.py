@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 
 from ekya.app import CONF_DIR
 from ekya.bench._runs import scratch
-from ekya.execution.seeds import derive_seed
+from ekya.seeds import derive_seed
 from ekya.learners.finetune import Batches
 from ekya.profiles.configspace import load_configspace
 from ekya.streams.windows import cut_windows

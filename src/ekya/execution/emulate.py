@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime
-from ekya.execution.seeds import derive_seed
+from ekya.seeds import derive_seed
 from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler

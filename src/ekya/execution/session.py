@@ -101,12 +101,12 @@ def run_session(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> pd.DataF
     for path in runtime.finish(run_dir):
         tracker.log_artifact(path)
     title = f"{name}: mean window accuracy"
-    summary = print_summary(df, title) if not quiet else None
+    if not quiet:
+        print_summary(df, title)
     overall = df[["accuracy", "noretrain_accuracy"]].mean()
     tracker.finish({"mean_accuracy": float(overall["accuracy"]), "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])})
     if not quiet:
         uri = str(cfg.tracking.uri)
         hint = f"mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite") else f"open {uri}"
         print(f"per-window records: {csv}\nMLflow: {hint}   (experiment {cfg.tracking.experiment!r})")
-    del summary
     return df

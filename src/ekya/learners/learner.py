@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from ekya.errors import EkyaError
+from ekya.seeds import derive_seed
 from ekya.learners.backbones import BACKBONES, build_head
 from ekya.learners.finetune import Batches, FinetuneModule, fit
 from ekya.learners.flops import sample_flops
@@ -71,12 +71,6 @@ class JobParams:
     optimizer: str = "adam"
     momentum: float = 0.9
     weight_decay: float = 0.0
-
-
-def _seed(seed: int, *parts: str | int) -> int:
-    """A 31-bit seed per (seed, parts...), so cameras and configs never share a random stream."""
-    keys = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
-    return int(np.random.SeedSequence(keys).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 def _camera_of(df: pd.DataFrame) -> str:
@@ -183,14 +177,14 @@ class FinetuneLearner:
             camera, train_df, val_df = bootstrap.camera, bootstrap.train, bootstrap.val
         else:
             camera = _camera_of(bootstrap)
-            train_df, val_df = self._split(bootstrap, _seed(seed, "base-split", camera))
+            train_df, val_df = self._split(bootstrap, derive_seed(seed, "base-split", camera))
         if self.checkpoint:
             model = load_checkpoint(str(self.checkpoint).format(camera=camera), len(stream_set.classes))
             if model.image_size != self.image_size:
                 raise EkyaError(f"learner.checkpoint: the model was built for {model.image_size} px crops but "
                                 f"learner.image_size={self.image_size}; set them equal")
             return model, None
-        model = self.new_model(len(stream_set.classes), _seed(seed, "base-init", camera))
+        model = self.new_model(len(stream_set.classes), derive_seed(seed, "base-init", camera))
         config = RetrainConfig("base", {"frozen": False, "epochs": self.base_epochs, "lr": self.base_lr,
                                         "batch_size": self.base_batch_size, "data_fraction": 1.0})
         return self.retrain(model, config, train_df, val_df, stream_set, seed)
@@ -212,10 +206,10 @@ class FinetuneLearner:
         if train_df.empty:
             raise EkyaError(f"retraining camera {camera!r} with {config.name!r}: no teacher-labelled training "
                             "samples; check the labeler and the window's training pool")
-        train_df = subsample(train_df, job.data_fraction, _seed(seed, "fraction", camera, config.name),
+        train_df = subsample(train_df, job.data_fraction, derive_seed(seed, "fraction", camera, config.name),
                              key=f"configspace config {config.name!r}: data_fraction")
         num_classes = len(stream_set.classes)
-        job_seed = _seed(seed, "job", camera, config.name)
+        job_seed = derive_seed(seed, "job", camera, config.name)
 
         from_scratch = getattr(model, "backbone_name", None) != job.backbone
         if from_scratch:

@@ -113,8 +113,8 @@ class MicroProfiler:
         gap = pareto_rank(acc, cost)
         n_drop = min(int(math.floor(self.prune_fraction * len(names))), len(names) - self.min_configs)
         # Drop the configs farthest from the accuracy-cost frontier; ties broken by higher cost.
-        worst = sorted(range(len(names)), key=lambda i: (-gap[i], -cost[i], names[i]))[:max(n_drop, 0)]
-        self.active[stream] = [n for i, n in enumerate(names) if i not in set(worst)]
+        worst = set(sorted(range(len(names)), key=lambda i: (-gap[i], -cost[i], names[i]))[:max(n_drop, 0)])
+        self.active[stream] = [n for i, n in enumerate(names) if i not in worst]
 
     # -- the trial -----------------------------------------------------------------------------
 

@@ -16,13 +16,13 @@ fixed seed on every call (defect 14), and val never shares a sample with train o
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
+from ekya.seeds import derive_rng
 
 #: A window needs at least this many samples: one to train on and one to validate (or test) with.
 MIN_WINDOW_SAMPLES = 2
@@ -42,12 +42,6 @@ class Window:
     def bootstrap(self) -> bool:
         """Whether this is window 0, whose train/val build the base model."""
         return self.index == 0
-
-
-def _rng(seed: int, *parts: int | str) -> np.random.Generator:
-    """An independent random stream per (seed, parts...); strings hashed stably (not Python's salted hash)."""
-    keys = [int(seed) & 0xFFFFFFFF] + [zlib.crc32(p.encode()) if isinstance(p, str) else int(p) for p in parts]
-    return np.random.default_rng(np.random.SeedSequence(keys))
 
 
 def _window_ids(df: pd.DataFrame, window_seconds: float) -> np.ndarray:
@@ -80,7 +74,7 @@ def subsample(df: pd.DataFrame, fraction: float, seed: int, key: str = "data_fra
     if fraction == 1.0 or len(df) == 0:
         return df
     n = max(1, int(round(fraction * len(df))))
-    return _take(df, n, _rng(seed, "subsample", len(df)))
+    return _take(df, n, derive_rng(seed, "subsample", len(df)))
 
 
 def _split(df: pd.DataFrame, val_fraction: float, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -151,7 +145,7 @@ def cut_windows(
     chunks = [df[ids == k] for k in range(int(windows))]
     out = []
     for k in range(int(windows)):
-        rng = _rng(seed, camera, k)
+        rng = derive_rng(seed, camera, k)
         if k == 0:
             train, val = _split(chunks[0], val_fraction, rng)
             out.append(Window(0, camera, train, val, chunks[0].iloc[:0]))
