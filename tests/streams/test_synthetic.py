@@ -15,6 +15,8 @@ from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
 from ekya.streams.samples import CLASSES, StreamSet, validate_samples
 from ekya.streams.synthetic import SyntheticSpec, generate, load_synthetic
 
+from conftest import SMALL
+
 TINY = dict(cameras=2, windows=2, window_seconds=50.0, samples_per_window=12, image_size=32)
 
 
@@ -85,12 +87,12 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
     assert (generate(tmp_path, SyntheticSpec(**TINY)) / "meta.json").is_file()
 
 
-def test_cameras_drift_by_different_amounts(small_synthetic: StreamSet) -> None:
+def test_cameras_drift_by_different_amounts(tmp_path: Path) -> None:
     """The hardest camera's frames change far more between its first and last window than the mildest's."""
-    ss = small_synthetic
+    ss = load_synthetic(tmp_path, **(SMALL | {"drift_min": 0.03}))
     drift = ss.meta["drift"]
     hard, mild = max(drift, key=drift.get), min(drift, key=drift.get)
-    assert drift[hard] >= 0.9 and drift[mild] <= 0.1
+    assert drift[hard] == 1.0 and drift[mild] == 0.03
     spec = ss.meta["synthetic"]["spec"]
 
     def stats(cam: str, window: int) -> np.ndarray:
@@ -104,7 +106,8 @@ def test_cameras_drift_by_different_amounts(small_synthetic: StreamSet) -> None:
     assert change[hard] > 20 and change[hard] > 4 * change[mild], change
 
 
-@pytest.mark.parametrize("key,value", [("cameras", 0), ("samples_per_window", 1), ("image_size", 8), ("windows", 0)])
+@pytest.mark.parametrize("key,value", [("cameras", 0), ("samples_per_window", 1), ("image_size", 8), ("windows", 0),
+                                       ("drift_min", 0.0), ("drift_max", 1.5)])
 def test_bad_parameters_name_their_key(tmp_path: Path, key: str, value: int) -> None:
     with pytest.raises(EkyaError, match=f"dataset.{key}"):
         load_synthetic(tmp_path, **(TINY | {key: value}))
