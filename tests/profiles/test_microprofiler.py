@@ -28,9 +28,10 @@ class FakeLearner:
     """Accuracy follows a known Optimus curve in passes over the full pool; FLOPs are counted exactly."""
 
     calls: list = field(default_factory=list)
+    start: float = 0.5
 
     def evaluate(self, model, df, stream_set, teacher=False):
-        return 0.5
+        return self.start
 
     def retrain(self, model, config, train, val, stream_set, seed):
         self.calls.append(config)
@@ -51,10 +52,12 @@ class Model:
 class Win:
     train: pd.DataFrame
     val: pd.DataFrame
+    index: int = 1
 
 
-def window(n_train=200, n_val=50):
-    return Win(pd.DataFrame({"teacher_label": np.zeros(n_train, int)}), pd.DataFrame({"teacher_label": np.zeros(n_val, int)}))
+def window(n_train=200, n_val=50, index=1):
+    return Win(pd.DataFrame({"teacher_label": np.zeros(n_train, int)}), pd.DataFrame({"teacher_label": np.zeros(n_val, int)}),
+               index)
 
 
 SPACE = {
@@ -106,3 +109,43 @@ def test_profiling_time_delays_retraining_and_can_leave_no_time():
     assert mp.wall_seconds(10.0, 1, lambda s: s) == pytest.approx(20.0)
     assert mp.wall_seconds(10.0, 4, lambda s: s) == pytest.approx(5.0)
     assert mp.wall_seconds(0.0, 1, lambda s: s) == 0.0
+
+
+def test_a_trial_is_reused_while_young_and_the_stream_is_stable():
+    learner = FakeLearner()
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, reuse_windows=2, reuse_drift=0.05)
+    first = mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 1 and first.cost > 0
+    again = mp.profile("cam", learner, Model(), window(index=2), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 1 and again.cost == 0.0 and all(t.reused for t in again.trials)
+    assert [c.accuracy for c in again.profile.configs] == [c.accuracy for c in first.profile.configs]
+    # two windows old: profiled again
+    mp.profile("cam", learner, Model(), window(index=3), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 2
+
+
+def test_a_drifted_stream_is_profiled_again_and_a_small_shift_moves_the_curve():
+    learner = FakeLearner()
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, reuse_windows=5, reuse_drift=0.05)
+    first = mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
+    learner.start = 0.52  # within reuse_drift: reused, curve moved up with the stream
+    shifted = mp.profile("cam", learner, Model(), window(index=2), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 1
+    for a, b in zip(first.profile.configs, shifted.profile.configs):
+        assert b.accuracy == pytest.approx(a.accuracy + 0.02, abs=0.01)
+    learner.start = 0.7  # the scene changed: a fresh trial
+    mp.profile("cam", learner, Model(), window(index=3), None, SPACE, seed=0, gflops=1e-9)
+    assert len(learner.calls) == 2
+    restored = MicroProfiler(reuse_windows=5, reuse_drift=0.05)
+    restored.restore(mp.state())
+    assert restored.reusable("cam", family_of(SPACE["full_f0.5_e2"]), 4, 0.7) is not None
+
+
+def test_profiling_mode_reads_but_never_stores_trials():
+    learner = FakeLearner()
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, reuse_windows=3, reuse_drift=0.05)
+    mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9, every_config=True)
+    assert mp.trials == {}
+    mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
+    mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9, every_config=True)
+    assert len(learner.calls) == 2

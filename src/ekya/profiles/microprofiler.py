@@ -11,13 +11,20 @@ validation accuracy (teacher labels) after every epoch and the work done, then:
 - cost: the per-sample FLOPs of every pass the trial ran (measured by the learner while training)
   times the config's samples and epochs, divided by the accelerator's rate: measured work, not a table.
 
-The trials' own cost is returned so the runtime charges it to the window's virtual clock; config
-pruning (all configs in the first window, then drop a fraction of the worst every few windows) is
-state kept per stream.
+The trials' own cost is returned so the runtime charges it to the window's virtual clock. State kept
+per stream across windows:
+
+- config pruning (all configs in the first window, then drop a fraction of the worst every few
+  windows), as in the paper;
+- trial reuse: a family's trial keeps serving later windows (its curve shifted by the change in
+  the stream's measured validation accuracy) until it is ``reuse_windows`` windows old or the
+  stream's accuracy has moved by more than ``reuse_drift`` since, i.e. until the scene has changed
+  enough that the old curve may no longer hold. ``reuse_windows: 1`` re-profiles every window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -35,12 +42,23 @@ _VARIED = ("epochs", "data_fraction")
 
 @dataclass(frozen=True)
 class Trial:
-    """One micro-profiling trial: the family it stands for and what it observed."""
+    """One micro-profiling trial: the family it stands for, what it observed, and when it ran.
+
+    ``start`` is the stream's validation accuracy when the trial ran (the curve is shifted by the
+    change since when the trial is reused); ``window`` the window index it ran in; ``cost`` the
+    accelerator-seconds charged for it in the window that uses it (0 when reused).
+    """
 
     family: tuple
     progress: tuple[float, ...]
     val_acc: tuple[float, ...]
     cost: float
+    start: float = math.nan
+    window: int = -1
+    #: validation samples behind each point (the fit weighs points by it: inverse binomial variance)
+    counts: tuple[int, ...] = ()
+    pass_flops: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    reused: bool = False
 
 
 @dataclass
@@ -72,7 +90,8 @@ class MicroProfiler:
 
     def __init__(self, sample_fraction: float = 0.1, epochs: int = 5, family: str = "optimus",
                  prune_every: int = 2, prune_fraction: float = 0.25, min_configs: int = 3,
-                 trial_share: float = 0.5, profiling_fraction: float = 0.5, val_samples: int = 64) -> None:
+                 trial_share: float = 0.5, profiling_fraction: float = 0.5, val_samples: int = 64,
+                 reuse_windows: int = 1, reuse_drift: float = 0.0) -> None:
         if not 0 < sample_fraction <= 1:
             raise ValueError(f"profiler.sample_fraction={sample_fraction} must be in (0, 1]")
         if epochs < 2:
@@ -82,20 +101,37 @@ class MicroProfiler:
         self.min_configs = int(min_configs)
         self.trial_share, self.profiling_fraction = float(trial_share), float(profiling_fraction)
         self.val_samples = int(val_samples)
+        if int(reuse_windows) < 1:
+            raise ValueError(f"profiler.reuse_windows={reuse_windows} must be >= 1 (1 = re-profile every window)")
+        if float(reuse_drift) < 0:
+            raise ValueError(f"profiler.reuse_drift={reuse_drift} must be >= 0")
+        self.reuse_windows, self.reuse_drift = int(reuse_windows), float(reuse_drift)
         self.active: dict[str, list[str]] = {}
         self.profiled_windows: dict[str, int] = {}
+        self.trials: dict[str, dict[tuple, Trial]] = {}
 
     # -- state kept across windows (pruning) ---------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """Picklable pruning state, for resumable runs."""
-        return {"active": {k: list(v) for k, v in self.active.items()}, "profiled": dict(self.profiled_windows)}
+        """Picklable pruning and trial-reuse state, for resumable runs."""
+        return {"active": {k: list(v) for k, v in self.active.items()}, "profiled": dict(self.profiled_windows),
+                "trials": {k: dict(v) for k, v in self.trials.items()}}
 
     def restore(self, state: Mapping[str, Any] | None) -> None:
-        """Restore the pruning state saved by ``state``."""
+        """Restore the state saved by ``state``."""
         if state:
             self.active = {k: list(v) for k, v in state["active"].items()}
             self.profiled_windows = dict(state["profiled"])
+            self.trials = {k: dict(v) for k, v in state.get("trials", {}).items()}
+
+    def reusable(self, stream: str, family: tuple, index: int, start: float) -> Trial | None:
+        """The stream's earlier trial of a family if it may still serve window ``index``, else None."""
+        old = self.trials.get(stream, {}).get(family)
+        if old is None or index - old.window >= self.reuse_windows or index < old.window:
+            return None
+        if not abs(start - old.start) <= self.reuse_drift:
+            return None
+        return old
 
     def candidates(self, stream: str, space: Mapping[str, RetrainConfig]) -> list[str]:
         """The configs still considered for a stream (all of them until pruning starts)."""
@@ -125,6 +161,26 @@ class MicroProfiler:
         slots = max(1, int(math.floor(accelerators * self.profiling_fraction / self.trial_share + 1e-9)))
         return cost / (slots * float(train_rate(self.trial_share)))
 
+    def _trial(self, fam: tuple, base: RetrainConfig, learner: Any, model: Any, window: Any, trial_val: Any,
+               stream_set: Any, seed: int, gflops: float, start: float, n_train: int, n_val: int,
+               index: int) -> Trial:
+        """Train one family briefly on a uniform sample; its curve in passes over the full pool."""
+        params = {**base.params, "epochs": self.epochs, "data_fraction": self.sample_fraction}
+        trial_cfg = RetrainConfig(f"{base.name}@micro", params)
+        _, report = learner.retrain(model, trial_cfg, window.train, trial_val, stream_set, seed)
+        # Progress in passes over the full pool: the trial saw sample_fraction of it per epoch.
+        frac = report.train_samples / max(n_train, 1)
+        x = np.arange(1, len(report.val_acc) + 1) * frac
+        y = np.asarray(report.val_acc, dtype=float)
+        counts = [max(int(report.val_samples), 1)] * len(y)
+        keeps_head = getattr(model, "hidden", None) == params.get("hidden", getattr(model, "hidden", None))
+        if keeps_head and not report.from_scratch:
+            # The start point: the deployed model on the whole validation set, before any training.
+            x, y = np.concatenate([[0.0], x]), np.concatenate([[start], y])
+            counts = [max(n_val, 1)] + counts
+        return Trial(fam, tuple(x.tolist()), tuple(y.tolist()), report.train_flops / (gflops * 1e9),
+                     start=start, window=index, counts=tuple(counts), pass_flops=tuple(report.pass_flops))
+
     def profile(self, stream: str, learner: Any, model: Any, window: Any, stream_set: Any,
                 space: Mapping[str, RetrainConfig], seed: int, gflops: float,
                 every_config: bool = False) -> StreamPrediction:
@@ -146,26 +202,27 @@ class MicroProfiler:
         if 0 < self.val_samples < len(window.val):
             rng = np.random.default_rng(seed)
             trial_val = window.val.iloc[np.sort(rng.choice(len(window.val), self.val_samples, replace=False))]
+        index = int(getattr(window, "index", -1))
         for fam, members in families.items():
-            base = space[members[0]]
-            params = {**base.params, "epochs": self.epochs, "data_fraction": self.sample_fraction}
-            trial_cfg = RetrainConfig(f"{base.name}@micro", params)
-            _, report = learner.retrain(model, trial_cfg, window.train, trial_val, stream_set, seed)
-            cost = report.train_flops / (gflops * 1e9)
-            spent += cost
-            # Progress in passes over the full pool: the trial saw sample_fraction of it per epoch.
-            frac = report.train_samples / max(n_train, 1)
-            x = np.arange(1, len(report.val_acc) + 1) * frac
-            y = np.asarray(report.val_acc, dtype=float)
-            keeps_head = getattr(model, "hidden", None) == params.get("hidden", getattr(model, "hidden", None))
-            if keeps_head and not report.from_scratch:
-                x, y = np.concatenate([[0.0], x]), np.concatenate([[start], y])
-            trials.append(Trial(fam, tuple(x.tolist()), tuple(y.tolist()), cost))
-            once, per_train, per_val = report.pass_flops
+            trial = self.reusable(stream, fam, index, start) if index >= 0 else None
+            if trial is None:
+                trial = self._trial(fam, space[members[0]], learner, model, window, trial_val, stream_set, seed,
+                                    gflops, start, n_train, n_val, index)
+                if not every_config and index >= 0:
+                    self.trials.setdefault(stream, {})[fam] = trial
+                trials.append(trial)
+            else:
+                trials.append(dataclasses.replace(trial, cost=0.0, reused=True))
+            spent += trials[-1].cost
+            x = np.asarray(trial.progress, dtype=float)
+            # A reused curve is shifted by how much the stream's accuracy moved since the trial.
+            y = np.clip(np.asarray(trial.val_acc, dtype=float) + (start - trial.start), 0.0, 1.0)
+            once, per_train, per_val = trial.pass_flops
             for n in members:
                 p = {**space[n].params}
                 e, f = int(p.get("epochs", 1)), float(p.get("data_fraction", 1.0))
-                fit = fit_curve(x, y, self.family, horizon=e * f)
+                fit = fit_curve(x, y, self.family, weights=np.asarray(trial.counts, dtype=float) if trial.counts else None,
+                                horizon=e * f)
                 if fit.fallback:
                     notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
                     log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
