@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
 
 from ekya.app import CONF_DIR
@@ -30,9 +32,21 @@ def test_profile_all_feeds_the_simulator(tmp_path):
         for t, p in zip(truth_w, pred_w):
             assert {c.config for c in p.configs} == space
             assert all(0 <= c.accuracy <= 1 and c.cost > 0 for c in t.configs)
-    # the thief's micro-profiling was charged: some accelerator-seconds every window
-    assert (emu.groupby("window")["profiling_cost"].sum() > 0).all()
+    # the thief's micro-profiling was charged: every camera in the first window; later only the
+    # cameras whose trials could not be reused
+    first_window = emu["window"] == emu["window"].min()
+    assert (emu.loc[first_window, "profiling_cost"] > 0).all() and (emu["profiling_cost"] >= 0).all()
     assert emu["predicted_accuracy"].notna().all()
+    # the prediction-vs-truth table: one row per window, camera and config, matching profiles.json
+    table = pd.read_csv(tmp_path / "emu" / "profiling.csv")
+    assert len(table) == 2 * len(ps.streams) * 8
+    for col in ("predicted_accuracy", "val_accuracy", "live_accuracy", "start_val_accuracy"):
+        assert table[col].between(0, 1).all(), col
+    w0 = {(c.config): c for c in ps.predicted[0][0].configs}
+    first = table[(table["window"] == table["window"].min()) & (table["stream"] == ps.predicted[0][0].stream)]
+    for _, row in first.iterrows():
+        assert row["predicted_accuracy"] == pytest.approx(w0[row["config"]].accuracy)
+        assert row["predicted_cost"] == pytest.approx(w0[row["config"]].cost)
 
     sim = run_session(cfg(tmp_path, "runtime=simulate", f"runtime.profiles={tmp_path}/emu/profiles.json",
                           "scheduler=thief"), tmp_path / "sim", quiet=True)

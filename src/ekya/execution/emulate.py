@@ -9,7 +9,9 @@ every completion), so emulate and simulate share one accuracy model. Nothing dep
 so the same seed gives the same numbers on any machine.
 
 With ``runtime.profile_all`` every config is also trained fully on every camera and window, and
-the run writes the simulator's profile format (truth and micro-profiled predictions).
+the run writes the simulator's profile format (truth and micro-profiled predictions) plus
+``profiling.csv``: per (window, camera, config) the prediction next to what full training reached,
+on held-out data of the pool it trained on (what the micro-profiler estimates) and on live data.
 """
 
 from __future__ import annotations
@@ -76,8 +78,10 @@ class EmulateRuntime(Runtime):
         self.windows = list(range(1, len(next(iter(self.windows_of.values())))))
         self.models: dict[str, torch.nn.Module] = {}
         self.base: dict[str, torch.nn.Module] = {}
-        # profile_all: per window, (truth, predicted) stream profiles of every config
+        # profile_all: per window, (truth, predicted) stream profiles of every config, and the
+        # fully trained configs' accuracy on held-out data of their training pool
         self.profiled: dict[int, tuple[list[StreamProfile], list[StreamProfile]]] = {}
+        self.profiled_val: dict[int, dict[tuple[str, str], float]] = {}
 
     def describe(self) -> dict[str, str]:
         """Tags for the tracking store."""
@@ -88,6 +92,7 @@ class EmulateRuntime(Runtime):
         if saved is not None:
             self.models, self.base = saved["models"], saved["base"]
             self.profiled = saved.get("profiled", {})
+            self.profiled_val = saved.get("profiled_val", {})
             if self.profiler is not None:
                 self.profiler.restore(saved.get("profiler"))
             return
@@ -99,7 +104,7 @@ class EmulateRuntime(Runtime):
     def snapshot(self) -> Any:
         """Current and base models of every camera, the profiler's pruning state, profiles so far."""
         return {"models": dict(self.models), "base": dict(self.base), "profiled": dict(self.profiled),
-                "profiler": self.profiler.state() if self.profiler is not None else None}
+                "profiled_val": dict(self.profiled_val), "profiler": self.profiler.state() if self.profiler is not None else None}
 
     # -- what the scheduler is told --------------------------------------------------------------
 
@@ -201,13 +206,14 @@ class EmulateRuntime(Runtime):
 
     def _profile_all(self, k: int, starts: dict[str, float], told: list[StreamProfile] | None) -> None:
         """Train every config fully on every camera (truth) next to the micro-profiled predictions."""
-        truth, predicted = [], []
+        truth, predicted, val = [], [], {}
         pred_of = {p.stream: p for p in told} if told is not None else {}
         for cam in tqdm(self.streams, desc=f"profiling window {k}", unit="camera", leave=False):
             configs = []
             for name in self.space:
-                _, acc, cost = self._retrain(cam, name, k, self.models_at_start[cam])
+                model, acc, cost = self._retrain(cam, name, k, self.models_at_start[cam])
                 configs.append(ConfigProfile(name, acc, cost))
+                val[(cam, name)] = self.learner.evaluate(model, self.windows_of[cam][k].val, self.stream_set, teacher=True)
             truth.append(StreamProfile(cam, starts[cam], tuple(configs)))
             pred = pred_of.get(cam)
             if pred is None or len(pred.configs) < len(self.space):
@@ -216,11 +222,14 @@ class EmulateRuntime(Runtime):
                                              self.gflops, every_config=True).profile
             predicted.append(pred)
         self.profiled[k] = (truth, predicted)
+        self.profiled_val[k] = val
 
     def finish(self, run_dir: Path) -> list[Path]:
-        """In profiling mode, write the profile set (truth + predictions) in the simulator's format."""
+        """In profiling mode, write the profile set (simulator format) and the prediction-vs-truth table."""
         if not self.profile_all or not self.profiled:
             return []
+        import pandas as pd
+
         from ekya.profiles.io import write_profiles
 
         ks = sorted(self.profiled)
@@ -230,4 +239,18 @@ class EmulateRuntime(Runtime):
                         config_params={n: dict(c.params) for n, c in self.space.items()})
         path = Path(run_dir) / "profiles.json"
         write_profiles(path, ps)
-        return [path]
+        rows = []
+        for k in ks:
+            truth, predicted = self.profiled[k]
+            for t, p in zip(truth, predicted):
+                for tc in t.configs:
+                    pc = p.config(tc.config)
+                    rows.append({"window": k, "stream": t.stream, "config": tc.config,
+                                 "predicted_accuracy": pc.accuracy, "val_accuracy": self.profiled_val[k][(t.stream, tc.config)],
+                                 "live_accuracy": tc.accuracy, "predicted_cost": pc.cost, "cost": tc.cost,
+                                 "start_val_accuracy": p.start_accuracy, "start_live_accuracy": t.start_accuracy})
+        table = Path(run_dir) / "profiling.csv"
+        tmp = table.with_name(table.name + ".tmp")
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+        tmp.replace(table)
+        return [path, table]
