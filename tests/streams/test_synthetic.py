@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SMALL
 from PIL import Image
 
 from ekya.errors import EkyaError
@@ -14,8 +15,6 @@ from ekya.streams import synthetic
 from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
 from ekya.streams.samples import CLASSES, StreamSet, validate_samples
 from ekya.streams.synthetic import SyntheticSpec, generate, load_synthetic
-
-from conftest import SMALL
 
 TINY = dict(cameras=2, windows=2, window_seconds=50.0, samples_per_window=12, image_size=32)
 
