@@ -104,7 +104,8 @@ class EmulateRuntime(Runtime):
     def snapshot(self) -> Any:
         """Current and base models of every camera, the profiler's pruning state, profiles so far."""
         return {"models": dict(self.models), "base": dict(self.base), "profiled": dict(self.profiled),
-                "profiled_val": dict(self.profiled_val), "profiler": self.profiler.state() if self.profiler is not None else None}
+                "profiled_val": dict(self.profiled_val),
+                "profiler": self.profiler.state() if self.profiler is not None else None}
 
     # -- what the scheduler is told --------------------------------------------------------------
 
@@ -213,7 +214,8 @@ class EmulateRuntime(Runtime):
             for name in self.space:
                 model, acc, cost = self._retrain(cam, name, k, self.models_at_start[cam])
                 configs.append(ConfigProfile(name, acc, cost))
-                val[(cam, name)] = self.learner.evaluate(model, self.windows_of[cam][k].val, self.stream_set, teacher=True)
+                val[(cam, name)] = self.learner.evaluate(model, self.windows_of[cam][k].val, self.stream_set,
+                                                         teacher=True)
             truth.append(StreamProfile(cam, starts[cam], tuple(configs)))
             pred = pred_of.get(cam)
             if pred is None or len(pred.configs) < len(self.space):
@@ -246,7 +248,8 @@ class EmulateRuntime(Runtime):
                 for tc in t.configs:
                     pc = p.config(tc.config)
                     rows.append({"window": k, "stream": t.stream, "config": tc.config,
-                                 "predicted_accuracy": pc.accuracy, "val_accuracy": self.profiled_val[k][(t.stream, tc.config)],
+                                 "predicted_accuracy": pc.accuracy,
+                                 "val_accuracy": self.profiled_val[k][(t.stream, tc.config)],
                                  "live_accuracy": tc.accuracy, "predicted_cost": pc.cost, "cost": tc.cost,
                                  "start_val_accuracy": p.start_accuracy, "start_live_accuracy": t.start_accuracy})
         table = Path(run_dir) / "profiling.csv"

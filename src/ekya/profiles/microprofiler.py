@@ -110,7 +110,7 @@ class MicroProfiler:
         self.profiled_windows: dict[str, int] = {}
         self.trials: dict[str, dict[tuple, Trial]] = {}
 
-    # -- state kept across windows (pruning) ---------------------------------------------------
+    # -- state kept across windows (pruning, trial reuse) --------------------------------------
 
     def state(self) -> dict[str, Any]:
         """Picklable pruning and trial-reuse state, for resumable runs."""
@@ -186,7 +186,8 @@ class MicroProfiler:
                 every_config: bool = False) -> StreamPrediction:
         """Trial each family of the stream's candidate configs and predict every candidate.
 
-        every_config: predict the whole space and leave the pruning state alone (profiling mode).
+        every_config: predict the whole space and leave the pruning and reuse state alone (profiling
+        mode: it reads reusable trials, so it predicts what the scheduler was told).
         """
         names = list(space) if every_config else self.candidates(stream, space)
         start = float(learner.evaluate(model, window.val, stream_set, teacher=True))
@@ -202,13 +203,13 @@ class MicroProfiler:
         if 0 < self.val_samples < len(window.val):
             rng = np.random.default_rng(seed)
             trial_val = window.val.iloc[np.sort(rng.choice(len(window.val), self.val_samples, replace=False))]
-        index = int(getattr(window, "index", -1))
+        index = int(window.index)
         for fam, members in families.items():
-            trial = self.reusable(stream, fam, index, start) if index >= 0 else None
+            trial = self.reusable(stream, fam, index, start)
             if trial is None:
                 trial = self._trial(fam, space[members[0]], learner, model, window, trial_val, stream_set, seed,
                                     gflops, start, n_train, n_val, index)
-                if not every_config and index >= 0:
+                if not every_config:
                     self.trials.setdefault(stream, {})[fam] = trial
                 trials.append(trial)
             else:
@@ -217,12 +218,12 @@ class MicroProfiler:
             x = np.asarray(trial.progress, dtype=float)
             # A reused curve is shifted by how much the stream's accuracy moved since the trial.
             y = np.clip(np.asarray(trial.val_acc, dtype=float) + (start - trial.start), 0.0, 1.0)
+            weights = np.asarray(trial.counts, dtype=float) if trial.counts else None
             once, per_train, per_val = trial.pass_flops
             for n in members:
                 p = {**space[n].params}
                 e, f = int(p.get("epochs", 1)), float(p.get("data_fraction", 1.0))
-                fit = fit_curve(x, y, self.family, weights=np.asarray(trial.counts, dtype=float) if trial.counts else None,
-                                horizon=e * f)
+                fit = fit_curve(x, y, self.family, weights=weights, horizon=e * f)
                 if fit.fallback:
                     notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
                     log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
