@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMALL
 from PIL import Image
 
 from ekya.errors import EkyaError
@@ -88,7 +87,8 @@ def test_interrupted_generation_leaves_nothing(tmp_path: Path, monkeypatch: pyte
 
 def test_cameras_drift_by_different_amounts(tmp_path: Path) -> None:
     """The hardest camera's frames change far more between its first and last window than the mildest's."""
-    ss = load_synthetic(tmp_path, **(SMALL | {"drift_min": 0.03}))
+    ss = load_synthetic(tmp_path, seed=0, cameras=4, windows=4, window_seconds=100.0, samples_per_window=60,
+                        image_size=40, drift_min=0.03)
     drift = ss.meta["drift"]
     hard, mild = max(drift, key=drift.get), min(drift, key=drift.get)
     assert drift[hard] == 1.0 and drift[mild] == 0.03
