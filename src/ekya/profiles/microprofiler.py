@@ -127,11 +127,9 @@ class MicroProfiler:
     def reusable(self, stream: str, family: tuple, index: int, start: float) -> Trial | None:
         """The stream's earlier trial of a family if it may still serve window ``index``, else None."""
         old = self.trials.get(stream, {}).get(family)
-        if old is None or index - old.window >= self.reuse_windows or index < old.window:
+        if old is None or not 0 <= index - old.window < self.reuse_windows:
             return None
-        if not abs(start - old.start) <= self.reuse_drift:
-            return None
-        return old
+        return old if abs(start - old.start) <= self.reuse_drift else None
 
     def candidates(self, stream: str, space: Mapping[str, RetrainConfig]) -> list[str]:
         """The configs still considered for a stream (all of them until pruning starts)."""
