@@ -1,13 +1,23 @@
-"""Windows: disjoint train/val/test, history weighting, data fraction, seeded streams, errors."""
+"""Windows: disjoint train/val/test, val held out from the lineage, history weighting, data fraction,
+seeded streams, errors."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ekya.errors import EkyaError
+from ekya.seeds import derive_seed
 from ekya.streams.windows import cut_windows, max_windows, subsample
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def camera_table(camera: str = "cam", windows: int = 5, per: int = 50, seconds: float = 100.0) -> pd.DataFrame:
@@ -22,6 +32,53 @@ def camera_table(camera: str = "cam", windows: int = 5, per: int = 50, seconds: 
 
 def window_of(df: pd.DataFrame, seconds: float = 100.0) -> np.ndarray:
     return np.floor(df["timestamp"].to_numpy() / seconds).astype(int)
+
+
+def uneven_table(counts: list[int], seconds: float = 100.0) -> pd.DataFrame:
+    """Like camera_table, with counts[k] samples in window k."""
+    rng = np.random.default_rng(len(counts))
+    ts = np.concatenate([k * seconds + np.sort(rng.uniform(0, seconds, n)) for k, n in enumerate(counts)])
+    n = len(ts)
+    return pd.DataFrame({"camera": "cam", "idx": np.arange(n), "timestamp": ts, "path": [f"{i}.jpg" for i in range(n)],
+                         "x0": 0, "y0": 0, "x1": 8, "y1": 8, "label": 0, "teacher_label": 0})
+
+
+@settings(max_examples=60, deadline=None)
+@given(counts=st.lists(st.integers(2, 40), min_size=1, max_size=6), seed=st.integers(0, 2**31 - 1),
+       hw=st.sampled_from([-1.0, 0.0, 0.5, 0.3, 0.75]), vf=st.sampled_from([0.0, 0.1, 0.2, 0.5, 0.9]))
+def test_no_val_sample_is_ever_trained_on(counts: list[int], seed: int, hw: float, vf: float) -> None:
+    """Roles are permanent: val of any window never meets train of any window (the model's lineage)."""
+    df = uneven_table(counts)
+    ws = cut_windows(df, len(counts), 100.0, history_weight=hw, val_fraction=vf, seed=seed)
+    trained = set().union(*(set(w.train.idx) for w in ws))
+    for w in ws:
+        tr, va, te = set(w.train.idx), set(w.val.idx), set(w.test.idx)
+        assert not (va & trained)
+        assert not (tr & va) and not (tr & te) and not (va & te)
+        assert w.train.idx.is_unique and w.val.idx.is_unique and len(tr) > 0
+        assert (len(va) > 0) == (vf > 0)
+        assert te == (set(df.idx[window_of(df) == w.index]) if w.index else set())
+
+
+def test_default_run_validates_on_samples_no_ancestor_trained_on(tmp_path: Path) -> None:
+    """The default deployment's windows, cut as the emulator cuts them: val is outside the lineage's train."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"dataset.root={tmp_path}"])
+    ss = instantiate(cfg.dataset)
+    assert len(ss.cameras) == 6 and cfg.dataset.windows == 6
+    for cam in ss.cameras:
+        ws = cut_windows(ss.camera(cam), cfg.dataset.windows, float(cfg.window.seconds),
+                         history_weight=float(cfg.window.history_weight),
+                         val_fraction=float(cfg.window.val_fraction), seed=derive_seed(cfg.seed, "split", cam))
+        assert len(ws) == 6
+        lineage: set[int] = set()  # what the base model and every carried-over retraining trained on
+        for w in ws:
+            lineage |= set(w.train.idx)
+            assert not (set(w.val.idx) & lineage), (cam, w.index)
+            assert w.index < 2 or (window_of(w.val, cfg.window.seconds) < w.index - 1).any()  # history in val
+        trained = set().union(*(set(w.train.idx) for w in ws))
+        for w in ws:
+            assert not (set(w.val.idx) & trained), (cam, w.index)
 
 
 @pytest.mark.parametrize("hw", [-1.0, 0.0, 0.3, 0.75])
@@ -49,18 +106,20 @@ def test_history_weight_rules() -> None:
     for k in range(1, 5):
         assert set(pd.concat([none[k].train, none[k].val]).idx) == set(df.idx[window_of(df) == k - 1])
         assert set(pd.concat([full[k].train, full[k].val]).idx) == set(df.idx[window_of(df) < k])
-    # 0.3: history is 30% of the pool (current window whole: 50 -> round(50*0.3/0.7) = 21 history)
+    # 0.3: history is 30% of the pool (current window whole: 40 train + 10 val ->
+    # round(40*0.3/0.7) + round(10*0.3/0.7) = 17 + 4 = 21 history)
     part = cut_windows(df, 5, 100.0, history_weight=0.3, seed=1)
     for k in range(2, 5):
         ids = window_of(pd.concat([part[k].train, part[k].val]))
         assert (ids == k - 1).sum() == 50 and (ids < k - 1).sum() == 21
         assert abs((ids < k - 1).mean() - 0.3) < 0.01
-        # the same weight holds in train alone (each part is split separately)
+        # the same weight holds in train alone (each side is weighted separately)
         assert abs((window_of(part[k].train) < k - 1).mean() - 0.3) < 0.03
-    # 0.75 at window 2: only 50 history samples, so the current part shrinks to 50*0.25/0.75 = 17
+    # 0.75 at window 2: history is window 0's 40 train and 10 val samples, too few, so the current
+    # parts shrink to round(40*0.25/0.75) = 13 train and round(10*0.25/0.75) = 3 val
     big = cut_windows(df, 5, 100.0, history_weight=0.75, seed=1)
-    ids = window_of(pd.concat([big[2].train, big[2].val]))
-    assert (ids == 0).sum() == 50 and (ids == 1).sum() == 17
+    assert (window_of(big[2].train) == 0).sum() == 40 and (window_of(big[2].train) == 1).sum() == 13
+    assert (window_of(big[2].val) == 0).sum() == 10 and (window_of(big[2].val) == 1).sum() == 3
 
 
 def test_seeded_per_camera_and_window_not_one_fixed_stream() -> None:

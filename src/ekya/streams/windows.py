@@ -1,17 +1,28 @@
 """Cut a camera's time-ordered samples into retraining windows with disjoint train/val/test sets.
 
-Window k covers timestamps [k*T, (k+1)*T). Window 0 is the bootstrap window: its samples (split
-into train/val) train the base model, and it has no test set. For k >= 1:
+Window k covers timestamps [k*T, (k+1)*T); call its samples chunk k. Every chunk is split once,
+with a random stream derived from (seed, camera, chunk) alone, into a train part and a val part
+(round(val_fraction * n) in val, at least one if val_fraction > 0, train keeping at least one).
+That role is permanent: a sample is train or val in every window that uses it.
 
-- test  = every sample of window k (the live data the deployed model is scored on);
-- pool  = the samples of window k-1 (labelled by the teacher while window k runs) plus history
-  from windows 0..k-2, weighted as the original's ``--history-weight``: -1 appends all history,
-  0 appends none, h in (0, 1) makes history a fraction h of the pool;
-- train/val = a seeded, disjoint split of the pool (each part split separately, so history has the
-  same weight in both).
+- Window 0 is the bootstrap window: chunk 0's train part trains the base model, its val part
+  validates it, and it has no test set.
+- Window k >= 1: test = all of chunk k (the live data the deployed model is scored on);
+  train = chunk k-1's train part (labelled by the teacher while window k runs) plus history, the
+  train parts of chunks 0..k-2; val = the val parts of the same chunks. History is weighted as the
+  original's ``--history-weight`` on each side separately, so it has the same weight in both:
+  -1 appends all of it, 0 none, h in (0, 1) makes it a fraction h of the side (shrinking the
+  current part when there is too little history).
 
-Unlike the original, the random stream is derived from (seed, camera, window), never reset to one
-fixed seed on every call (defect 14), and val never shares a sample with train or test (defect 15).
+Why permanent roles: a window's model descends from the base model through every earlier window's
+retraining (carry-over), and each ancestor trained on train-role samples only. So no val sample of
+any window was ever trained on by the deployed model or its lineage, and the validation accuracy
+that the schedulers and the micro-profiler measure is honest. Re-splitting each window's pool
+afresh would put most of window k's val into the train sets of earlier windows and inflate it.
+
+Unlike the original, the random streams are derived from (seed, camera, chunk or window), never
+reset to one fixed seed on every call (defect 14), and no val sample is in any window's train set,
+nor in its own window's test set (defect 15).
 """
 
 from __future__ import annotations
@@ -143,18 +154,16 @@ def cut_windows(
                         f"{MIN_WINDOW_SAMPLES}+ samples each; set dataset.windows <= {most}")
     ids = _window_ids(df, window_seconds)
     chunks = [df[ids == k] for k in range(int(windows))]
-    out = []
-    for k in range(int(windows)):
-        rng = derive_rng(seed, camera, k)
-        if k == 0:
-            train, val = _split(chunks[0], val_fraction, rng)
-            out.append(Window(0, camera, train, val, chunks[0].iloc[:0]))
-            continue
-        history = pd.concat(chunks[:k - 1]) if k >= 2 else chunks[0].iloc[:0]
-        current, history = _weight_history(chunks[k - 1], history, history_weight, rng)
-        cur_train, cur_val = _split(current, val_fraction, rng)
-        hist_train, hist_val = _split(history, val_fraction, rng)
-        train = pd.concat([hist_train, cur_train]).sort_values("idx", kind="stable")
-        val = pd.concat([hist_val, cur_val]).sort_values("idx", kind="stable")
-        out.append(Window(k, camera, train, val, chunks[k]))
+    # One split per chunk, from its own stream: a sample's role never depends on the window asking.
+    parts = [_split(chunk, val_fraction, derive_rng(seed, camera, j)) for j, chunk in enumerate(chunks)]
+    out = [Window(0, camera, *parts[0], chunks[0].iloc[:0])]
+    for k in range(1, int(windows)):
+        sides = []
+        rng = derive_rng(seed, camera, "history", k)
+        for side in (0, 1):  # 0: train, 1: val; each weighted alone so history weighs the same in both
+            current = parts[k - 1][side]
+            history = pd.concat([p[side] for p in parts[:k - 1]]) if k >= 2 else current.iloc[:0]
+            current, history = _weight_history(current, history, history_weight, rng)
+            sides.append(pd.concat([history, current]).sort_values("idx", kind="stable"))
+        out.append(Window(k, camera, *sides, chunks[k]))
     return out
