@@ -84,17 +84,41 @@ class Greedy(Scheduler):
     name = "greedy"
 
     def plan(self, profiles, budget):
-        return Plan(tuple(StreamPlan(p.stream, p.configs[0].config, 0.5, 0.5, 0, 0) for p in profiles))
+        return Plan(tuple(StreamPlan(p.stream, p.configs[0].config, 0.25, 0.25, 0, 0) for p in profiles))
 
     def on_completion(self, state, budget):
         return {s.stream: (1.0, 0.0 if s.done else 1.0) for s in state.streams}
 
 
+class HalfHalfEach(Greedy):
+    name = "halfhalf"
+
+    def plan(self, profiles, budget):
+        return Plan(tuple(StreamPlan(p.stream, p.configs[0].config, 0.5, 0.5, 0, 0) for p in profiles))
+
+
 def test_a_scheduler_that_oversubscribes_on_completion_is_caught():
     b = make_budget(1, 100.0, 0.1, throughput="linear")
     truth = [stream("a", 0.5, ("c", 0.9, 5.0)), stream("b", 0.5, ("c", 0.9, 50.0))]
-    with pytest.raises(EkyaError, match="over-subscribe"):
+    with pytest.raises(EkyaError, match=r"scheduler 'greedy': re-planned shares at t=20.000s add up to 3"):
         play_window(Greedy().plan(truth, b), truth, b, Greedy())
+
+
+def test_an_oversubscribed_initial_plan_fails_before_it_is_played():
+    b = make_budget(1, 100.0, 0.1, throughput="linear")
+    truth = [stream(n, 0.5, ("c", 0.9, 5.0)) for n in "abc"]
+    with pytest.raises(EkyaError, match=r"scheduler 'halfhalf': its plan puts 3 of accelerator 0 to use"):
+        play_window(HalfHalfEach().plan(truth, b), truth, b, HalfHalfEach())
+
+
+def test_an_unplaced_job_on_several_accelerators_fails():
+    b = make_budget(2, 100.0, 0.1, throughput="linear")
+    truth = [stream("a", 0.5, ("c", 0.9, 5.0))]
+    plan = Plan((StreamPlan("a", "c", 0.5, 0.5),))
+    with pytest.raises(EkyaError, match="is on no accelerator of the 2; place the plan with ekya.plans.packing.pack"):
+        play_window(plan, truth, b, NoRetrainScheduler())
+    with pytest.raises(EkyaError, match="accelerator 5, but the cluster has 2"):
+        play_window(Plan((StreamPlan("a", "c", 0.5, 0.5, 5, 5),)), truth, b, NoRetrainScheduler())
 
 
 def test_missing_truth_is_an_error():

@@ -33,6 +33,9 @@ class FakeLearner:
     def evaluate(self, model, df, stream_set, teacher=False):
         return self.start
 
+    def forward_flops(self, model):
+        return 2.0
+
     def retrain(self, model, config, train, val, stream_set, seed):
         self.calls.append(config)
         n = max(1, round(config.params["data_fraction"] * len(train)))
@@ -80,7 +83,9 @@ def test_one_trial_per_family_and_extrapolation_close_to_truth():
         # cost from measured per-sample work: epochs * (3 * n_train + 1 * n_val) FLOPs at 1 FLOP/s
         n = round(p["data_fraction"] * 200)
         assert c.cost == pytest.approx(p["epochs"] * (3.0 * n + 50), rel=1e-9)
-    assert pred.cost == pytest.approx(5 * (3.0 * 20 + 50))  # the trial's own work is charged
+    # every pass is charged: the trial's training and validation, and the start point's evaluation
+    # of the deployed model on all 50 validation samples at 2 FLOPs each
+    assert pred.cost == pytest.approx(5 * (3.0 * 20 + 50) + 50 * 2.0)
 
 
 def test_pruning_drops_configs_far_from_the_frontier_and_keeps_a_minimum():
@@ -109,6 +114,8 @@ def test_profiling_time_delays_retraining_and_can_leave_no_time():
     assert mp.wall_seconds(10.0, 1, lambda s: s) == pytest.approx(20.0)
     assert mp.wall_seconds(10.0, 4, lambda s: s) == pytest.approx(5.0)
     assert mp.wall_seconds(0.0, 1, lambda s: s) == 0.0
+    # meanwhile the trials hold half of the accelerators, which inference cannot use
+    assert mp.held_fraction(1) == 0.5 and mp.held_fraction(4) == 0.5
 
 
 def test_a_trial_is_reused_while_young_and_the_stream_is_stable():
@@ -117,7 +124,8 @@ def test_a_trial_is_reused_while_young_and_the_stream_is_stable():
     first = mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
     assert len(learner.calls) == 1 and first.cost > 0
     again = mp.profile("cam", learner, Model(), window(index=2), None, SPACE, seed=0, gflops=1e-9)
-    assert len(learner.calls) == 1 and again.cost == 0.0 and all(t.reused for t in again.trials)
+    # a reused trial costs nothing, but the start point is measured anew (50 samples x 2 FLOPs)
+    assert len(learner.calls) == 1 and again.cost == pytest.approx(100.0) and all(t.reused for t in again.trials)
     assert [c.accuracy for c in again.profile.configs] == [c.accuracy for c in first.profile.configs]
     # two windows old: profiled again
     mp.profile("cam", learner, Model(), window(index=3), None, SPACE, seed=0, gflops=1e-9)

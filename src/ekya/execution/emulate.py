@@ -2,11 +2,15 @@
 
 Per window: the scheduler plans from what it may know at the window start (teacher-labelled
 validation accuracy; micro-profiled predictions when it needs them, whose own cost delays the
-window's retraining); the chosen configs are retrained for real; a job's duration is the FLOPs it
-really computed divided by the emulated accelerator's rate and the throughput curve at its share;
-``plans.simulate.play_window`` then plays the window with the measured accuracies (re-planning at
-every completion), so emulate and simulate share one accuracy model. Nothing depends on wall time,
-so the same seed gives the same numbers on any machine.
+window's retraining and takes accelerator share from inference while the trials run); the chosen
+configs are retrained for real; a job's duration is the FLOPs it really computed divided by the
+emulated accelerator's rate and the throughput curve at its share, times a seeded noise factor
+(``runtime.cost_noise``) as real hardware is never predicted exactly; ``plans.simulate.play_window``
+then plays the window with the measured accuracies (re-planning at every completion and at every
+segment boundary), so emulate and simulate share one accuracy model. Each model is scored on the
+live samples of the time it serves: the window is cut into ``window.segments`` equal segments.
+Re-planning learns only what a deployed system knows: the new model's validation accuracy. Nothing
+depends on wall time, so the same seed gives the same numbers on any machine.
 
 With ``runtime.profile_all`` every config is also trained fully on every camera and window, and
 the run writes the simulator's profile format (truth and micro-profiled predictions) plus
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -30,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime
+from ekya.execution.scoring import segment_accuracies
 from ekya.seeds import derive_seed
 from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
@@ -58,6 +64,14 @@ class EmulateRuntime(Runtime):
         self.gflops = float(cfg.runtime.accelerator_gflops)
         if self.gflops <= 0:
             raise EkyaError(f"runtime.accelerator_gflops must be > 0, got {cfg.runtime.accelerator_gflops}")
+        self.cost_noise = float(cfg.runtime.get("cost_noise", 0.0))
+        if not (self.cost_noise >= 0 and math.isfinite(self.cost_noise)):
+            raise EkyaError(f"runtime.cost_noise must be a number >= 0 (0 = costs exactly as measured), "
+                            f"got {cfg.runtime.cost_noise}")
+        self.segments = int(cfg.window.get("segments", 1))
+        if self.segments < 1:
+            raise EkyaError(f"window.segments must be an integer >= 1 (1 = score each model on the whole "
+                            f"window), got {cfg.window.segments}")
         self.budget = budget_from_config(OmegaConf.to_container(cfg.cluster, resolve=True),
                                          window=float(cfg.window.seconds), label_delay=float(cfg.window.label_delay))
         self.space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
@@ -131,7 +145,7 @@ class EmulateRuntime(Runtime):
         return out, spent
 
     def _window_budget(self, profiling_cost: float) -> Budget:
-        """The budget left after micro-profiling: retraining cannot start before it is done."""
+        """The budget left after micro-profiling: retraining waits for it, inference shares with it."""
         if profiling_cost <= 0:
             return self.budget
         t = self.profiler.wall_seconds(profiling_cost, self.budget.accelerators, self.budget.train_rate)
@@ -139,16 +153,40 @@ class EmulateRuntime(Runtime):
         if delay >= self.budget.window:
             log.warning("micro-profiling takes %.1f s of the %.0f s window: no time is left to retrain",
                         t, self.budget.window)
-        return dataclasses.replace(self.budget, label_delay=delay)
+        return dataclasses.replace(self.budget, label_delay=delay, profiling_seconds=delay - self.budget.label_delay,
+                                   profiling_fraction=self.profiler.held_fraction(self.budget.accelerators))
+
+    def _checks(self) -> list[float]:
+        """Instants at which running jobs' progress is checked: the segment boundaries."""
+        T = self.budget.window
+        return [T * j / self.segments for j in range(1, self.segments)]
 
     # -- one window --------------------------------------------------------------------------------
 
-    def _retrain(self, cam: str, config: str, k: int, start: torch.nn.Module) -> tuple[torch.nn.Module, float, float]:
-        """Retrain a camera's model with one config: (model, accuracy on live data, cost)."""
+    def _live(self, cam: str, model: torch.nn.Module, k: int) -> tuple[float, tuple[float, ...]]:
+        """A model's accuracy on window k's live samples, overall and per time segment."""
+        test = self.windows_of[cam][k].test
+        correct, keep = self.learner.hits(model, test, self.stream_set)
+        T = self.budget.window
+        return segment_accuracies(correct, test["timestamp"].to_numpy()[keep], k * T, T, self.segments)
+
+    def _cost_factor(self, k: int, cam: str, config: str) -> float:
+        """Realised over measured cost of one job: seeded lognormal noise with mean 1 (1.0 without noise)."""
+        if self.cost_noise <= 0:
+            return 1.0
+        z = np.random.default_rng(derive_seed(self.seed, "cost_noise", k, cam, config)).standard_normal()
+        return float(math.exp(self.cost_noise * z - self.cost_noise ** 2 / 2))
+
+    def _retrain(self, cam: str, config: str, k: int, start: torch.nn.Module) -> tuple[torch.nn.Module, ConfigProfile]:
+        """Retrain a camera's model with one config: the model and what really happened (live, val, cost)."""
         w = self.windows_of[cam][k]
         model, report = self.learner.retrain(start, self.space[config], w.train, w.val,
                                              self.stream_set, derive_seed(self.seed, "retrain", k, cam, config))
-        return model, self.learner.evaluate(model, w.test, self.stream_set), accelerator_seconds(report.train_flops, self.gflops)
+        acc, segs = self._live(cam, model, k)
+        cost = accelerator_seconds(report.train_flops, self.gflops) * self._cost_factor(k, cam, config)
+        # the best epoch's validation accuracy is the model's own (its weights were restored)
+        seen = max(report.val_acc) if report.val_acc else math.nan
+        return model, ConfigProfile(config, acc, cost, segs, seen)
 
     def play(self, window: int) -> list[WindowRecord]:
         """Plan, retrain for real, and play one window on the virtual clock."""
@@ -161,21 +199,22 @@ class EmulateRuntime(Runtime):
         plan = self.scheduler.plan(told, budget)
         sched_s = time.perf_counter() - t0
 
-        truths, new_models, costs, starts, finals = [], {}, {}, {}, {}
+        truths, new_models, done_jobs, starts = [], {}, {}, {}
         for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False):
             cam = sp.stream
-            starts[cam] = self.learner.evaluate(self.models[cam], self.windows_of[cam][k].test, self.stream_set)
+            starts[cam], segs = self._live(cam, self.models[cam], k)
             if sp.config is None:
-                truths.append(StreamProfile(cam, starts[cam], ()))
+                truths.append(StreamProfile(cam, starts[cam], (), segs))
                 continue
-            new_models[cam], finals[cam], costs[cam] = self._retrain(cam, sp.config, k, self.models[cam])
-            truths.append(StreamProfile(cam, starts[cam], (ConfigProfile(sp.config, finals[cam], costs[cam]),)))
-        predicted = told if self.scheduler.needs_profiles else None
-        outcome = play_window(plan, truths, budget, self.scheduler, predicted=predicted)
+            new_models[cam], done_jobs[cam] = self._retrain(cam, sp.config, k, self.models[cam])
+            truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
+        outcome = play_window(plan, truths, budget, self.scheduler, predicted=told, checks=self._checks())
 
         # The reference: base models, no retraining, an even split of the accelerators.
-        base_truth = [StreamProfile(cam, self.learner.evaluate(self.base[cam], self.windows_of[cam][k].test,
-                                                               self.stream_set), ()) for cam in self.streams]
+        base_truth = []
+        for cam in self.streams:
+            acc, segs = self._live(cam, self.base[cam], k)
+            base_truth.append(StreamProfile(cam, acc, (), segs))
         ref = NoRetrainScheduler()
         ref_outcome = play_window(ref.plan(base_truth, self.budget), base_truth, self.budget, ref)
 
@@ -189,7 +228,7 @@ class EmulateRuntime(Runtime):
             done = res.completion_time is not None
             if done:
                 self.models[cam] = new_models[cam]
-            end_acc = finals[cam] if done else starts[cam]
+            end_acc = done_jobs[cam].accuracy if done else starts[cam]
             if not bool(self.cfg.window.carry_over):
                 self.models[cam] = self.base[cam]
             pred_cost = told_of[cam].config(sp.config).cost if sp.config else math.nan
@@ -197,7 +236,8 @@ class EmulateRuntime(Runtime):
                 window=k, stream=cam, config=sp.config or "none", infer_share=sp.infer_share,
                 train_share=sp.train_share, accuracy=res.accuracy,
                 noretrain_accuracy=ref_outcome.streams[cam].accuracy, predicted_accuracy=sp.predicted_accuracy,
-                start_accuracy=starts[cam], end_accuracy=end_acc, retrain_cost=costs.get(cam, 0.0),
+                start_accuracy=starts[cam], end_accuracy=end_acc,
+                retrain_cost=done_jobs[cam].cost if cam in done_jobs else 0.0,
                 completion_time=res.completion_time if done else math.nan, scheduler_seconds=sched_s,
                 predicted_cost=pred_cost, profiling_cost=spent[cam],
             ))
@@ -212,8 +252,8 @@ class EmulateRuntime(Runtime):
         for cam in tqdm(self.streams, desc=f"profiling window {k}", unit="camera", leave=False):
             configs = []
             for name in self.space:
-                model, acc, cost = self._retrain(cam, name, k, self.models_at_start[cam])
-                configs.append(ConfigProfile(name, acc, cost))
+                model, job = self._retrain(cam, name, k, self.models_at_start[cam])
+                configs.append(ConfigProfile(name, job.accuracy, job.cost))
                 val[(cam, name)] = self.learner.evaluate(model, self.windows_of[cam][k].val, self.stream_set,
                                                          teacher=True)
             truth.append(StreamProfile(cam, starts[cam], tuple(configs)))

@@ -29,8 +29,12 @@ def simulate(
     budget: Budget,
     windows: Sequence[int] | None = None,
     use_predictions: bool = True,
+    checks: Sequence[float] = (),
 ) -> pd.DataFrame:
-    """One row per stream and window (columns: COLUMNS); ``device`` is "infer/train" device ids."""
+    """One row per stream and window (columns: COLUMNS); ``device`` is "infer/train" device ids.
+
+    ``checks``: instants at which the scheduler may re-plan running jobs by their progress.
+    """
     todo = list(range(profile_set.n_windows)) if windows is None else list(windows)
     bad = [w for w in todo if not 0 <= w < profile_set.n_windows]
     if bad:
@@ -43,7 +47,7 @@ def simulate(
         t0 = time.perf_counter()
         plan = scheduler.plan(told, budget)
         seconds = time.perf_counter() - t0
-        out = play_window(plan, truth, budget, scheduler, predicted=told)
+        out = play_window(plan, truth, budget, scheduler, predicted=told, checks=checks)
         for sp in plan.streams:
             res = out.streams[sp.stream]
             dev = f"{'' if sp.infer_device is None else sp.infer_device}/{'' if sp.train_device is None else sp.train_device}"

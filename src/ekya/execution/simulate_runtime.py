@@ -73,7 +73,9 @@ class SimulateRuntime(Runtime):
 
     def play(self, window: int) -> list[WindowRecord]:
         """Schedule on predictions, score on the truth, and compare with no retraining."""
-        df = simulate(self.profile_set, self.scheduler, self.budget, [window], self.use_predictions)
+        n = int(self.cfg.window.get("segments", 1))
+        checks = [self.budget.window * j / n for j in range(1, n)]
+        df = simulate(self.profile_set, self.scheduler, self.budget, [window], self.use_predictions, checks)
         ref = simulate(self.profile_set, NoRetrainScheduler(), self.budget, [window], False)
         ref_acc = dict(zip(ref["stream"], ref["accuracy"]))
         truth = {p.stream: p for p in self.profile_set.truth[window]}

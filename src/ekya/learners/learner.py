@@ -276,17 +276,29 @@ class FinetuneLearner:
             model.train(was_training)
         return logits.argmax(dim=1).numpy()
 
-    def evaluate(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet, teacher: bool = False) -> float:
-        """Top-1 accuracy on ``label`` (teacher_label where label is -1), or on teacher_label when ``teacher``; NaN if no row has one."""
+    def hits(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet,
+             teacher: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(correct, keep): per row with a target (``keep``), whether the model's top-1 class is right.
+
+        The target is ``label`` (teacher_label where label is -1), or teacher_label when ``teacher``.
+        """
         if teacher:
             target = df["teacher_label"].to_numpy()
         else:
             target = np.where(df["label"].to_numpy() >= 0, df["label"].to_numpy(), df["teacher_label"].to_numpy())
         keep = target >= 0
         if not keep.any():
-            return float("nan")
-        pred = self.predict(model, df[keep], stream_set)
-        return float((pred == target[keep]).mean())
+            return np.zeros(0, dtype=bool), keep
+        return self.predict(model, df[keep], stream_set) == target[keep], keep
+
+    def evaluate(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet, teacher: bool = False) -> float:
+        """Top-1 accuracy on ``label`` (teacher_label where label is -1), or on teacher_label when ``teacher``; NaN if no row has one."""
+        correct, _ = self.hits(model, df, stream_set, teacher)
+        return float(correct.mean()) if correct.size else float("nan")
+
+    def forward_flops(self, model: nn.Module) -> float:
+        """FLOPs of one inference pass of ``model`` over one sample (what evaluating a sample costs)."""
+        return sample_flops(model.backbone_name, model.hidden, model.num_classes, model.image_size).forward
 
 
 def _batched(fn: nn.Module | Any, x: torch.Tensor, batch: int = _EVAL_BATCH) -> torch.Tensor:

@@ -5,6 +5,10 @@ after C accelerator-seconds, inference share I and training share R:
 
 * [0, d): teacher labels are not ready, so no training runs; the stream's whole allotment serves
   inference at the old model's accuracy: a0 * scale(I + R) when the two jobs are co-located.
+  When the scheduler micro-profiles, the trials take the last part of that interval,
+  [p, d) with p = ``Budget.profiling_start``, and hold ``profiling_fraction`` of every accelerator:
+  inference then serves at a0 * scale((I + R) * (1 - profiling_fraction)). Profiling is paid for
+  in inference accuracy, not only in a later start of retraining.
 * [d, t_c): training runs at rate train_rate(R) and completes at t_c = d + C / train_rate(R); the old
   model serves at a0 * scale(I).
 * [t_c, T]: the new model serves and the finished job's share goes to the stream's own inference:
@@ -93,9 +97,21 @@ def window_accuracy(
     s_i = evaluate(curve, infer_a)
     s_post = evaluate(curve, post)
     rate = evaluate(budget.train_rate, train_a)
-    out = window_accuracy_values(a0, a1, cost, s_post, s_i, s_post, rate, budget.window, budget.label_delay)
-    out = np.where(train_a > 0, out, np.multiply(a0, s_i))
+    s_prof = evaluate(curve, post * budget.profiling_keep)
+    out = window_accuracy_values(a0, a1, cost, s_post, s_i, s_post, rate, budget.window, budget.label_delay,
+                                 s_prof, budget.profiling_start)
+    out = np.where(train_a > 0, out, no_retraining_values(a0, s_i, evaluate(curve, infer_a * budget.profiling_keep), budget))
     return float(out) if scalar else out
+
+
+def no_retraining_values(a0: np.ndarray | float, scale: np.ndarray | float, scale_profiling: np.ndarray | float,
+                         budget: Budget) -> np.ndarray:
+    """Window accuracy of a stream that does not retrain: inference keeps its share, less what trials hold."""
+    served = np.multiply(a0, scale)
+    held = min(budget.label_delay, budget.window) - budget.profiling_start if budget.profiling_keep < 1 else 0.0
+    if held <= 0:
+        return served
+    return (served * (budget.window - held) + np.multiply(a0, scale_profiling) * held) / budget.window
 
 
 def window_accuracy_values(
@@ -108,10 +124,20 @@ def window_accuracy_values(
     rate: np.ndarray | float,
     window: float,
     delay: float,
+    scale_profiling: np.ndarray | float | None = None,
+    profiling_start: float | None = None,
 ) -> np.ndarray:
-    """Window accuracy from pre-evaluated curve values (the fast path used to build value tables)."""
+    """Window accuracy from pre-evaluated curve values (the fast path used to build value tables).
+
+    ``scale_profiling`` applies over [profiling_start, delay), while micro-profiling trials hold part
+    of the accelerators (see the module docstring); by default nothing is profiled.
+    """
     d = min(max(delay, 0.0), window)
-    total = np.multiply(a0, scale_before) * d + retraining_integral(a0, a1, cost, scale_during, scale_after, rate, d, window)
+    p = d if profiling_start is None or scale_profiling is None else min(max(profiling_start, 0.0), d)
+    before = np.multiply(a0, scale_before) * p
+    if p < d:
+        before = before + np.multiply(a0, scale_profiling) * (d - p)
+    total = before + retraining_integral(a0, a1, cost, scale_during, scale_after, rate, d, window)
     return total / window
 
 
@@ -163,11 +189,14 @@ def min_instant_accuracy(
     completes: np.ndarray | bool,
     delay: float,
     window: float,
+    scale_profiling: np.ndarray | float | None = None,
 ) -> np.ndarray:
     """Lowest instantaneous inference accuracy over the window (for the a_MIN constraint)."""
     during = np.multiply(a0, scale_during)
     low = during
     if delay > 0:
         low = np.minimum(low, np.multiply(a0, scale_before))
+        if scale_profiling is not None:
+            low = np.minimum(low, np.multiply(a0, scale_profiling))
     after = np.where(completes, np.multiply(a1, scale_after), math.inf)
     return np.minimum(low, after)

@@ -1,8 +1,9 @@
-"""The scheduler interface: plan a window, and re-plan the rest of it when a retraining job completes.
+"""The scheduler interface: plan a window, and re-plan the rest of it as retraining jobs progress.
 
 A scheduler is a small object configured by its constructor (so Hydra can ``instantiate`` it from a
-YAML with ``_target_``). ``plan`` is a pure function of (profiles, budget); ``on_completion`` receives
-a ``WindowState`` snapshot and returns the new shares of every stream.
+YAML with ``_target_``). ``plan`` is a pure function of (profiles, budget); ``on_completion`` (a job
+finished) and ``on_progress`` (a periodic check of running jobs) receive a ``WindowState``
+snapshot of what a deployed system can observe and return the new shares of every stream.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ Shares = dict[str, tuple[float, float]]
 class StreamState:
     """One stream at an instant of the window (the executor owns it; schedulers only read it).
 
-    accuracy: full-share accuracy of the model serving now (the new model's once its job is done).
+    accuracy: the observable full-share accuracy of the model serving now: its teacher-labelled
+        validation accuracy (the new model's once its job is done), never live ground truth.
     config / target_accuracy / remaining: the window's retraining job (None / NaN / 0 when none);
-        target_accuracy is the *predicted* accuracy of the job's model, remaining the predicted
-        accelerator-seconds of work left.
+        target_accuracy is the *predicted* accuracy of the job's model, remaining the
+        accelerator-seconds of work left as the job's progress shows it (the prediction before it
+        has made any progress).
     done: True once the job has completed or when the stream has no job; a done stream's
         training share must be 0 after re-planning.
     """
@@ -45,14 +48,14 @@ class StreamState:
 
 @dataclass
 class WindowState:
-    """Snapshot passed to ``on_completion``: time since the window start and every stream's state.
+    """Snapshot passed to ``on_completion`` / ``on_progress``: time since the window start and every stream's state.
 
-    ``completed`` names the stream whose job just finished; its entry has done=True and still
-    carries the training share that is now free.
+    ``completed`` names the stream whose job just finished (None at a progress check); its entry
+    has done=True and still carries the training share that is now free.
     """
 
     now: float
-    completed: str
+    completed: str | None
     streams: list[StreamState] = field(default_factory=list)
 
     def by_stream(self) -> Mapping[str, StreamState]:
@@ -106,6 +109,10 @@ class Scheduler(ABC):
     def on_completion(self, state: WindowState, budget: Budget) -> Shares:
         """New shares of every stream after ``state.completed``'s job finished (default: own inference)."""
         return give_to_inference(state, budget, fair=False)
+
+    def on_progress(self, state: WindowState, budget: Budget) -> Shares | None:
+        """New shares at a periodic progress check, or None to keep them (default: keep)."""
+        return None
 
     def start_window(self, index: int) -> None:
         """Called by executors before ``plan`` with the window's index (replay uses it; default: ignore)."""

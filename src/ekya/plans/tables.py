@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.plans.accuracy import min_instant_accuracy, retraining_integral, window_accuracy_values
+from ekya.plans.accuracy import min_instant_accuracy, no_retraining_values, retraining_integral, window_accuracy_values
 from ekya.plans.budget import units_per_accelerator
 from ekya.plans.curves import evaluate
 from ekya.plans.types import Budget
@@ -71,6 +71,9 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: floa
         rows = scale_rows(budget, [p.stream for p in chunk])
         s_i = rows[:, :, None]  # (c, U+1, 1) over i
         s_post = rows[:, post]  # (c, U+1, U+1)
+        # while micro-profiling trials run, every allotment keeps only part of its share
+        prof = scale_rows(budget, [p.stream for p in chunk], budget.profiling_keep)
+        s_prof = prof[:, post][..., None]
         a0 = np.array([p.start_accuracy for p in chunk], dtype=float)
         if np.isnan(a0).any():
             bad = chunk[int(np.flatnonzero(np.isnan(a0))[0])].stream
@@ -88,14 +91,15 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: floa
         cb = np.where(valid, cost, np.inf)[:, None, None, :]
         sb, sdur, safter, rb = s_post[..., None], s_i[..., None], s_post[..., None], rt[None, :, :, None]
         with np.errstate(invalid="ignore"):
-            val = window_accuracy_values(a0b, a1b, cb, sb, sdur, safter, rb, T, d)
+            val = window_accuracy_values(a0b, a1b, cb, sb, sdur, safter, rb, T, d, s_prof, budget.profiling_start)
         val = np.where(valid[:, None, None, :] & (np.arange(U + 1)[None, None, :, None] > 0), val, -np.inf)
-        base = a0[:, None, None] * s_i * np.ones((1, 1, U + 1))  # no retraining
+        base = no_retraining_values(a0[:, None, None], s_i, prof[:, :, None], budget) * np.ones((1, 1, U + 1))
         if a_min > 0:
             with np.errstate(divide="ignore", invalid="ignore"):
                 dur = np.where(rb > 0, cb / np.where(rb > 0, rb, 1.0), np.inf)
             completes = d + dur <= T
-            low = min_instant_accuracy(a0b, a1b, sb, sdur, safter, completes, d, T)
+            low = min_instant_accuracy(a0b, a1b, sb, sdur, safter, completes, d, T,
+                                       s_prof if budget.profiling_keep < 1 else None)
             ok_cfg = low >= a_min - 1e-12
             ok_base = base >= a_min - 1e-12
             feasible = ok_base.any(axis=(1, 2)) | (ok_cfg & np.isfinite(val)).any(axis=(1, 2, 3))
@@ -114,10 +118,10 @@ def _select(val: np.ndarray, base: np.ndarray, U: int) -> ValueTables:
     return ValueTables(values=np.where(np.isfinite(v), v, INFEASIBLE), choice=np.where(use, best_c, -1).astype(np.int32), units=U)
 
 
-def scale_rows(budget: Budget, names: Sequence[str]) -> np.ndarray:
-    """Inference scale at 0..U quanta for each named stream (shape streams x (U + 1))."""
+def scale_rows(budget: Budget, names: Sequence[str], keep: float = 1.0) -> np.ndarray:
+    """Inference scale at 0..U quanta (times ``keep``) for each named stream (shape streams x (U + 1))."""
     U = units_per_accelerator(budget.delta)
-    shares = np.arange(U + 1) * budget.delta
+    shares = np.arange(U + 1) * budget.delta * keep
     rows = np.repeat(evaluate(budget.infer_scale, shares)[None, :], len(names), axis=0)
     for k, n in enumerate(names):
         if n in budget.stream_scales:
@@ -177,9 +181,12 @@ def config_value(profile: StreamProfile, config: str | None, infer_units: int, t
     """Window accuracy of one stream with a given config and quanta (no search)."""
     U, _, rate, post = grids(budget)
     scale = scale_rows(budget, [profile.stream])[0]
+    prof = scale_rows(budget, [profile.stream], budget.profiling_keep)[0]
     if config is None or train_units == 0:
-        return float(profile.start_accuracy * scale[infer_units])
+        return float(no_retraining_values(profile.start_accuracy, scale[infer_units], prof[infer_units], budget))
     cp = profile.config(config)
     p = post[infer_units, train_units]
-    v = window_accuracy_values(profile.start_accuracy, cp.accuracy, cp.cost, scale[p], scale[infer_units], scale[p], rate[train_units], budget.window, min(budget.label_delay, budget.window))
+    v = window_accuracy_values(profile.start_accuracy, cp.accuracy, cp.cost, scale[p], scale[infer_units], scale[p],
+                               rate[train_units], budget.window, min(budget.label_delay, budget.window), prof[p],
+                               budget.profiling_start)
     return float(v) if not math.isnan(float(v)) else 0.0

@@ -26,6 +26,10 @@ class Budget:
         (sub-linear under MPS; the identity for linear scaling).
     stream_scales: optional per-stream inference curves (stream name -> curve) overriding
         infer_scale for those streams (cameras differ in how subsampling hurts them).
+    profiling_seconds / profiling_fraction: micro-profiling trials run in the last
+        ``profiling_seconds`` before ``label_delay`` (after the teacher's own delay) and hold
+        ``profiling_fraction`` of every accelerator meanwhile, so inference gets only what is left:
+        every allotment is scaled by 1 - profiling_fraction over that interval.
     """
 
     accelerators: int
@@ -35,6 +39,19 @@ class Budget:
     infer_scale: ShareFn
     train_rate: ShareFn
     stream_scales: Mapping[str, ShareFn] = field(default_factory=dict)
+    profiling_seconds: float = 0.0
+    profiling_fraction: float = 0.0
+
+    @property
+    def profiling_start(self) -> float:
+        """When the micro-profiling trials start (they end at ``label_delay``)."""
+        d = min(max(self.label_delay, 0.0), self.window)
+        return max(0.0, d - max(self.profiling_seconds, 0.0))
+
+    @property
+    def profiling_keep(self) -> float:
+        """The fraction of its allotment inference keeps while the trials run."""
+        return 1.0 - self.profiling_fraction if self.profiling_seconds > 0 else 1.0
 
     def scale_for(self, stream: str | None) -> ShareFn:
         """The inference curve of one stream (its own if given, else the cluster's)."""

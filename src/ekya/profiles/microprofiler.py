@@ -11,7 +11,10 @@ validation accuracy (teacher labels) after every epoch and the work done, then:
 - cost: the per-sample FLOPs of every pass the trial ran (measured by the learner while training)
   times the config's samples and epochs, divided by the accelerator's rate: measured work, not a table.
 
-The trials' own cost is returned so the runtime charges it to the window's virtual clock. State kept
+Every pass is charged: the trials' training and validation, and the evaluation of the deployed
+model on the whole validation set that anchors the curves. The runtime charges that cost to the
+window's virtual clock (retraining waits for it) and to inference, which meanwhile keeps only
+what the trials leave free (``held_fraction``). State kept
 per stream across windows:
 
 - config pruning (all configs in the first window, then drop a fraction of the worst every few
@@ -152,12 +155,18 @@ class MicroProfiler:
 
     # -- the trial -----------------------------------------------------------------------------
 
+    def _slots(self, accelerators: int) -> int:
+        return max(1, int(math.floor(accelerators * self.profiling_fraction / self.trial_share + 1e-9)))
+
     def wall_seconds(self, cost: float, accelerators: int, train_rate) -> float:
         """Virtual seconds the window's trials take: they share profiling_fraction of the accelerators."""
         if cost <= 0:
             return 0.0
-        slots = max(1, int(math.floor(accelerators * self.profiling_fraction / self.trial_share + 1e-9)))
-        return cost / (slots * float(train_rate(self.trial_share)))
+        return cost / (self._slots(accelerators) * float(train_rate(self.trial_share)))
+
+    def held_fraction(self, accelerators: int) -> float:
+        """The fraction of the accelerators the trials hold while they run (inference gets the rest)."""
+        return min(1.0, self._slots(accelerators) * self.trial_share / accelerators)
 
     def _trial(self, fam: tuple, base: RetrainConfig, learner: Any, model: Any, window: Any, trial_val: Any,
                stream_set: Any, seed: int, gflops: float, start: float, n_train: int, n_val: int,
@@ -189,10 +198,12 @@ class MicroProfiler:
         """
         names = list(space) if every_config else self.candidates(stream, space)
         start = float(learner.evaluate(model, window.val, stream_set, teacher=True))
+        # The start point is measured, not free: one inference pass over the validation set.
+        start_cost = len(window.val) * float(learner.forward_flops(model)) / (gflops * 1e9)
         families: dict[tuple, list[str]] = {}
         for n in names:
             families.setdefault(family_of(space[n]), []).append(n)
-        configs, trials, notes, spent = [], [], [], 0.0
+        configs, trials, notes, spent = [], [], [], start_cost
         n_train = int((window.train["teacher_label"] >= 0).sum())
         n_val = int((window.val["teacher_label"] >= 0).sum())
         # The trial validates every epoch: on a uniform subsample of the validation set, so that

@@ -26,11 +26,17 @@ class ConfigProfile:
     accuracy: accuracy of the retrained model on the window's live data, in [0, 1]; NaN = unknown
         (schedulers with ``needs_profiles = False`` accept that).
     cost: accelerator-seconds the job needs at a full (1.0) share of one accelerator.
+    segments: (truth only, optional) the retrained model's live accuracy on each of the window's
+        equal time segments, so a model is scored on the part of the window it really serves.
+    val_accuracy: (truth only, optional) the retrained model's teacher-labelled validation accuracy:
+        what a deployed system knows about it once the job completes (NaN = not measured).
     """
 
     config: str
     accuracy: float
     cost: float
+    segments: tuple[float, ...] = ()
+    val_accuracy: float = math.nan
 
     @property
     def known(self) -> bool:
@@ -44,11 +50,13 @@ class StreamProfile:
 
     start_accuracy: accuracy of the deployed model on this window's live data at full inference share.
     configs: the candidate retraining configs; an empty tuple means the stream cannot retrain.
+    start_segments: (truth only, optional) the deployed model's live accuracy per time segment.
     """
 
     stream: str
     start_accuracy: float
     configs: tuple[ConfigProfile, ...] = ()
+    start_segments: tuple[float, ...] = ()
 
     def config(self, name: str) -> ConfigProfile:
         """The profile of one config, by name."""

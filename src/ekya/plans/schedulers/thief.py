@@ -175,8 +175,27 @@ class ThiefScheduler(Scheduler):
         shares = give_to_inference(state, budget, fair=False)
         if not self.replan_on_completion:
             return shares
-        done = state.by_stream()[state.completed]
-        dev = done.train_device
+        return self._replan(state, budget, shares, state.by_stream()[state.completed].train_device)
+
+    def on_progress(self, state: WindowState, budget: Budget) -> Shares | None:
+        """Re-plan the accelerators of jobs that, as their progress shows, will not finish in the window.
+
+        Such a job's share buys nothing (a model counts only once its job completes), so stealing
+        over the rest of the window hands it to whoever gains from it, e.g. inference.
+        """
+        if not self.replan_on_completion:
+            return None
+        late = [s for s in state.streams if not s.done and s.train_share > EPS and
+                state.now + s.remaining / max(budget.train_rate(s.train_share), 1e-12) > budget.window + EPS]
+        if not late:
+            return None
+        shares: Shares = {s.stream: (s.infer_share, 0.0 if s.done else s.train_share) for s in state.streams}
+        for dev in dict.fromkeys(s.train_device for s in late):
+            shares = self._replan(state, budget, shares, dev)
+        return shares
+
+    def _replan(self, state: WindowState, budget: Budget, shares: Shares, dev: int | None) -> Shares:
+        """Stealing over the jobs on accelerator ``dev`` (None: all), valued over the rest of the window."""
         d = budget.delta
         U = units_per_accelerator(d)
         members = [s for s in state.streams
