@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 RESULT_COLS = ["window", "stream", "config", "accuracy", "noretrain_accuracy", "start_accuracy",
-               "end_accuracy", "retrain_cost", "completion_time", "infer_share", "train_share"]
+               "end_accuracy", "retrain_cost", "completion_time", "infer_share", "train_share", "predicted_cost"]
 
 
 def ekya(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -85,7 +85,31 @@ def test_killed_run_resumes_to_the_same_numbers(reference, tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
 
 
+def test_cached_base_models_give_the_same_numbers(reference, tmp_path):
+    cache = tmp_path / "base"
+    for _ in range(2):  # the first run trains and keeps the base models, the second loads them
+        out = ekya(tmp_path, *TINY, f"runtime.base_cache={cache}", f"output_root={tmp_path / 'runs'}/{_}")
+        assert out.returncode == 0, out.stderr[-3000:]
+    assert len(list(cache.glob("*.pt"))) == 2  # one per camera, shared by both runs
+    (warm,) = list((tmp_path / "runs" / "1").iterdir())
+    pd.testing.assert_frame_equal(reference[RESULT_COLS], pd.read_csv(warm / "windows.csv")[RESULT_COLS])
+
+
+def test_cost_noise_makes_realised_costs_differ_from_predictions(reference, tmp_path):
+    exact = reference.dropna(subset=["predicted_cost"])
+    exact = exact[exact["retrain_cost"] > 0]
+    assert len(exact) and (exact["retrain_cost"] / exact["predicted_cost"]).sub(1).abs().max() < 1e-6
+    out = ekya(tmp_path, *TINY, "runtime.cost_noise=0.3")
+    assert out.returncode == 0, out.stderr[-3000:]
+    noisy = pd.read_csv(run_dir_of(tmp_path) / "windows.csv")
+    noisy = noisy[noisy["retrain_cost"] > 0]
+    ratio = noisy["retrain_cost"] / noisy["predicted_cost"]
+    assert len(ratio) and (ratio.sub(1).abs() > 0.01).all()  # seeded lognormal factors, sigma 0.3
+
+
 @pytest.mark.parametrize("args, needle", [
+    (["runtime.cost_noise=-1"], "runtime.cost_noise"),
+    (["window.segments=0"], "window.segments"),
     (["dataset=nope"], "dataset"),
     (["scheduler=nope"], "scheduler"),
     (["cluster.accelerators=0"], "cluster.accelerators"),

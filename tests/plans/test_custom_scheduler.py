@@ -1,48 +1,47 @@
-"""A user adds a scheduler with one class and one YAML, composed by Hydra's instantiate."""
+"""A user adds a scheduler with one class and one YAML: the README's example, run as the README says."""
 
+import os
+import re
+import subprocess
 import sys
 import textwrap
-import types
+from pathlib import Path
 
+import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.plans.budget import make_budget
-from ekya.plans.simulate import play_window
-from conftest import stream
-
-CODE = '''
-from ekya.plans.scheduler import Scheduler
-from ekya.plans.types import Plan, StreamPlan
-class HalfHalf(Scheduler):
-    name = "halfhalf"
-    def plan(self, profiles, budget):
-        return Plan(tuple(StreamPlan(p.stream, p.configs[0].config, 0.5, 0.5, 0, 0) for p in profiles))
-'''
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_five_line_scheduler_via_yaml(tmp_path):
-    mod = types.ModuleType("my_sched")
-    exec(CODE, mod.__dict__)
-    sys.modules["my_sched"] = mod
-    try:
-        (tmp_path / "halfhalf.yaml").write_text(textwrap.dedent("""
-            _target_: my_sched.HalfHalf
-        """))
-        sch = instantiate(OmegaConf.load(tmp_path / "halfhalf.yaml"))
-        b = make_budget(1, 100.0, 0.1, throughput="linear")
-        truth = [stream("a", 0.5, ("c", 0.9, 10.0))]
-        out = play_window(sch.plan(truth, b), truth, b, sch)
-        assert out.streams["a"].completion_time == 20.0  # 10 GPU-s at half a GPU
-        assert out.accuracy == (0.5 * 20 + 0.9 * 80) / 100
-    finally:
-        del sys.modules["my_sched"]
+def readme_block(marker: str) -> str:
+    """The README's fenced block that starts with the comment line ``marker``."""
+    text = (ROOT / "README.md").read_text()
+    found = re.search(r"```\w*\n(" + re.escape(marker) + r"\n.*?)```", text, re.S)
+    assert found, f"README has no block starting with {marker!r}"
+    return found.group(1)
+
+
+def test_the_readme_scheduler_runs_valid_on_the_default_deployment(tmp_path):
+    (tmp_path / "my_sched.py").write_text(readme_block("# my_sched.py"))
+    conf = tmp_path / "conf" / "scheduler"
+    conf.mkdir(parents=True)
+    (conf / "halfhalf.yaml").write_text(readme_block("# conf/scheduler/halfhalf.yaml"))
+    # the default deployment (6 cameras, 1 accelerator, Delta 0.05), with shorter windows of data
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "EKYA_DATA": str(tmp_path / "data"), "HYDRA_FULL_ERROR": "0"}
+    out = subprocess.run([sys.executable, "-m", "ekya", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+                          "scheduler=halfhalf", "dataset.windows=2", "dataset.samples_per_window=60",
+                          "learner.base_epochs=2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    (run,) = list((tmp_path / "outputs" / "runs").iterdir())
+    df = pd.read_csv(run / "windows.csv")
+    assert df["stream"].nunique() == 6
+    assert (df["infer_share"] + df["train_share"]).groupby(df["window"]).sum().max() <= 1 + 1e-9
+    assert (df["config"] != "none").all()
 
 
 def test_shipped_yamls_instantiate():
-    from pathlib import Path
-
-    conf = Path(__file__).resolve().parents[2] / "conf" / "scheduler"
+    conf = ROOT / "conf" / "scheduler"
     for name in ("noretrain", "fair", "uniform", "thief", "optimal"):
         sch = instantiate(OmegaConf.load(conf / f"{name}.yaml"))
         assert sch.name == name

@@ -7,18 +7,67 @@ from pathlib import Path
 
 import pandas as pd
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
 
 from ekya.app import CONF_DIR
+from ekya.errors import EkyaError
 from ekya.execution.session import run_session
+from ekya.profiles.configspace import check_config_name, load_configspace
+
+# Keys that say where a run writes, not what it computes: a resumed run keeps its own.
+_WHERE_KEYS = ("tracking", "resume")
+
+
+def compose_cell(overrides: list[str], store: Path, data: Path) -> DictConfig:
+    """The config of one cell: the overrides, MLflow in the sqlite file ``store``, the data cache in ``data``."""
+    artifacts = store.parent / "mlartifacts"
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=[f"tracking.uri=sqlite:///{store}",
+                                                f"tracking.artifact_root={artifacts}",
+                                                f"dataset.root={data}", *overrides])
+    except HydraException as e:
+        raise EkyaError(f"overrides {overrides}: {e}") from None
+
+
+def check_cell(overrides: list[str]) -> None:
+    """Raise EkyaError now if these overrides cannot compose or name a config outside the space."""
+    cfg = compose_cell(overrides, Path("/nonexistent/mlflow.db"), Path("/nonexistent/data"))
+    space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
+    check_config_name(cfg.scheduler.get("config"), space, "scheduler.config")
 
 
 def run_cell(work: Path, name: str, overrides: list[str]) -> pd.DataFrame:
     """One `python -m ekya` cell with the given overrides; its per-window records."""
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"tracking.uri=sqlite:///{work}/mlflow.db",
-                                           f"tracking.artifact_root={work}/mlartifacts",
-                                           f"dataset.root={work}/data", *overrides])
-    return run_session(cfg, work / "runs" / name, quiet=True)
+    cfg = compose_cell(overrides, Path(work) / "mlflow.db", Path(work) / "data")
+    return run_session(cfg, Path(work) / "runs" / name, quiet=True)
+
+
+def _what(cfg: DictConfig) -> dict:
+    """The resolved config without the keys that only say where the run writes."""
+    out = OmegaConf.to_container(cfg, resolve=True)
+    return {k: v for k, v in out.items() if k not in _WHERE_KEYS}
+
+
+def run_or_resume(run_dir: Path, overrides: list[str], store: Path, data: Path) -> pd.DataFrame:
+    """Run a cell in run_dir; one interrupted there before resumes from its checkpoint.
+
+    A resumed run keeps the config it saved (its MLflow store included, whichever process started
+    it), after checking that the overrides still give the same config.
+    """
+    run_dir = Path(run_dir)
+    # runs of one seed and dataset share their base models (loaded, they give the same numbers)
+    cfg = compose_cell([*overrides, f"runtime.base_cache={Path(data).parent / 'base_models'}"], store, data)
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        before, now = _what(OmegaConf.load(saved)), _what(cfg)
+        if before != now:
+            changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+            raise EkyaError(f"{run_dir} holds an interrupted run of another config (differs in {changed}); "
+                            "delete that directory or choose another output directory")
+        cfg.resume = str(run_dir)
+    return run_session(cfg, run_dir, quiet=True)
 
 
 def scratch() -> tempfile.TemporaryDirectory:

@@ -1,9 +1,11 @@
-"""End to end: thief against fair, uniform and noretrain on identical data and seed (emulate runtime).
+"""End to end: thief against fair, the Uniform family and noretrain on identical data, over seeds.
 
-    python -m ekya.bench e2e [--accelerators 1] [override ...]
+    python -m ekya.bench e2e [--accelerators 1] [--seeds 3] [--out DIR] [--jobs N] [override ...]
 
-Each scheduler runs the default deployment (6 synthetic cameras) as a full `python -m ekya` cell;
-the figure is the mean window accuracy over cameras and windows.
+One cell of `python -m ekya.bench robustness` (its machinery, its result files): with the default
+--out, a cell measured by either benchmark is not measured again by the other. Each member runs the
+default deployment (6 synthetic cameras) as a full `python -m ekya` cell per seed; the figure is
+the mean window accuracy over cameras and windows, with a 95 % interval over seeds.
 """
 
 from __future__ import annotations
@@ -12,26 +14,31 @@ import argparse
 import time
 from pathlib import Path
 
-from ekya.bench._runs import run_cell, scratch
+from ekya.bench.robustness import CELLS, DEFAULT_OUT, UNIFORM_CONFIGS, all_members, measure, split_names
 
-SCHEDULERS = ("thief", "fair", "uniform", "noretrain")
+
+def accelerator_cell(accelerators: int) -> tuple[str, tuple[str, ...]]:
+    """The robustness cell of G accelerators: default for 1, acc2 for 2, accG beyond."""
+    if accelerators == 1:
+        return "default", CELLS["default"]
+    name = f"acc{accelerators}"
+    return name, CELLS.get(name, (f"cluster.accelerators={accelerators}",))
 
 
 def main(argv: list[str]) -> dict:
-    """Run the four schedulers and return their mean accuracies."""
-    ap = argparse.ArgumentParser(prog="python -m ekya.bench e2e")
+    """Run (or read back) every member of one cell over seeds and return that cell's report."""
+    ap = argparse.ArgumentParser(prog="python -m ekya.bench e2e", description=__doc__.splitlines()[0])
     ap.add_argument("--accelerators", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
+    ap.add_argument("--uniform-configs", default=",".join(UNIFORM_CONFIGS), help="configs of the Uniform family")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. dataset.cameras=8")
     args = ap.parse_args(argv)
+    if args.accelerators < 1 or args.seeds < 1:
+        ap.error("--accelerators and --seeds must be at least 1")
     t0 = time.perf_counter()
-    out: dict = {}
-    with scratch() as tmp:
-        for sched in SCHEDULERS:
-            df = run_cell(Path(tmp), sched, [f"scheduler={sched}", f"cluster.accelerators={args.accelerators}",
-                                             *args.overrides])
-            out[sched] = round(float(df["accuracy"].mean()), 4)
-            print(f"{sched}: {out[sched]:.4f}", flush=True)
-    best = max(out[s] for s in SCHEDULERS[1:])
-    out.update(seconds=round(time.perf_counter() - t0, 1), accelerators=args.accelerators,
-               thief_margin_points=round(100 * (out["thief"] - best), 2))
-    return out
+    cell, overrides = accelerator_cell(args.accelerators)
+    report = measure({cell: overrides}, {cell: list(range(args.seeds))},
+                     all_members(split_names(args.uniform_configs)), args.overrides, args.out, args.jobs)[cell]
+    return {**report, "accelerators": args.accelerators, "seconds": round(time.perf_counter() - t0, 1)}

@@ -21,6 +21,8 @@ on held-out data of the pool it trained on (what the micro-profiler estimates) a
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import time
@@ -36,6 +38,7 @@ from tqdm.auto import tqdm
 from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime
 from ekya.execution.scoring import segment_accuracies
+from ekya.learners.learner import load_checkpoint, save_checkpoint
 from ekya.seeds import derive_seed
 from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
@@ -111,9 +114,32 @@ class EmulateRuntime(Runtime):
                 self.profiler.restore(saved.get("profiler"))
             return
         for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False):
-            model = self.learner.base_model(self.stream_set, self.windows_of[cam][0], derive_seed(self.seed, "base", cam))
+            model = self._base_model(cam)
             self.base[cam] = model
             self.models[cam] = model
+
+    def _base_model(self, cam: str) -> torch.nn.Module:
+        """Train a camera's base model, or load it from ``runtime.base_cache`` where the same one was trained.
+
+        The cache key covers everything that shapes the base model (dataset, teacher, learner,
+        windows, seed), so runs that differ only in scheduler, cluster or profiler share it; a
+        loaded model has exactly the trained one's weights, so the numbers do not change.
+        """
+        path = self._base_cache_path(cam)
+        if path is not None and path.is_file():
+            return load_checkpoint(path, len(self.stream_set.classes))
+        model = self.learner.base_model(self.stream_set, self.windows_of[cam][0], derive_seed(self.seed, "base", cam))
+        if path is not None:
+            save_checkpoint(model, path)
+        return model
+
+    def _base_cache_path(self, cam: str) -> Path | None:
+        root = self.cfg.runtime.get("base_cache")
+        if not root:
+            return None
+        shaping = {key: OmegaConf.to_container(self.cfg[key], resolve=True) for key in ("dataset", "learner", "window")}
+        blob = json.dumps({**shaping, "seed": self.seed, "camera": cam}, sort_keys=True, default=str)
+        return Path(str(root)) / f"{cam}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
 
     def snapshot(self) -> Any:
         """Current and base models of every camera, the profiler's pruning state, profiles so far."""

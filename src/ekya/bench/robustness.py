@@ -1,0 +1,403 @@
+"""Robustness matrix: the thief against fair, the Uniform family and noretrain, over cells and seeds.
+
+    python -m ekya.bench robustness [--cell NAME ...] [--seeds N] [--members a,b] [--uniform-configs a,b]
+                                    [--out DIR] [--jobs N] [--overrides o ...]
+
+Each cell is the default deployment with a few Hydra overrides (CELLS); in each, every member
+(thief, fair, ``uniform[config,p]``) runs as a full `python -m ekya` cell per seed (seed S also
+draws dataset S). noretrain is no run of its own: every run records it (``noretrain_accuracy``).
+Per member: mean over seeds and a 95 % Student-t interval; the best uniform member is picked after
+the fact; the margin is thief minus the best baseline, paired per seed, in points.
+
+Resumable: each finished run leaves DIR/<cell>/seed<S>/<member>.json (and its run directory next
+to it, without the model checkpoint); a rerun skips those, and a run interrupted halfway resumes
+from its checkpoint. Results are tied to the overrides they ran with: asking for other overrides in
+the same DIR is an error (choose another --out). `python -m ekya.bench e2e` shares this machinery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+from scipy.stats import t as student_t
+
+from ekya.bench._runs import check_cell, run_or_resume
+from ekya.errors import EkyaError
+
+#: cell name -> Hydra overrides on top of the default deployment (1 accelerator, 6 cameras).
+CELLS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "acc2": ("cluster.accelerators=2",),
+    "linear": ("cluster.throughput=linear",),
+    "drift003": ("dataset.drift_min=0.03",),
+    "noisy_teacher": ("labeler@dataset.labeler=noisy", "dataset.labeler.accuracy=0.85"),
+    "reuse1": ("profiler.reuse_windows=1",),
+    "cost_noise": ("runtime.cost_noise=0.3",),
+}
+#: seeds per cell unless --seeds says otherwise
+DEFAULT_SEEDS: dict[str, int] = {"default": 3}
+#: the config space's default config and its cheapest one
+UNIFORM_CONFIGS = ("full_h256_f0.5_e5", "frozen_h256_f1.0_e5")
+UNIFORM_FRACTIONS = (0.3, 0.5, 0.9)
+DEFAULT_OUT = Path("outputs/bench/robustness")
+#: two runs' noretrain references are the same numbers computed twice; allow only rounding noise
+NORETRAIN_TOLERANCE = 1e-12
+
+
+# -- the matrix ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Member:
+    """One contender of a cell: a name and the scheduler overrides that make it."""
+
+    name: str
+    overrides: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One `python -m ekya` cell of the matrix; ``overrides`` is everything but the output paths."""
+
+    cell: str
+    seed: int
+    member: str
+    overrides: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """cell/seedS/member, as the files are laid out."""
+        return f"{self.cell}/seed{self.seed}/{self.member}"
+
+
+def uniform_name(config: str, fraction: float) -> str:
+    """The member name of Uniform (config, fraction), e.g. uniform[full_h256_f0.5_e5,0.5]."""
+    return f"uniform[{config},{fraction:g}]"
+
+
+def all_members(uniform_configs: Sequence[str] = UNIFORM_CONFIGS,
+                fractions: Sequence[float] = UNIFORM_FRACTIONS) -> list[Member]:
+    """thief, fair and the Uniform family (every config x inference fraction), in that order."""
+    out = [Member("thief", ("scheduler=thief",)), Member("fair", ("scheduler=fair",))]
+    for config in uniform_configs:
+        for p in fractions:
+            out.append(Member(uniform_name(config, p), ("scheduler=uniform", f"scheduler.config={config}",
+                                                       f"scheduler.inference_fraction={p:g}")))
+    return out
+
+
+def split_names(text: str) -> list[str]:
+    """Split a comma list, keeping commas inside brackets: "fair,uniform[a,0.5]" -> [fair, uniform[a,0.5]]."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [s.strip() for s in out if s.strip()]
+
+
+def select_members(members: Sequence[Member], wanted: Sequence[str] | None) -> list[Member]:
+    """The members named (exactly or by prefix) in ``wanted``, in matrix order; None keeps all.
+
+    ``noretrain`` selects fair, the run its numbers are read from.
+    """
+    if not wanted:
+        return list(members)
+    keep: set[str] = set()
+    for w in wanted:
+        hit = {m.name for m in members if m.name.startswith("fair" if w == "noretrain" else w)}
+        if not hit:
+            raise EkyaError(f"--members {w!r} matches no member; choose from noretrain, "
+                            + ", ".join(m.name for m in members))
+        keep |= hit
+    return [m for m in members if m.name in keep]
+
+
+def plan_runs(cells: Mapping[str, Sequence[str]], seeds: Mapping[str, Sequence[int]],
+              members: Sequence[Member], extra: Sequence[str] = ()) -> list[Run]:
+    """Every (cell, seed, member) run, cell by cell and seed by seed; the extra overrides come last."""
+    return [Run(cell, s, m.name, (*m.overrides, *cell_overrides, f"seed={s}", f"dataset.seed={s}", *extra))
+            for cell, cell_overrides in cells.items() for s in seeds[cell] for m in members]
+
+
+# -- result files -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one finished run leaves behind: mean accuracies over cameras and windows, and per window."""
+
+    cell: str
+    seed: int
+    member: str
+    accuracy: float
+    noretrain_accuracy: float
+    window_accuracy: tuple[float, ...]
+    window_noretrain_accuracy: tuple[float, ...]
+    seconds: float
+    overrides: tuple[str, ...]
+
+    @classmethod
+    def of(cls, run: Run, df: pd.DataFrame, seconds: float) -> "RunResult":
+        """The result of a run from its per-window records."""
+        per_window = df.groupby("window")[["accuracy", "noretrain_accuracy"]].mean().sort_index()
+        return cls(run.cell, run.seed, run.member, float(df["accuracy"].mean()),
+                   float(df["noretrain_accuracy"].mean()), tuple(map(float, per_window["accuracy"])),
+                   tuple(map(float, per_window["noretrain_accuracy"])), round(seconds, 1), run.overrides)
+
+
+def result_path(out: Path, run: Run) -> Path:
+    """DIR/<cell>/seed<S>/<member>.json."""
+    return Path(out) / run.cell / f"seed{run.seed}" / f"{run.member}.json"
+
+
+def run_dir(out: Path, run: Run) -> Path:
+    """The run's own directory (config, checkpoint while running, windows.csv), next to its result."""
+    return Path(out) / run.cell / f"seed{run.seed}" / run.member
+
+
+def write_result(path: Path, result: RunResult) -> None:
+    """Write the result file in one atomic step (a kill never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(result), f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_result(path: Path, run: Run) -> RunResult:
+    """A stored result, checked to be of this run's overrides."""
+    raw = json.loads(Path(path).read_text())
+    res = RunResult(**{**raw, "window_accuracy": tuple(raw["window_accuracy"]),
+                       "window_noretrain_accuracy": tuple(raw["window_noretrain_accuracy"]),
+                       "overrides": tuple(raw["overrides"])})
+    if res.overrides != run.overrides:
+        raise EkyaError(f"{path} was measured with overrides {list(res.overrides)}, not {list(run.overrides)}; "
+                        "choose another --out (or delete that file to measure it again)")
+    return res
+
+
+# -- running ------------------------------------------------------------------------------------
+
+def execute(run: Run, out: Path, store: Path) -> RunResult:
+    """Run (or resume) one run, write its result file and return it."""
+    t0 = time.perf_counter()
+    where = run_dir(out, run)
+    df = run_or_resume(where, list(run.overrides), store, Path(out) / "data")
+    result = RunResult.of(run, df, time.perf_counter() - t0)
+    write_result(result_path(out, run), result)
+    # The result file now stands for the run; its models (megabytes per camera) are not needed.
+    (where / "state.pkl").unlink(missing_ok=True)
+    return result
+
+
+_slot: int | None = None
+
+
+def _claim_slot(slots: "multiprocessing.queues.Queue[int]") -> None:
+    """Worker initializer: take a slot number, so the worker gets an MLflow store of its own."""
+    global _slot
+    _slot = slots.get()
+
+
+def _execute_in_worker(run: Run, out: Path) -> RunResult:
+    # one sqlite file per worker: concurrent writers to one file would wait on its lock
+    return execute(run, out, Path(out) / "mlflow" / f"worker{_slot}.db")
+
+
+def progress_line(r: RunResult) -> str:
+    """One line per finished run: cell, seed, member, accuracy, seconds."""
+    return f"{r.cell} seed{r.seed} {r.member}: accuracy {r.accuracy:.4f} ({r.seconds:.0f} s)"
+
+
+def stored(runs: Iterable[Run], out: Path) -> dict[Run, RunResult]:
+    """The runs whose result files exist, read back."""
+    return {r: read_result(result_path(out, r), r) for r in runs if result_path(out, r).exists()}
+
+
+def run_all(runs: Sequence[Run], out: Path, jobs: int = 1,
+            report: Callable[[RunResult], None] = lambda r: print(progress_line(r), flush=True)) -> dict[Run, RunResult]:
+    """Results of every run: stored ones read back, the others run (``jobs`` at a time) and stored."""
+    out = Path(out).resolve()
+    results = stored(runs, out)
+    todo = [r for r in runs if r not in results]
+    if results:
+        print(f"{len(results)} of {len(runs)} runs already done under {out}", flush=True)
+    # Fail now on a bad override or config name, not hours in; the seed never makes one bad.
+    for r in {(r.cell, r.member): r for r in todo}.values():
+        try:
+            check_cell(list(r.overrides))
+        except EkyaError as e:
+            raise EkyaError(f"cell {r.cell}, member {r.member}: {e}") from None
+    if jobs <= 1 or len(todo) <= 1:
+        for r in todo:
+            results[r] = execute(r, out, out / "mlflow.db")
+            report(results[r])
+        return results
+    ctx = multiprocessing.get_context("spawn")
+    slots = ctx.Queue()
+    workers = min(jobs, len(todo))
+    for k in range(workers):
+        slots.put(k)
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_claim_slot, initargs=(slots,)) as pool:
+        futures = {pool.submit(_execute_in_worker, r, out): r for r in todo}
+        for f in as_completed(futures):
+            results[futures[f]] = f.result()
+            report(results[futures[f]])
+    return results
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds with its two-sided Student-t interval (None from a single seed)."""
+
+    mean: float
+    ci: tuple[float, float] | None
+    n: int
+
+    def rounded(self, digits: int = 4, scale: float = 1.0) -> dict:
+        """{"mean", "ci"} scaled and rounded for the report."""
+        ci = None if self.ci is None else [round(scale * c, digits) for c in self.ci]
+        return {"mean": round(scale * self.mean, digits), "ci": ci}
+
+
+def estimate(values: Sequence[float], level: float = 0.95) -> Estimate:
+    """Mean of values and the Student-t interval of that mean at ``level`` (None for n = 1)."""
+    if not values:
+        raise ValueError("no values to estimate from")
+    n, mean = len(values), statistics.fmean(values)
+    if n == 1:
+        return Estimate(mean, None, 1)
+    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
+    return Estimate(mean, (mean - half, mean + half), n)
+
+
+def best_by_mean(estimates: Mapping[str, Estimate]) -> str | None:
+    """The name with the highest mean (the first one listed on a tie); None when there is none."""
+    return max(estimates, key=lambda k: estimates[k].mean) if estimates else None
+
+
+def paired_margin(a: Mapping[int, float], b: Mapping[int, float]) -> Estimate | None:
+    """Per-seed differences a - b over the seeds both have, estimated; None when they share none."""
+    common = sorted(a.keys() & b.keys())
+    return estimate([a[s] - b[s] for s in common]) if common else None
+
+
+def noretrain_of(results: Iterable[RunResult]) -> dict[int, float]:
+    """noretrain accuracy per seed, from the fair run (else the thief's, else any); all runs must agree."""
+    by_seed: dict[int, list[RunResult]] = {}
+    for r in results:
+        by_seed.setdefault(r.seed, []).append(r)
+    rank = {"fair": 0, "thief": 1}
+    out = {}
+    for seed, rs in by_seed.items():
+        rs = sorted(rs, key=lambda r: rank.get(r.member, 2))
+        ref = rs[0]
+        for other in rs[1:]:
+            gaps = [abs(x - y) for x, y in zip((ref.noretrain_accuracy, *ref.window_noretrain_accuracy),
+                                               (other.noretrain_accuracy, *other.window_noretrain_accuracy))]
+            if len(ref.window_noretrain_accuracy) != len(other.window_noretrain_accuracy) \
+                    or max(gaps) > NORETRAIN_TOLERANCE:
+                raise EkyaError(
+                    f"cell {ref.cell} seed {seed}: the noretrain reference of {ref.member} "
+                    f"({ref.noretrain_accuracy!r}) and of {other.member} ({other.noretrain_accuracy!r}) differ; "
+                    "both runs serve the same base models on the same data, so one of them is broken")
+        out[seed] = ref.noretrain_accuracy
+    return out
+
+
+def summarize_cell(values: Mapping[str, Mapping[int, float]]) -> dict:
+    """The report of one cell from member -> {seed: mean accuracy} (noretrain included as a member)."""
+    est = {name: estimate([v[s] for s in sorted(v)]) for name, v in values.items() if v}
+    uniform = {n: e for n, e in est.items() if n.startswith("uniform")}
+    best_uniform = best_by_mean(uniform)
+    baselines = {n: est[n] for n in ("fair", "noretrain") if n in est}
+    if best_uniform is not None:
+        baselines[best_uniform] = est[best_uniform]
+    best = best_by_mean(baselines)
+    margin = paired_margin(values["thief"], values[best]) if "thief" in est and best is not None else None
+    points = margin.rounded(2, scale=100.0) if margin is not None else {"mean": None, "ci": None}
+    return {
+        **{n: (est[n].rounded() if n in est else None) for n in ("thief", "fair", "noretrain")},
+        "uniform": {n: e.rounded() for n, e in uniform.items()},
+        "best_uniform": None if best_uniform is None else {"member": best_uniform, **uniform[best_uniform].rounded()},
+        "best_baseline": best,
+        "thief_margin_points": points["mean"],
+        "thief_margin_ci_points": points["ci"],
+    }
+
+
+def cell_report(cell: str, seeds: Sequence[int], runs: Sequence[Run], results: Mapping[Run, RunResult]) -> dict:
+    """The cell's report over the results it has, with its seed count and the runs of ``runs`` it lacks."""
+    mine = [r for r in runs if r.cell == cell]
+    values: dict[str, dict[int, float]] = {r.member: {} for r in mine}
+    for r in mine:
+        if r in results:
+            values[r.member][r.seed] = results[r].accuracy
+    values["noretrain"] = noretrain_of(results[r] for r in mine if r in results)
+    out = {"seeds": len(seeds), **summarize_cell(values)}
+    missing = [f"seed{r.seed}/{r.member}" for r in mine if r not in results]
+    if missing:
+        out["missing"] = missing
+    return out
+
+
+def measure(cells: Mapping[str, Sequence[str]], seeds: Mapping[str, Sequence[int]], members: Sequence[Member],
+            extra: Sequence[str], out: Path, jobs: int = 1, run_only: Sequence[str] | None = None) -> dict[str, dict]:
+    """Every cell's report over ``members``; runs only those named in ``run_only`` (None: all).
+
+    Stored results of the members not run are reported too; the others are listed as missing.
+    """
+    runs = plan_runs(cells, seeds, members, extra)
+    chosen = [r for r in runs if run_only is None or r.member in run_only]
+    others = set(runs) - set(chosen)
+    results = {**stored([r for r in runs if r in others], out), **run_all(chosen, out, jobs)}
+    return {cell: cell_report(cell, seeds[cell], runs, results) for cell in cells}
+
+
+# -- command line -------------------------------------------------------------------------------
+
+def main(argv: list[str]) -> dict:
+    """Run the robustness matrix (resuming) and return every cell's report."""
+    ap = argparse.ArgumentParser(prog="python -m ekya.bench robustness", description=__doc__.splitlines()[0])
+    ap.add_argument("--cell", action="append", help=f"cells (repeatable or comma list): {', '.join(CELLS)}")
+    ap.add_argument("--seeds", type=int, help="seeds per cell (default: 3 for default, 1 for the others)")
+    ap.add_argument("--members", help="members by name or prefix, e.g. thief,fair,uniform (default: all)")
+    ap.add_argument("--uniform-configs", default=",".join(UNIFORM_CONFIGS), help="configs of the Uniform family")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
+    ap.add_argument("--overrides", nargs="+", action="extend", default=[], help="Hydra overrides for every run")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    names = [c for arg in (args.cell or [",".join(CELLS)]) for c in split_names(arg)]
+    unknown = [c for c in names if c not in CELLS]
+    if unknown:
+        ap.error(f"unknown cell(s) {unknown}; choose from {', '.join(CELLS)}")
+    if args.seeds is not None and args.seeds < 1:
+        ap.error("--seeds must be at least 1")
+    cells = {c: CELLS[c] for c in dict.fromkeys(names)}
+    seeds = {c: list(range(args.seeds if args.seeds is not None else DEFAULT_SEEDS.get(c, 1))) for c in cells}
+    members = all_members(split_names(args.uniform_configs))
+    chosen = select_members(members, split_names(args.members) if args.members else None)
+    report = measure(cells, seeds, members, args.overrides, args.out, args.jobs, [m.name for m in chosen])
+    return {"cells": report, "seconds": round(time.perf_counter() - t0, 1)}
