@@ -57,3 +57,20 @@ def test_linear_throughput():
     assert np.allclose(t(np.array([0.0, 0.5])), [0.0, 0.5])
     with pytest.raises(EkyaError):
         TrainThroughput(kind="quadratic")
+
+
+def test_mps_throughput_is_not_conserved_across_small_jobs_and_linear_is():
+    """What conf/cluster/default.yaml and the README state: small slices add up to more than the device."""
+    mps, linear = TrainThroughput(kind="mps"), TrainThroughput(kind="linear")
+    assert mps(0.1) == pytest.approx(0.36, abs=0.005) and mps(0.05) == pytest.approx(0.18, abs=0.005)
+    assert 10 * mps(0.1) == pytest.approx(3.6, abs=0.05)  # ten jobs at 0.1 do 3.6 devices' work
+    assert 10 * linear(0.1) == pytest.approx(1.0)
+    # ... it is said where a user chooses the curve, and every comparison is also measured under linear
+    from pathlib import Path
+
+    from ekya.bench.robustness import CELLS
+
+    root = Path(__file__).resolve().parents[2]
+    assert "not conserved" in (root / "conf" / "cluster" / "default.yaml").read_text()
+    assert "not conserved" in (root / "README.md").read_text()
+    assert CELLS["linear"] == ("cluster.throughput=linear",)
