@@ -43,7 +43,7 @@ from ekya.seeds import derive_seed
 from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
-from ekya.plans.simulate import play_window
+from ekya.plans.simulate import play_window, segment_boundaries
 from ekya.plans.types import Budget
 from ekya.profiles.configspace import check_config_name, load_configspace
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
@@ -182,11 +182,6 @@ class EmulateRuntime(Runtime):
         return dataclasses.replace(self.budget, label_delay=delay, profiling_seconds=delay - self.budget.label_delay,
                                    profiling_fraction=self.profiler.held_fraction(self.budget.accelerators))
 
-    def _checks(self) -> list[float]:
-        """Instants at which running jobs' progress is checked: the segment boundaries."""
-        T = self.budget.window
-        return [T * j / self.segments for j in range(1, self.segments)]
-
     # -- one window --------------------------------------------------------------------------------
 
     def _live(self, cam: str, model: torch.nn.Module, k: int) -> tuple[float, tuple[float, ...]]:
@@ -234,7 +229,8 @@ class EmulateRuntime(Runtime):
                 continue
             new_models[cam], done_jobs[cam] = self._retrain(cam, sp.config, k, self.models[cam])
             truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
-        outcome = play_window(plan, truths, budget, self.scheduler, predicted=told, checks=self._checks())
+        outcome = play_window(plan, truths, budget, self.scheduler, predicted=told,
+                              checks=segment_boundaries(self.budget.window, self.segments))
 
         # The reference: base models, no retraining, an even split of the accelerators.
         base_truth = []

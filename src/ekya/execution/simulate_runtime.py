@@ -15,6 +15,7 @@ from ekya.execution.simulate import simulate
 from ekya.plans.budget import budget_from_config
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
+from ekya.plans.simulate import segment_boundaries
 from ekya.profiles.configspace import load_configspace
 from ekya.profiles.types import ProfileSet
 from ekya.results.records import WindowRecord
@@ -73,8 +74,7 @@ class SimulateRuntime(Runtime):
 
     def play(self, window: int) -> list[WindowRecord]:
         """Schedule on predictions, score on the truth, and compare with no retraining."""
-        n = int(self.cfg.window.get("segments", 1))
-        checks = [self.budget.window * j / n for j in range(1, n)]
+        checks = segment_boundaries(self.budget.window, int(self.cfg.window.get("segments", 1)))
         df = simulate(self.profile_set, self.scheduler, self.budget, [window], self.use_predictions, checks)
         ref = simulate(self.profile_set, NoRetrainScheduler(), self.budget, [window], False)
         ref_acc = dict(zip(ref["stream"], ref["accuracy"]))

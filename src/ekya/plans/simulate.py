@@ -116,6 +116,11 @@ def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who
     return arr
 
 
+def segment_boundaries(window: float, segments: int) -> list[float]:
+    """The inner boundaries of ``segments`` equal segments of a window: where progress is checked."""
+    return [window * j / segments for j in range(1, max(int(segments), 1))]
+
+
 def _segment_values(profiles: Sequence[tuple[float, ...]], scalars: np.ndarray) -> np.ndarray:
     """Per stream, accuracy on each equal time segment of the window (streams x n); scalars where none."""
     n = max((len(p) for p in profiles), default=0) or 1
