@@ -108,7 +108,7 @@ def no_retraining_values(a0: np.ndarray | float, scale: np.ndarray | float, scal
                          budget: Budget) -> np.ndarray:
     """Window accuracy of a stream that does not retrain: inference keeps its share, less what trials hold."""
     served = np.multiply(a0, scale)
-    held = min(budget.label_delay, budget.window) - budget.profiling_start if budget.profiling_keep < 1 else 0.0
+    held = budget.profiling_span if budget.profiling_keep < 1 else 0.0
     if held <= 0:
         return served
     return (served * (budget.window - held) + np.multiply(a0, scale_profiling) * held) / budget.window

@@ -52,12 +52,13 @@ class WindowOutcome:
     completions: tuple[tuple[float, str], ...]
 
 
-def _load_error(who: str, loads: np.ndarray, when: str) -> EkyaError | None:
+def _check_loads(who: str, loads: np.ndarray, when: str) -> None:
+    """Raise EkyaError if any accelerator's shares add up to more than 1.0."""
     over = np.flatnonzero(loads > 1 + 1e-6)
     if not over.size:
-        return None
+        return
     k = int(over[0])
-    return EkyaError(f"scheduler {who!r}: {when} puts {loads[k]:.4g} of accelerator {k} to use (at most 1.0); "
+    raise EkyaError(f"scheduler {who!r}: {when} puts {loads[k]:.4g} of accelerator {k} to use (at most 1.0); "
                      "shares on one accelerator must add up to at most 1 (ekya.plans.packing.pack places and "
                      "repairs a plan)")
 
@@ -80,9 +81,7 @@ def check_plan(plan: Plan, budget: Budget, who: str) -> None:
                 raise EkyaError(f"scheduler {who!r}: stream {s.stream!r}'s {kind} job is on accelerator {dev}, "
                                 f"but the cluster has {G} (0..{G - 1})")
             loads[dev] += share
-    err = _load_error(who, loads, "its plan")
-    if err is not None:
-        raise err
+    _check_loads(who, loads, "its plan")
 
 
 def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who: str, now: float) -> np.ndarray:
@@ -110,9 +109,7 @@ def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who
     if arr.sum() > budget.capacity + 1e-6:
         raise EkyaError(f"scheduler {who!r}: re-planned shares at t={now:.3f}s add up to {arr.sum():.4g}, "
                         f"more than the {budget.capacity:g} accelerator(s)")
-    err = _load_error(who, loads, f"re-planning at t={now:.3f}s")
-    if err is not None:
-        raise err
+    _check_loads(who, loads, f"re-planning at t={now:.3f}s")
     return arr
 
 

@@ -49,6 +49,11 @@ class Budget:
         return max(0.0, d - max(self.profiling_seconds, 0.0))
 
     @property
+    def profiling_span(self) -> float:
+        """Seconds during which the trials hold accelerators (0 without micro-profiling)."""
+        return min(max(self.label_delay, 0.0), self.window) - self.profiling_start if self.profiling_seconds > 0 else 0.0
+
+    @property
     def profiling_keep(self) -> float:
         """The fraction of its allotment inference keeps while the trials run."""
         return 1.0 - self.profiling_fraction if self.profiling_seconds > 0 else 1.0
