@@ -5,14 +5,15 @@ from dataclasses import replace
 import pytest
 
 from ekya.plans.budget import make_budget
+from ekya.plans.playback import play_window
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
-from ekya.plans.simulate import play_window
-from ekya.plans.tables import build_tables
 from ekya.plans.types import Plan, StreamPlan
+from ekya.plans.value_tables import build_tables
 from ekya.profiles.types import ConfigProfile, StreamProfile
-from conftest import stream
+
+from helpers.plans import stream
 
 
 def profiling_budget(accelerators=1, window=100.0, delay=2.0, seconds=8.0, fraction=0.5):

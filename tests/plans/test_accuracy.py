@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 
-from ekya.plans.accuracy import Segment, completion_time, completion_under, time_average, window_accuracy
+from ekya.plans.accuracy import completion_time, window_accuracy
 from ekya.plans.budget import make_budget
-from ekya.plans.curves import TrainThroughput
 
 
 def budget(delay=0.0, window=100.0, throughput="linear"):
@@ -53,19 +52,3 @@ def test_vectorised_over_configs_and_shares():
     for k in range(3):
         for j, i in enumerate([0.1, 0.3]):
             assert vec[k, j] == pytest.approx(window_accuracy(0.5, float(a1[k]), float(cost[k]), i, 0.4, b))
-
-
-def test_completion_under_piecewise_shares_linear_and_mps():
-    lin = TrainThroughput(kind="linear")
-    assert completion_under(30.0, [(0.0, 0.5), (20.0, 1.0)], lin, 100.0) == pytest.approx(40.0)
-    mps = TrainThroughput()
-    r5 = 5.46 / 6.56
-    assert completion_under(30.0, [(0.0, 0.5), (20.0, 1.0)], mps, 100.0) == pytest.approx(20.0 + (30.0 - 20 * r5))
-    assert completion_under(30.0, [(0.0, 0.1)], lin, 100.0) is None
-    assert completion_under(30.0, [(5.0, 0.0), (10.0, 1.0)], lin, 100.0) == pytest.approx(40.0)
-
-
-def test_time_average_of_segments_is_exact():
-    b = budget()
-    segs = [Segment(0, 40, "old", 0.1, 0.5), Segment(40, 100, "new", 0.6, 0.0)]
-    assert time_average(segs, 0.6, 0.9, b.infer_scale, 100.0) == pytest.approx((0.6 * 0.71 * 40 + 0.9 * 60) / 100)

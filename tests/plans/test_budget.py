@@ -4,10 +4,11 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.plans.budget import budget_from_config, make_budget
+from ekya.plans.curves import InferenceCurve, TrainThroughput
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Budget
-from ekya.plans.curves import InferenceCurve, TrainThroughput
-from conftest import stream
+
+from helpers.plans import stream
 
 
 @pytest.mark.parametrize("kw,key", [({"accelerators": 0}, "accelerators"), ({"delta": 0.0}, "delta"),

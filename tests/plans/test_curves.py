@@ -1,10 +1,13 @@
 """Share curves: the original's inference table and the MPS throughput measurements."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from ekya.plans.curves import InferenceCurve, TrainThroughput
+from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.plans.curves import InferenceCurve, TrainThroughput
 
 
 @pytest.mark.parametrize("share,expected", [(1.0, 1.0), (0.25, 1.0), (0.2, 0.945), (0.125, 0.78), (0.1, 0.71),
@@ -66,11 +69,8 @@ def test_mps_throughput_is_not_conserved_across_small_jobs_and_linear_is():
     assert 10 * mps(0.1) == pytest.approx(3.6, abs=0.05)  # ten jobs at 0.1 do 3.6 devices' work
     assert 10 * linear(0.1) == pytest.approx(1.0)
     # ... it is said where a user chooses the curve, and every comparison is also measured under linear
-    from pathlib import Path
-
     from ekya.bench.robustness import CELLS
 
-    root = Path(__file__).resolve().parents[2]
-    assert "not conserved" in (root / "conf" / "cluster" / "default.yaml").read_text()
-    assert "not conserved" in (root / "README.md").read_text()
+    assert "not conserved" in (CONF_DIR / "cluster" / "default.yaml").read_text()
+    assert "not conserved" in (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert CELLS["linear"] == ("cluster.throughput=linear",)

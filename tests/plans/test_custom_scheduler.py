@@ -4,12 +4,13 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+
+from ekya.configs import CONF_DIR
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +31,7 @@ def test_the_readme_scheduler_runs_valid_on_the_default_deployment(tmp_path):
     # the default deployment (6 cameras, 1 accelerator, Delta 0.05), with shorter windows of data
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "EKYA_DATA": str(tmp_path / "data"), "HYDRA_FULL_ERROR": "0"}
     out = subprocess.run([sys.executable, "-m", "ekya", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                          "scheduler=halfhalf", "dataset.windows=2", "dataset.samples_per_window=60",
+                          "scheduler=halfhalf", "dataset.windows=2", "dataset.samples_per_chunk=60",
                           "learner.base_epochs=2"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     (run,) = list((tmp_path / "outputs" / "runs").iterdir())
@@ -41,7 +42,7 @@ def test_the_readme_scheduler_runs_valid_on_the_default_deployment(tmp_path):
 
 
 def test_shipped_yamls_instantiate():
-    conf = ROOT / "conf" / "scheduler"
+    conf = CONF_DIR / "scheduler"
     for name in ("noretrain", "fair", "uniform", "thief", "optimal"):
         sch = instantiate(OmegaConf.load(conf / f"{name}.yaml"))
         assert sch.name == name

@@ -30,11 +30,12 @@ import pytest
 
 from ekya.plans.budget import make_budget
 from ekya.plans.curves import InferenceCurve
+from ekya.plans.playback import play_window
 from ekya.plans.schedulers.optimal import OptimalScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.schedulers.uniform import UniformScheduler
-from ekya.plans.simulate import play_window
-from conftest import stream
+
+from helpers.plans import stream
 
 BUDGET = make_budget(3, 120.0, 0.1, throughput="linear",
                      inference=InferenceCurve(subsampling=(1, 2), relative_accuracy=(1.0, 0.75), max_share=1.0))

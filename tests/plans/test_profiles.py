@@ -8,17 +8,17 @@ import pytest
 from ekya.errors import EkyaError
 from ekya.profiles.io import read_profiles, to_document, write_profiles
 from ekya.profiles.original import read_original
-from ekya.profiles.synthetic import generate
+from ekya.profiles.synthetic import generate_profile_set
 
 
 def test_round_trip(tmp_path):
-    ps = generate(streams=3, windows=2, seed=4, pred_noise=0.05, cost_noise=0.1)
+    ps = generate_profile_set(streams=3, windows=2, seed=4, pred_noise=0.05, cost_noise=0.1)
     path = tmp_path / "p.json"
     write_profiles(path, ps)
     back = read_profiles(path)
     assert back.truth == ps.truth and back.predicted == ps.predicted
     assert back.streams == ("cam0", "cam1", "cam2") and back.n_windows == 2
-    assert not (tmp_path / "p.json.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
 
 
 def good_doc():
@@ -96,8 +96,8 @@ def test_original_layout_errors(tmp_path):
 
 
 def test_synthetic_is_seeded_and_realistic():
-    a, b = generate(streams=8, windows=3, seed=7), generate(streams=8, windows=3, seed=7)
-    assert a == b and generate(streams=8, windows=3, seed=8) != a
+    a, b = generate_profile_set(streams=8, windows=3, seed=7), generate_profile_set(streams=8, windows=3, seed=7)
+    assert a == b and generate_profile_set(streams=8, windows=3, seed=8) != a
     costs = np.array([c.cost for p in a.truth[0] for c in p.configs])
     assert costs.max() / costs.min() >= 100
     p = a.truth[0][0]
@@ -110,7 +110,7 @@ def test_synthetic_is_seeded_and_realistic():
     assert any(c.accuracy < q.start_accuracy for q in a.truth[0] for c in q.configs)
     # heterogeneous drift: start accuracies differ across cameras
     assert np.ptp([q.start_accuracy for q in a.truth[0]]) > 0.05
-    noisy = generate(streams=8, windows=3, seed=7, pred_noise=0.1)
+    noisy = generate_profile_set(streams=8, windows=3, seed=7, pred_noise=0.1)
     assert noisy.truth == a.truth and noisy.predicted != a.predicted
     assert to_document(noisy)["streams"]["cam0"][0]["configs"]["head_d0.1_e5"].get("predicted_accuracy") is not None
 
@@ -118,8 +118,8 @@ def test_synthetic_is_seeded_and_realistic():
 def test_synthetic_over_a_given_config_space():
     space = {"tiny": {"frozen": True, "data_fraction": 0.2, "epochs": 2},
              "big": {"frozen": False, "data_fraction": 1.0, "epochs": 10, "backbone": "resnet50"}}
-    ps = generate(streams=2, windows=1, seed=0, space=space)
+    ps = generate_profile_set(streams=2, windows=1, seed=0, space=space)
     c = {x.config: x for x in ps.truth[0][0].configs}
     assert set(c) == {"tiny", "big"} and c["big"].cost > 20 * c["tiny"].cost
     with pytest.raises(EkyaError, match="'broken'.*epochs"):
-        generate(streams=1, windows=1, space={"broken": {"frozen": True, "data_fraction": 0.5}})
+        generate_profile_set(streams=1, windows=1, space={"broken": {"frozen": True, "data_fraction": 0.5}})

@@ -12,9 +12,10 @@ from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.schedulers.optimal import OptimalScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.schedulers.uniform import UniformScheduler
-from ekya.profiles.synthetic import generate
+from ekya.profiles.synthetic import generate_profile_set
 from ekya.profiles.types import ConfigProfile, StreamProfile
-from conftest import stream
+
+from helpers.plans import stream
 
 
 def lin(acc=1, window=100.0, delta=0.1, delay=0.0):
@@ -39,6 +40,26 @@ def test_fair_weights_and_unknown_accuracies_are_fine():
 def test_fair_rejects_unknown_config():
     with pytest.raises(EkyaError, match="no profile for config 'zz'"):
         FairScheduler("zz").plan([stream("a", 0.5, ("c", 0.8, 10))], lin())
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: ThiefScheduler(starts=("fair", "greedy")),
+     r"scheduler.starts: unknown start\(s\) \['greedy'\]; use starts from \['fair', 'inference', 'pool'\]"),
+    (lambda: ThiefScheduler(starts=()), r"scheduler.starts must be a non-empty list of starts from \['fair'"),
+    (lambda: ThiefScheduler(starts="fair"), r"scheduler.starts must be a non-empty list"),
+    (lambda: ThiefScheduler(rule="double"), r"scheduler.rule must be one of \['single', 'sweep'\], got 'double'"),
+    (lambda: ThiefScheduler(variant="x"), r"scheduler.variant must be one of \['paper', 'sco'\]"),
+    (lambda: ThiefScheduler(a_min=1.5), r"scheduler.a_min must be in \[0, 1\]"),
+    (lambda: ThiefScheduler(iterations=0), r"scheduler.iterations must be an integer >= 1"),
+    (lambda: ThiefScheduler(max_passes=0), r"scheduler.max_passes must be an integer >= 1"),
+    (lambda: OptimalScheduler(a_min=-0.1), r"scheduler.a_min must be in \[0, 1\]"),
+    (lambda: OptimalScheduler(time_limit=0), r"scheduler.time_limit must be > 0 seconds, got 0"),
+    (lambda: FairScheduler(inference_weight=1.2), r"scheduler.inference_weight must be in \[0, 1\]"),
+    (lambda: UniformScheduler(inference_fraction=-1), r"scheduler.inference_fraction must be in \[0, 1\]"),
+])
+def test_a_bad_scheduler_option_fails_at_construction_naming_the_key(make, message):
+    with pytest.raises(EkyaError, match=message):
+        make()
 
 
 def test_uniform_split_per_stream():
@@ -125,7 +146,7 @@ def test_optimal_equals_brute_force_on_tiny_instances(brute, seed):
     rng = np.random.default_rng(seed)
     b = make_budget(int(rng.integers(1, 3)), float(rng.uniform(60, 150)), float(rng.choice([0.2, 0.25])),
                     label_delay=float(rng.choice([0.0, 5.0])), throughput=str(rng.choice(["mps", "linear"])))
-    p = list(generate(streams=int(rng.integers(1, 4)), windows=1, seed=seed, n_configs=3).truth[0])
+    p = list(generate_profile_set(streams=int(rng.integers(1, 4)), windows=1, seed=seed, n_configs=3).truth[0])
     got = OptimalScheduler().plan(p, b).predicted_accuracy
     assert got == pytest.approx(brute(p, b), abs=1e-9)
 
@@ -149,7 +170,7 @@ def test_a_min_keeps_inference_accuracy_up():
 
 
 def test_sco_variant_produces_a_valid_competitive_plan():
-    ps = generate(streams=4, windows=1, seed=3)
+    ps = generate_profile_set(streams=4, windows=1, seed=3)
     b = make_budget(2, 200.0, 0.1)
     sco = ThiefScheduler(variant="sco").plan(ps.truth[0], b)
     paper = ThiefScheduler().plan(ps.truth[0], b)
@@ -159,7 +180,7 @@ def test_sco_variant_produces_a_valid_competitive_plan():
 
 
 def test_thief_is_deterministic():
-    ps = generate(streams=6, windows=1, seed=9)
+    ps = generate_profile_set(streams=6, windows=1, seed=9)
     b = make_budget(3, 200.0, 0.1)
     assert ThiefScheduler().plan(ps.truth[0], b) == ThiefScheduler().plan(ps.truth[0], b)
 

@@ -3,13 +3,39 @@
 import subprocess
 import sys
 
-MODULES = ["ekya.plans.schedulers.thief", "ekya.plans.schedulers.optimal", "ekya.plans.schedulers.replay",
-           "ekya.plans.simulate", "ekya.execution.simulate", "ekya.execution.simulate_runtime",
-           "ekya.profiles.io", "ekya.profiles.original", "ekya.profiles.synthetic", "ekya.profiles.microprofiler"]
+# every module of ekya.plans and ekya.profiles (found by walking the packages), and the simulate runtime
+CODE = """
+import pkgutil, sys
+import ekya.plans, ekya.profiles
+names = [m.name for p in (ekya.plans, ekya.profiles) for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")]
+assert "ekya.plans.playback" in names and "ekya.profiles.microprofiler" in names, names
+for name in names + ["ekya.execution.simulate"]:
+    __import__(name)
+print("torch" in sys.modules)
+"""
 
 
 def test_scheduling_and_simulation_import_without_torch():
-    code = "import sys\n" + "".join(f"import {m}\n" for m in MODULES) + "print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+RUN = """
+import sys
+from pathlib import Path
+from ekya.configs import compose_config
+from ekya.composition import run_config
+cfg = compose_config(["runtime=simulate", "runtime.synthetic.streams=3", "runtime.synthetic.windows=2",
+                      "~tracking", "scheduler=thief"])
+run = run_config(cfg, Path(sys.argv[1]), quiet=True)
+assert len(run.frame) == 6
+print("torch" in sys.modules)
+"""
+
+
+def test_a_whole_simulated_run_never_loads_torch(tmp_path):
+    out = subprocess.run([sys.executable, "-c", RUN, str(tmp_path / "run")], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ekya.profiles.microprofiler import MicroProfiler, family_of, pareto_rank
+from ekya.errors import EkyaError
+from ekya.profiles.curvefit import FAMILIES
+from ekya.profiles.microprofiler import MicroProfiler, family_of, pareto_gap
 from ekya.profiles.types import RetrainConfig
 
 
@@ -105,7 +107,7 @@ def test_pruning_drops_configs_far_from_the_frontier_and_keeps_a_minimum():
 def test_pareto_gap_is_zero_on_the_frontier():
     acc = np.array([0.6, 0.7, 0.65, 0.8])
     cost = np.array([1.0, 2.0, 3.0, 4.0])
-    assert pareto_rank(acc, cost).tolist() == pytest.approx([0.0, 0.0, 0.05, 0.0])
+    assert pareto_gap(acc, cost).tolist() == pytest.approx([0.0, 0.0, 0.05, 0.0])
 
 
 def test_profiling_time_delays_retraining_and_can_leave_no_time():
@@ -157,3 +159,27 @@ def test_profiling_mode_reads_but_never_stores_trials():
     mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
     mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9, every_config=True)
     assert len(learner.calls) == 2
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("family", "cubic", str(list(FAMILIES))),
+    ("sample_fraction", 0.0, "(0, 1]"),
+    ("sample_fraction", 1.5, "(0, 1]"),
+    ("epochs", 1, ">= 2"),
+    ("prune_fraction", -0.1, "[0, 1]"),
+    ("min_configs", 0, ">= 1"),
+    ("trial_share", 0.0, "(0, 1]"),
+    ("profiling_fraction", 2.0, "(0, 1]"),
+    ("val_samples", -1, ">= 0"),
+    ("reuse_windows", 0, ">= 1"),
+    ("reuse_drift", -0.01, ">= 0"),
+])
+def test_a_bad_option_fails_at_construction_naming_the_key_and_what_is_allowed(key, value, allowed):
+    with pytest.raises(EkyaError) as e:
+        MicroProfiler(**{key: value})
+    message = str(e.value)
+    assert message.startswith(f"profiler.{key} must be ") and allowed in message and repr(value) in message
+
+
+def test_every_family_curvefit_knows_is_accepted():
+    assert [MicroProfiler(family=f).family for f in FAMILIES] == list(FAMILIES)

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 
-from ekya.plans.budget import EPS
 from ekya.plans.curves import evaluate
-from ekya.plans.types import Budget, ShareFn
+from ekya.plans.quanta import EPS
+from ekya.plans.types import Budget
 
 
 @dataclass(frozen=True)
@@ -148,36 +148,6 @@ def completion_time(cost: float, train: float, budget: Budget) -> float | None:
         return None
     t = budget.label_delay + cost / rate
     return t if t <= budget.window + EPS else None
-
-
-def completion_under(work: float, timeline: Sequence[tuple[float, float]], rate_fn: ShareFn, until: float) -> float | None:
-    """Analytic completion instant of ``work`` under a piecewise-constant share timeline.
-
-    ``timeline`` lists change points (t_k, share from t_k on), sorted by t; the job starts at the
-    first change point. Returns None if the work is not done by ``until``.
-    """
-    left = float(work)
-    if left <= 0:
-        return timeline[0][0] if timeline else 0.0
-    for k, (t, share) in enumerate(timeline):
-        end = timeline[k + 1][0] if k + 1 < len(timeline) else until
-        end = min(end, until)
-        if end <= t:
-            continue
-        rate = rate_fn(float(share))
-        if rate > 0 and left <= rate * (end - t) + EPS * max(1.0, left):
-            return t + left / rate
-        left -= rate * (end - t)
-    return None
-
-
-def time_average(segments: Sequence[Segment], a_old: float, a_new: float, infer_scale: ShareFn, window: float) -> float:
-    """Exact time average over [0, window] of a stream's accuracy given its piecewise segments."""
-    total = 0.0
-    for s in segments:
-        acc = (a_new if s.model == "new" else a_old) * infer_scale(float(s.infer_share))
-        total += acc * (s.t1 - s.t0)
-    return total / window
 
 
 def min_instant_accuracy(

@@ -9,14 +9,6 @@ from ekya.errors import EkyaError
 from ekya.plans.curves import InferenceCurve, TrainThroughput
 from ekya.plans.types import Budget
 
-# Shares are compared with this tolerance: 0.1 + 0.2 must count as 0.3.
-EPS = 1e-9
-
-
-def units_per_accelerator(delta: float) -> int:
-    """How many quanta of size delta fit on one accelerator (a job never exceeds one)."""
-    return int(math.floor(1.0 / delta + 1e-9))
-
 
 def check_budget(budget: Budget) -> Budget:
     """Raise EkyaError if the budget cannot be scheduled; return it unchanged otherwise."""
@@ -83,16 +75,3 @@ def budget_from_config(cluster: Mapping[str, Any], window: float, label_delay: f
         inference=dict(inference) if inference is not None else None,
         stream_inference={k: dict(v) for k, v in (cluster.get("stream_inference") or {}).items()},
     )
-
-
-def even_units(total: int, n: int, cap: int) -> list[int]:
-    """Split ``total`` quanta over ``n`` jobs as evenly as possible (earlier jobs get the remainder), each <= cap."""
-    if n <= 0:
-        return []
-    base, extra = divmod(max(total, 0), n)
-    return [min(cap, base + (1 if k < extra else 0)) for k in range(n)]
-
-
-def to_units(share: float, delta: float) -> int:
-    """The number of quanta in a share that is a multiple of delta (rounded to the nearest quantum)."""
-    return int(round(share / delta))

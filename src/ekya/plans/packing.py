@@ -20,7 +20,7 @@ import math
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from ekya.plans.budget import EPS
+from ekya.plans.quanta import EPS
 from ekya.plans.types import Budget, Plan, StreamPlan
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,11 @@ log = logging.getLogger(__name__)
 LossFn = Callable[[StreamPlan, str], float]
 
 
-def _items(streams: Sequence[StreamPlan]) -> list[tuple[float, int, int]]:
-    """(size, stream index, kind) with kind 0 = inference, 1 = training, 2 = bundle of both."""
+def job_items(streams: Sequence[StreamPlan]) -> list[tuple[float, int, int]]:
+    """The items to pack: (size, stream index, kind), kind 0 = inference, 1 = training, 2 = both as one bundle.
+
+    A stream whose two jobs fit on one accelerator is one bundle, so both land on the same device.
+    """
     out = []
     for k, s in enumerate(streams):
         i, r = s.infer_share, s.train_share
@@ -102,7 +105,7 @@ def exact_fit(sizes: Sequence[float], bins: int, capacity: float = 1.0, node_lim
 
 def packable(streams: Sequence[StreamPlan], accelerators: int) -> bool:
     """Whether the plan's jobs can be placed (bundles kept together) on the accelerators."""
-    sizes = [it[0] for it in _items(streams)]
+    sizes = [it[0] for it in job_items(streams)]
     try:
         return exact_fit(sizes, accelerators) is not None
     except RuntimeError:
@@ -110,7 +113,7 @@ def packable(streams: Sequence[StreamPlan], accelerators: int) -> bool:
 
 
 def _assign(streams: Sequence[StreamPlan], accelerators: int) -> list[StreamPlan] | None:
-    items = _items(streams)
+    items = job_items(streams)
     sizes = [it[0] for it in items]
     where = first_fit_decreasing(sizes, accelerators)
     if where is None and len(sizes) <= 40:

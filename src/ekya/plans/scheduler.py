@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Mapping, Sequence
 
-from ekya.plans.budget import EPS
+from ekya.plans.quanta import EPS
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
 

@@ -31,6 +31,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
 
@@ -53,6 +54,31 @@ def _req(obj: Mapping[str, Any], key: str, where: str, path: Path) -> Any:
     if key not in obj:
         raise EkyaError(f"{path}: field {where}.{key} is missing")
     return obj[key]
+
+
+def _parse_window(name: str, win: Any, where: str, declared: Mapping[str, Any] | None,
+                  path: Path) -> tuple[StreamProfile, StreamProfile]:
+    """One stream's window: (its true profile, what a scheduler is told), validated field by field."""
+    a0 = _num(_req(win, "start_accuracy", where, path), f"{where}.start_accuracy", path, 0.0, 1.0)
+    pa0 = win.get("predicted_start_accuracy")
+    pa0 = a0 if pa0 is None else _num(pa0, f"{where}.predicted_start_accuracy", path, 0.0, 1.0)
+    cfgs = win.get("configs", {})
+    if not isinstance(cfgs, dict):
+        raise EkyaError(f"{path}: field {where}.configs must be an object of config name -> profile")
+    tc, pc = [], []
+    for cname, c in cfgs.items():
+        cw = f"{where}.configs.{cname}"
+        if declared is not None and cname not in declared:
+            raise EkyaError(f"{path}: field {cw}: unknown config {cname!r} (not declared in configs)")
+        acc = _num(_req(c, "accuracy", cw, path), f"{cw}.accuracy", path, 0.0, 1.0)
+        cost = _num(_req(c, "cost", cw, path), f"{cw}.cost", path, 0.0)
+        pacc = c.get("predicted_accuracy")
+        pacc = acc if pacc is None else _num(pacc, f"{cw}.predicted_accuracy", path, 0.0, 1.0)
+        pcost = c.get("predicted_cost")
+        pcost = cost if pcost is None else _num(pcost, f"{cw}.predicted_cost", path, 0.0)
+        tc.append(ConfigProfile(cname, acc, cost))
+        pc.append(ConfigProfile(cname, pacc, pcost))
+    return StreamProfile(name, a0, tuple(tc)), StreamProfile(name, pa0, tuple(pc))
 
 
 def parse_profiles(doc: Any, path: str | Path = "<profiles>") -> ProfileSet:
@@ -78,31 +104,8 @@ def parse_profiles(doc: Any, path: str | Path = "<profiles>") -> ProfileSet:
             n = len(windows)
         elif len(windows) != n:
             raise EkyaError(f"{path}: field {where} has {len(windows)} windows but earlier streams have {n}")
-        truth, pred = [], []
-        for w, win in enumerate(windows):
-            ww = f"{where}[{w}]"
-            a0 = _num(_req(win, "start_accuracy", ww, path), f"{ww}.start_accuracy", path, 0.0, 1.0)
-            pa0 = win.get("predicted_start_accuracy")
-            pa0 = a0 if pa0 is None else _num(pa0, f"{ww}.predicted_start_accuracy", path, 0.0, 1.0)
-            cfgs = win.get("configs", {})
-            if not isinstance(cfgs, dict):
-                raise EkyaError(f"{path}: field {ww}.configs must be an object of config name -> profile")
-            tc, pc = [], []
-            for cname, c in cfgs.items():
-                cw = f"{ww}.configs.{cname}"
-                if declared is not None and cname not in declared:
-                    raise EkyaError(f"{path}: field {cw}: unknown config {cname!r} (not declared in configs)")
-                acc = _num(_req(c, "accuracy", cw, path), f"{cw}.accuracy", path, 0.0, 1.0)
-                cost = _num(_req(c, "cost", cw, path), f"{cw}.cost", path, 0.0)
-                pacc = c.get("predicted_accuracy")
-                pacc = acc if pacc is None else _num(pacc, f"{cw}.predicted_accuracy", path, 0.0, 1.0)
-                pcost = c.get("predicted_cost")
-                pcost = cost if pcost is None else _num(pcost, f"{cw}.predicted_cost", path, 0.0)
-                tc.append(ConfigProfile(cname, acc, cost))
-                pc.append(ConfigProfile(cname, pacc, pcost))
-            truth.append(StreamProfile(name, a0, tuple(tc)))
-            pred.append(StreamProfile(name, pa0, tuple(pc)))
-        per_stream[name] = (truth, pred)
+        parsed = [_parse_window(name, win, f"{where}[{w}]", declared, path) for w, win in enumerate(windows)]
+        per_stream[name] = ([t for t, _ in parsed], [p for _, p in parsed])
     assert n is not None
     labels = doc.get("windows")
     if labels is None:
@@ -159,9 +162,5 @@ def to_document(ps: ProfileSet) -> dict[str, Any]:
 
 
 def write_profiles(path: str | Path, ps: ProfileSet) -> None:
-    """Write a profile set atomically (temp file, then rename), so no half-written file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_document(ps), indent=1))
-    tmp.replace(path)
+    """Write a profile set atomically, so no half-written file is ever left."""
+    atomic_write(path, json.dumps(to_document(ps), indent=1))

@@ -31,11 +31,12 @@ import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from ekya.profiles.curvefit import fit_curve
+from ekya.errors import EkyaError
+from ekya.profiles.curvefit import FAMILIES, fit_curve
 from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
 
 log = logging.getLogger("ekya.profiler")
@@ -79,13 +80,36 @@ def family_of(config: RetrainConfig) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in config.params.items() if k not in _VARIED))
 
 
-def pareto_rank(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def pareto_gap(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Per config, the accuracy gap to the best config that costs no more (0 on the frontier)."""
     order = np.argsort(cost, kind="stable")
     best_so_far = np.maximum.accumulate(acc[order])
     gap = np.empty_like(acc)
     gap[order] = best_so_far - acc[order]
     return gap
+
+
+# profiler.<key> -> (whether a value is allowed, the allowed values in words)
+_OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "sample_fraction": (lambda v: 0 < v <= 1, "a fraction of the training pool in (0, 1]"),
+    "epochs": (lambda v: v >= 2, "an integer >= 2 (a curve needs at least 2 epochs)"),
+    "family": (lambda v: v in FAMILIES, f"one of {list(FAMILIES)}"),
+    "prune_fraction": (lambda v: 0 <= v <= 1, "a fraction in [0, 1]"),
+    "min_configs": (lambda v: v >= 1, "an integer >= 1"),
+    "trial_share": (lambda v: 0 < v <= 1, "a share of one accelerator in (0, 1]"),
+    "profiling_fraction": (lambda v: 0 < v <= 1, "a fraction of the accelerators in (0, 1]"),
+    "val_samples": (lambda v: v >= 0, "an integer >= 0 (0 = the whole validation set)"),
+    "reuse_windows": (lambda v: v >= 1, "an integer >= 1 (1 = re-profile every window)"),
+    "reuse_drift": (lambda v: v >= 0, "an accuracy difference >= 0"),
+}
+
+
+def _check_options(**options: Any) -> None:
+    """Raise EkyaError naming the first profiler option whose value is not allowed, and what is."""
+    for key, value in options.items():
+        allowed, words = _OPTIONS[key]
+        if not allowed(value):
+            raise EkyaError(f"profiler.{key} must be {words}, got {value!r}")
 
 
 class MicroProfiler:
@@ -95,19 +119,14 @@ class MicroProfiler:
                  prune_every: int = 2, prune_fraction: float = 0.25, min_configs: int = 3,
                  trial_share: float = 0.5, profiling_fraction: float = 0.5, val_samples: int = 64,
                  reuse_windows: int = 1, reuse_drift: float = 0.0) -> None:
-        if not 0 < sample_fraction <= 1:
-            raise ValueError(f"profiler.sample_fraction={sample_fraction} must be in (0, 1]")
-        if epochs < 2:
-            raise ValueError(f"profiler.epochs={epochs}: a curve needs at least 2 epochs")
+        _check_options(sample_fraction=sample_fraction, epochs=epochs, family=family, prune_fraction=prune_fraction,
+                       min_configs=min_configs, trial_share=trial_share, profiling_fraction=profiling_fraction,
+                       val_samples=val_samples, reuse_windows=reuse_windows, reuse_drift=reuse_drift)
         self.sample_fraction, self.epochs, self.family = float(sample_fraction), int(epochs), str(family)
         self.prune_every, self.prune_fraction = int(prune_every), float(prune_fraction)
         self.min_configs = int(min_configs)
         self.trial_share, self.profiling_fraction = float(trial_share), float(profiling_fraction)
         self.val_samples = int(val_samples)
-        if int(reuse_windows) < 1:
-            raise ValueError(f"profiler.reuse_windows={reuse_windows} must be >= 1 (1 = re-profile every window)")
-        if float(reuse_drift) < 0:
-            raise ValueError(f"profiler.reuse_drift={reuse_drift} must be >= 0")
         self.reuse_windows, self.reuse_drift = int(reuse_windows), float(reuse_drift)
         self.active: dict[str, list[str]] = {}
         self.profiled_windows: dict[str, int] = {}
@@ -147,7 +166,7 @@ class MicroProfiler:
             return
         acc = np.array([c.accuracy for c in profile.configs])
         cost = np.array([c.cost for c in profile.configs])
-        gap = pareto_rank(acc, cost)
+        gap = pareto_gap(acc, cost)
         n_drop = min(int(math.floor(self.prune_fraction * len(names))), len(names) - self.min_configs)
         # Drop the configs farthest from the accuracy-cost frontier; ties broken by higher cost.
         worst = set(sorted(range(len(names)), key=lambda i: (-gap[i], -cost[i], names[i]))[:max(n_drop, 0)])
@@ -188,6 +207,28 @@ class MicroProfiler:
         return Trial(fam, tuple(x.tolist()), tuple(y.tolist()), report.train_flops / (gflops * 1e9),
                      start=start, window=index, counts=tuple(counts), pass_flops=tuple(report.pass_flops))
 
+    def _predict(self, stream: str, trial: Trial, start: float, members: Mapping[str, RetrainConfig], n_train: int,
+                 n_val: int, gflops: float, notes: list[str]) -> list[ConfigProfile]:
+        """Each member config's accuracy read off the trial's fitted curve, and its cost from the measured work."""
+        x = np.asarray(trial.progress, dtype=float)
+        # A reused curve is shifted by how much the stream's accuracy moved since the trial.
+        y = np.clip(np.asarray(trial.val_acc, dtype=float) + (start - trial.start), 0.0, 1.0)
+        weights = np.asarray(trial.counts, dtype=float) if trial.counts else None
+        once, per_train, per_val = trial.pass_flops
+        out = []
+        for n, config in members.items():
+            e, f = int(config.params.get("epochs", 1)), float(config.params.get("data_fraction", 1.0))
+            fit = fit_curve(x, y, self.family, weights=weights, horizon=e * f)
+            if fit.fallback:
+                notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
+                log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
+            acc = float(fit.predict(e * f))
+            n_tr = max(1, int(round(f * n_train)))
+            # The full job validates on the whole validation set every epoch.
+            flops = once * (n_tr + n_val) + e * (per_train * n_tr + per_val * n_val)
+            out.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
+        return out
+
     def profile(self, stream: str, learner: Any, model: Any, window: Any, stream_set: Any,
                 space: Mapping[str, RetrainConfig], seed: int, gflops: float,
                 every_config: bool = False) -> StreamPrediction:
@@ -224,23 +265,7 @@ class MicroProfiler:
             else:
                 trials.append(dataclasses.replace(trial, cost=0.0, reused=True))
             spent += trials[-1].cost
-            x = np.asarray(trial.progress, dtype=float)
-            # A reused curve is shifted by how much the stream's accuracy moved since the trial.
-            y = np.clip(np.asarray(trial.val_acc, dtype=float) + (start - trial.start), 0.0, 1.0)
-            weights = np.asarray(trial.counts, dtype=float) if trial.counts else None
-            once, per_train, per_val = trial.pass_flops
-            for n in members:
-                p = {**space[n].params}
-                e, f = int(p.get("epochs", 1)), float(p.get("data_fraction", 1.0))
-                fit = fit_curve(x, y, self.family, weights=weights, horizon=e * f)
-                if fit.fallback:
-                    notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
-                    log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
-                acc = float(fit.predict(e * f))
-                n_tr = max(1, int(round(f * n_train)))
-                # The full job validates on the whole validation set every epoch.
-                flops = once * (n_tr + n_val) + e * (per_train * n_tr + per_val * n_val)
-                configs.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
+            configs += self._predict(stream, trial, start, {n: space[n] for n in members}, n_train, n_val, gflops, notes)
         order = {n: i for i, n in enumerate(names)}
         configs.sort(key=lambda c: order[c.config])
         profile = StreamProfile(stream, start, tuple(configs))
@@ -248,7 +273,3 @@ class MicroProfiler:
             self._prune(stream, profile)
         return StreamPrediction(profile, spent, trials, notes)
 
-
-def profiling_cost_fraction(spent: Sequence[float], accelerators: int, window: float) -> float:
-    """Micro-profiling accelerator-seconds as a fraction of the window's accelerator-seconds."""
-    return float(sum(spent)) / (accelerators * window)

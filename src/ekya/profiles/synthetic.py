@@ -17,7 +17,7 @@ log-normal noise to the predicted costs; the truth is unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -59,7 +59,27 @@ def _params(name: str, p: Mapping[str, Any]) -> tuple[str, float, int, float]:
     return mode, frac, epochs, _BACKBONE_COST.get(str(p.get("backbone", "resnet18")), 1.0)
 
 
-def generate(
+def _draw_configs(rng: np.random.Generator, noise: np.random.Generator,
+                  shapes: Sequence[tuple[str, tuple[str, float, int, float]]], a0: float, gap: float, volume: float,
+                  pred_noise: float, cost_noise: float) -> tuple[tuple[ConfigProfile, ...], tuple[ConfigProfile, ...]]:
+    """One stream's window: (the true profile of every config, what a scheduler is told about it)."""
+    tc, pc = [], []
+    for name, (mode, frac, e, factor) in shapes:
+        spe, ceil, tau = _MODES[mode]
+        cost = (_INIT + spe * frac * e) * factor * volume
+        ceiling = float(np.interp(frac, FRACTIONS, [ceil[f] for f in FRACTIONS]))
+        reach = a0 + gap * ceiling * 1.05 * (1 - np.exp(-e / tau))
+        if mode == "full" and frac <= 0.1:
+            reach -= 0.004 * e  # over-fitting on little data
+        acc = float(np.clip(reach + rng.normal(0, 0.01), 0.0, 1.0))
+        tc.append(ConfigProfile(name, acc, float(cost)))
+        pacc = float(np.clip(acc + noise.normal(0, pred_noise), 0.0, 1.0)) if pred_noise > 0 else acc
+        pcost = float(cost * noise.lognormal(0.0, cost_noise)) if cost_noise > 0 else float(cost)
+        pc.append(ConfigProfile(name, pacc, pcost))
+    return tuple(tc), tuple(pc)
+
+
+def generate_profile_set(
     streams: int = 10,
     windows: int = 5,
     seed: int = 0,
@@ -93,24 +113,10 @@ def generate(
         tw, pw = [], []
         for s in range(streams):
             a0 = float(np.clip(peak[s] - drift[s] * rng.uniform(0.3, 1.0), 0.05, 0.99))
-            gap = peak[s] - a0
             vol = volume[s] * rng.uniform(0.85, 1.15)
-            tc, pc = [], []
-            for name in names:
-                mode, frac, e, factor = shape[name]
-                spe, ceil, tau = _MODES[mode]
-                cost = (_INIT + spe * frac * e) * factor * vol
-                ceiling = float(np.interp(frac, FRACTIONS, [ceil[f] for f in FRACTIONS]))
-                reach = a0 + gap * ceiling * 1.05 * (1 - np.exp(-e / tau))
-                if mode == "full" and frac <= 0.1:
-                    reach -= 0.004 * e  # over-fitting on little data
-                acc = float(np.clip(reach + rng.normal(0, 0.01), 0.0, 1.0))
-                tc.append(ConfigProfile(name, acc, float(cost)))
-                pacc = float(np.clip(acc + noise.normal(0, pred_noise), 0.0, 1.0)) if pred_noise > 0 else acc
-                pcost = float(cost * noise.lognormal(0.0, cost_noise)) if cost_noise > 0 else float(cost)
-                pc.append(ConfigProfile(name, pacc, pcost))
-            tw.append(StreamProfile(f"cam{s}", a0, tuple(tc)))
-            pw.append(StreamProfile(f"cam{s}", a0, tuple(pc)))
+            tc, pc = _draw_configs(rng, noise, [(n, shape[n]) for n in names], a0, peak[s] - a0, vol, pred_noise, cost_noise)
+            tw.append(StreamProfile(f"cam{s}", a0, tc))
+            pw.append(StreamProfile(f"cam{s}", a0, pc))
         truth.append(tuple(tw))
         pred.append(tuple(pw))
     return ProfileSet(truth=tuple(truth), predicted=tuple(pred), window_ids=tuple(str(w) for w in range(windows)),

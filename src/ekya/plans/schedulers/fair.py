@@ -6,21 +6,9 @@ from typing import Sequence
 
 from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
-from ekya.plans.schedulers.common import check_inputs, pack_even, predict_fixed
+from ekya.plans.schedulers.plan_building import check_inputs, pack_even, pick_config, predict_fixed
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
-
-
-def pick_config(p: StreamProfile, config: str | None) -> str | None:
-    """The stream's fixed config (None -> its first profiled config); None if it cannot retrain."""
-    if not p.configs:
-        return None
-    if config is None:
-        return p.configs[0].config
-    if any(c.config == config for c in p.configs):
-        return config
-    raise EkyaError(f"scheduler.config: stream {p.stream!r} has no profile for config {config!r}; "
-                    f"choose one of {[c.config for c in p.configs]}")
 
 
 class FairScheduler(Scheduler):

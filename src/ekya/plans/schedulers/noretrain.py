@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.common import check_inputs, pack_even, predict_fixed
+from ekya.plans.schedulers.plan_building import check_inputs, pack_even, predict_fixed
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 

@@ -23,11 +23,12 @@ from typing import Sequence
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.plans.packing import _items, exact_fit
+from ekya.plans.packing import exact_fit, job_items
+from ekya.plans.quanta import total_units
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.common import check_inputs, plan_from_tables, total_units
-from ekya.plans.tables import ValueTables, build_tables
+from ekya.plans.schedulers.plan_building import check_inputs, plan_from_tables
 from ekya.plans.types import Budget, Plan, StreamPlan
+from ekya.plans.value_tables import ValueTables, build_tables
 from ekya.profiles.types import StreamProfile
 
 
@@ -115,6 +116,10 @@ class OptimalScheduler(Scheduler):
     needs_profiles = True
 
     def __init__(self, a_min: float = 0.0, time_limit: float = 60.0) -> None:
+        if not 0.0 <= a_min <= 1.0:
+            raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min!r}")
+        if not time_limit > 0:
+            raise EkyaError(f"scheduler.time_limit must be > 0 seconds, got {time_limit!r}")
         self.a_min = float(a_min)
         self.time_limit = float(time_limit)
 
@@ -132,7 +137,7 @@ class OptimalScheduler(Scheduler):
         """Optimal quanta per (stream, kind)."""
         units = knapsack(tables, total_units(budget))
         d = budget.delta
-        sizes = [it[0] for it in _items([StreamPlan(str(s), None, i * d, r * d) for s, (i, r) in enumerate(units)])]
+        sizes = [it[0] for it in job_items([StreamPlan(str(s), None, i * d, r * d) for s, (i, r) in enumerate(units)])]
         try:
             fits = exact_fit(sizes, budget.accelerators) is not None
         except RuntimeError:

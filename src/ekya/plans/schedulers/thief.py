@@ -1,7 +1,7 @@
 """thief: the paper's thief scheduler (Algorithms 1 and 2), plus the original code's SCO variant.
 
 ``variant="paper"`` (default): PickConfigs + EstimateAccuracy are folded into per-stream value tables
-(best config or none for every (inference, training) quanta pair, tables.py); Algorithm 1 then
+(best config or none for every (inference, training) quanta pair, value_tables.py); Algorithm 1 then
 starts from a fair allocation and lets every job steal quanta Delta = budget.delta from every other
 job while the mean predicted window accuracy rises (steal.py). Improvements over a single greedy
 run, measured by ``python -m ekya.bench optimality``: ``rule="sweep"`` (default) tries every steal
@@ -33,13 +33,17 @@ from typing import Sequence
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.plans.budget import EPS, even_units, to_units, units_per_accelerator
+from ekya.plans.quanta import EPS, even_units, to_units, total_units, units_per_accelerator
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
-from ekya.plans.schedulers.common import check_inputs, plan_from_tables, total_units
-from ekya.plans.steal import steal, total_value
-from ekya.plans.tables import ValueTables, build_tables, config_values, fixed_tables, remaining_tables
+from ekya.plans.schedulers.plan_building import check_inputs, plan_from_tables
+from ekya.plans.steal import RULES, steal, total_value
 from ekya.plans.types import Budget, Plan
+from ekya.plans.value_tables import ValueTables, build_tables, config_values, fixed_tables, remaining_tables
 from ekya.profiles.types import StreamProfile
+
+# The initial allocations the search may start from (scheduler.starts), and the variants.
+STARTS = ("fair", "inference", "pool")
+VARIANTS = ("paper", "sco")
 
 
 def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U: int) -> np.ndarray:
@@ -52,13 +56,14 @@ def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U:
     elif kind == "pool":
         holders = []
     else:
-        raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use 'fair', 'inference' or 'pool'")
+        raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use one of {list(STARTS)}")
     for (s, k), u in zip(holders, even_units(K, len(holders), U)):
         units[s, k] = u
     return units
 
 
-def spread(values: np.ndarray, units: np.ndarray, pool: int, jobs: list[tuple[int, int]], U: int) -> np.ndarray:
+def give_pool_to_inference(values: np.ndarray, units: np.ndarray, pool: int, jobs: list[tuple[int, int]],
+                           U: int) -> np.ndarray:
     """Hand quanta left in the pool to inference jobs, round-robin, wherever that loses nothing.
 
     They add no predicted value (else stealing would have taken them) but idle capacity helps
@@ -97,14 +102,21 @@ class ThiefScheduler(Scheduler):
         replan_on_completion: bool = True,
         max_passes: int = 100,
     ) -> None:
-        if variant not in ("paper", "sco"):
-            raise EkyaError(f"scheduler.variant must be 'paper' or 'sco', got {variant!r}")
-        if rule not in ("single", "sweep"):
-            raise EkyaError(f"scheduler.rule must be 'single' or 'sweep', got {rule!r}")
-        if not starts:
-            raise EkyaError("scheduler.starts must name at least one start ('fair', 'inference')")
+        if variant not in VARIANTS:
+            raise EkyaError(f"scheduler.variant must be one of {list(VARIANTS)}, got {variant!r}")
+        if rule not in RULES:
+            raise EkyaError(f"scheduler.rule must be one of {list(RULES)}, got {rule!r}")
+        if isinstance(starts, str) or not starts:
+            raise EkyaError(f"scheduler.starts must be a non-empty list of starts from {list(STARTS)}, got {starts!r}")
+        unknown = [s for s in starts if s not in STARTS]
+        if unknown:
+            raise EkyaError(f"scheduler.starts: unknown start(s) {unknown}; use starts from {list(STARTS)}")
         if not 0.0 <= a_min <= 1.0:
             raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min}")
+        if int(iterations) < 1:
+            raise EkyaError(f"scheduler.iterations must be an integer >= 1 (rounds of the sco variant), got {iterations!r}")
+        if int(max_passes) < 1:
+            raise EkyaError(f"scheduler.max_passes must be an integer >= 1 (stealing passes), got {max_passes!r}")
         self.a_min = float(a_min)
         self.rule = rule
         self.starts = tuple(starts)
@@ -139,7 +151,7 @@ class ThiefScheduler(Scheduler):
         for kind in self.starts:
             u0 = start_units(kind, jobs, len(profiles), K, U)
             u, pool = steal(tables.values, u0, jobs, U, self.rule, self.max_passes, free=K - int(u0.sum()))
-            u = spread(tables.values, u, pool, jobs, U)
+            u = give_pool_to_inference(tables.values, u, pool, jobs, U)
             v = total_value(tables.values, u)
             if v > best_v + 1e-12:
                 best, best_v = u, v
@@ -153,7 +165,7 @@ class ThiefScheduler(Scheduler):
         per = [min(U, u) for u in even_units(K, 2 * S, U)]
         units = np.array([[per[2 * s], per[2 * s + 1]] for s in range(S)], dtype=np.int64)
         tables = fixed_tables(val, base, [-1] * S)
-        for _ in range(max(self.iterations, 1)):
+        for _ in range(self.iterations):
             picks = []
             for s in range(S):
                 i, r = int(units[s, 0]), int(units[s, 1])
@@ -166,7 +178,7 @@ class ThiefScheduler(Scheduler):
             for (s, k), u in zip(jobs, even_units(K, len(jobs), U)):  # equal split over all jobs
                 start[s, k] = u
             units, pool = steal(tables.values, start, jobs, U, "sweep", self.max_passes, free=K - int(start.sum()))
-            units = spread(tables.values, units, pool, jobs, U)
+            units = give_pool_to_inference(tables.values, units, pool, jobs, U)
         return tables, units
 
     # ----------------------------------------------------------------- completion
@@ -220,7 +232,7 @@ class ThiefScheduler(Scheduler):
         jobs = [(n, 0) for n, s in enumerate(members) if on_dev(s.infer_device)]
         jobs += [(n, 1) for n, s in enumerate(members) if running[n] and on_dev(s.train_device)]
         units, pool = steal(tables.values, units, jobs, U, self.rule, self.max_passes)
-        units = spread(tables.values, units, pool, jobs, U)
+        units = give_pool_to_inference(tables.values, units, pool, jobs, U)
         for n, s in enumerate(members):
             i, r = int(units[n, 0]) * d, int(units[n, 1]) * d
             shares[s.stream] = (i, r if running[n] and r > EPS else 0.0)

@@ -6,8 +6,7 @@ from typing import Sequence
 
 from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.common import check_inputs, pack_even, predict_fixed
-from ekya.plans.schedulers.fair import pick_config
+from ekya.plans.schedulers.plan_building import check_inputs, pack_even, pick_config, predict_fixed
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.profiles.types import StreamProfile
 

@@ -1,21 +1,20 @@
-"""play_window: exact event-driven playback, hand-computed; and simulate() over a profile set."""
+"""play_window: exact event-driven playback, hand-computed."""
 
 import math
 
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.execution.simulate import COLUMNS, simulate
 from ekya.plans.budget import make_budget
+from ekya.plans.playback import play_window
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.fair import FairScheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.schedulers.uniform import UniformScheduler
-from ekya.plans.simulate import play_window
 from ekya.plans.types import Plan, StreamPlan
-from ekya.profiles.synthetic import generate
-from conftest import stream
+
+from helpers.plans import stream
 
 
 def test_fair_reallocation_timeline_hand_computed():
@@ -128,20 +127,7 @@ def test_missing_truth_is_an_error():
         play_window(plan, [stream("a", 0.5, ("c", 0.9, 5.0))], b, NoRetrainScheduler())
 
 
-def test_simulate_dataframe_over_windows():
-    ps = generate(streams=3, windows=3, seed=1, pred_noise=0.05)
-    b = make_budget(2, 200.0, 0.1, label_delay=2.0)
-    df = simulate(ps, ThiefScheduler(), b)
-    assert list(df.columns) == COLUMNS
-    assert len(df) == 9 and sorted(df.window.unique()) == [0, 1, 2]
-    assert df.accuracy.between(0, 1).all()
-    assert (df.infer_share + df.train_share).groupby(df.window).sum().max() <= 2 + 1e-9
-    again = simulate(ps, ThiefScheduler(), b)
-    assert df.drop(columns="scheduler_seconds").equals(again.drop(columns="scheduler_seconds"))
-    oracle = simulate(ps, ThiefScheduler(), b, windows=[1], use_predictions=False)
-    assert len(oracle) == 3 and (oracle.window == 1).all()
-    with pytest.raises(EkyaError, match="out of range"):
-        simulate(ps, ThiefScheduler(), b, windows=[7])
-    done = df.completion_time.dropna()
-    assert ((done > 2.0) & (done <= 200.0)).all()
-    assert not math.isnan(df.predicted_acc.iloc[0])
+def test_an_empty_plan_plays_to_an_empty_outcome():
+    b = make_budget(1, 100.0, 0.1, label_delay=2.0)
+    out = play_window(ThiefScheduler().plan([], b), [], b, ThiefScheduler(), checks=[50.0])
+    assert out.streams == {} and out.completions == () and math.isnan(out.accuracy)

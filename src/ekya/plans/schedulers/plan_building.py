@@ -1,4 +1,10 @@
-"""Helpers shared by the schedulers: plans from quanta, predicted accuracies, table-driven repair."""
+"""Turning a scheduler's decision into a packed Plan: input checks, plans from quanta or even splits, predictions.
+
+Table-driven schedulers (thief, optimal) decide quanta per stream and build their plan with
+``plan_from_tables``; the fixed-split baselines (fair, uniform, noretrain) pick each stream's fixed
+config with ``pick_config``, pack exact even shares with ``pack_even`` and fill the predicted
+accuracies with ``predict_fixed``.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +15,12 @@ from typing import Sequence
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.plans.budget import check_budget, to_units, units_per_accelerator
-from ekya.plans.packing import LossFn, pack
-from ekya.plans.tables import ValueTables
+from ekya.plans.accuracy import window_accuracy
+from ekya.plans.budget import check_budget
+from ekya.plans.packing import LossFn, pack, packable
+from ekya.plans.quanta import to_units
 from ekya.plans.types import Budget, Plan, StreamPlan
+from ekya.plans.value_tables import ValueTables
 from ekya.profiles.types import StreamProfile
 
 
@@ -22,6 +30,18 @@ def check_inputs(profiles: Sequence[StreamProfile], budget: Budget) -> None:
     names = [p.stream for p in profiles]
     if len(set(names)) != len(names):
         raise EkyaError(f"duplicate stream names in profiles: {sorted({n for n in names if names.count(n) > 1})}")
+
+
+def pick_config(p: StreamProfile, config: str | None) -> str | None:
+    """The stream's fixed config (None -> its first profiled config); None if it cannot retrain."""
+    if not p.configs:
+        return None
+    if config is None:
+        return p.configs[0].config
+    if any(c.config == config for c in p.configs):
+        return config
+    raise EkyaError(f"scheduler.config: stream {p.stream!r} has no profile for config {config!r}; "
+                    f"choose one of {[c.config for c in p.configs]}")
 
 
 def table_loss(tables: ValueTables, index: dict[str, int], delta: float) -> LossFn:
@@ -62,8 +82,6 @@ def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, uni
 
 def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget) -> Plan:
     """Fill predicted accuracies of a plan whose configs were fixed, where the profiles know them."""
-    from ekya.plans.accuracy import window_accuracy
-
     by = {p.stream: p for p in profiles}
     out = []
     for sp in plan.streams:
@@ -82,11 +100,6 @@ def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget)
     return Plan(tuple(out), predicted_accuracy=mean)
 
 
-def total_units(budget: Budget) -> int:
-    """Quanta available in the whole cluster."""
-    return budget.accelerators * units_per_accelerator(budget.delta)
-
-
 def pack_even(streams: Sequence[StreamPlan], budget: Budget) -> Plan:
     """Pack a plan of exact, unquantised even shares (the baselines split like the original did).
 
@@ -95,12 +108,9 @@ def pack_even(streams: Sequence[StreamPlan], budget: Budget) -> Plan:
     jobs cannot be placed without spanning accelerators, every share is scaled down by the
     largest common factor that packs (found by bisection), so the split stays even.
     """
-    from dataclasses import replace as _replace
-
-    from ekya.plans.packing import packable
 
     def scaled(c: float) -> list[StreamPlan]:
-        return [_replace(sp, infer_share=sp.infer_share * c, train_share=sp.train_share * c) for sp in streams]
+        return [replace(sp, infer_share=sp.infer_share * c, train_share=sp.train_share * c) for sp in streams]
 
     c = 1.0
     if not packable(scaled(1.0), budget.accelerators):

@@ -9,7 +9,6 @@ the index of the chosen config in ``profiles[s].configs`` (-1 = no retraining).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -17,8 +16,8 @@ import numpy as np
 
 from ekya.errors import EkyaError
 from ekya.plans.accuracy import min_instant_accuracy, no_retraining_values, retraining_integral, window_accuracy_values
-from ekya.plans.budget import units_per_accelerator
 from ekya.plans.curves import evaluate
+from ekya.plans.quanta import units_per_accelerator
 from ekya.plans.types import Budget
 from ekya.profiles.types import StreamProfile
 
@@ -52,6 +51,23 @@ def grids(budget: Budget) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     return U, scale, rate, post
 
 
+def _profile_arrays(profiles: Sequence[StreamProfile], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(start accuracy[s], accuracy[s, c], cost[s, c]) with NaN / inf padding; EkyaError for unknown accuracies."""
+    a0 = np.array([p.start_accuracy for p in profiles], dtype=float)
+    if np.isnan(a0).any():
+        bad = profiles[int(np.flatnonzero(np.isnan(a0))[0])].stream
+        raise EkyaError(f"stream {bad!r}: start accuracy is unknown (NaN) but this scheduler needs profiles")
+    a1 = np.full((len(profiles), width), np.nan)
+    cost = np.full((len(profiles), width), np.inf)
+    for k, p in enumerate(profiles):
+        for c, cp in enumerate(p.configs):
+            if not cp.known:
+                raise EkyaError(f"stream {p.stream!r}, config {cp.config!r}: predicted accuracy is unknown (NaN) "
+                                "but this scheduler needs profiles")
+            a1[k, c], cost[k, c] = cp.accuracy, cp.cost
+    return a0, a1, cost
+
+
 def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(val[s, i, r, c], base[s, i, r]): window accuracy of every config and of not retraining.
 
@@ -74,17 +90,7 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: floa
         # while micro-profiling trials run, every allotment keeps only part of its share
         prof = scale_rows(budget, [p.stream for p in chunk], budget.profiling_keep)
         s_prof = prof[:, post][..., None]
-        a0 = np.array([p.start_accuracy for p in chunk], dtype=float)
-        if np.isnan(a0).any():
-            bad = chunk[int(np.flatnonzero(np.isnan(a0))[0])].stream
-            raise EkyaError(f"stream {bad!r}: start accuracy is unknown (NaN) but this scheduler needs profiles")
-        a1 = np.full((len(chunk), max(n, 1)), np.nan)
-        cost = np.full((len(chunk), max(n, 1)), np.inf)
-        for k, p in enumerate(chunk):
-            for c, cp in enumerate(p.configs):
-                if not cp.known:
-                    raise EkyaError(f"stream {p.stream!r}, config {cp.config!r}: predicted accuracy is unknown (NaN) but this scheduler needs profiles")
-                a1[k, c], cost[k, c] = cp.accuracy, cp.cost
+        a0, a1, cost = _profile_arrays(chunk, max(n, 1))
         valid = ~np.isnan(a1)
         a0b = a0[:, None, None, None]
         a1b = np.where(valid, a1, 0.0)[:, None, None, :]
@@ -176,17 +182,3 @@ def remaining_tables(
     choice = np.where(run, 0, -1).astype(np.int32) * np.ones((1, U + 1, U + 1), dtype=np.int32)
     return ValueTables(values=values, choice=choice, units=U)
 
-
-def config_value(profile: StreamProfile, config: str | None, infer_units: int, train_units: int, budget: Budget) -> float:
-    """Window accuracy of one stream with a given config and quanta (no search)."""
-    U, _, rate, post = grids(budget)
-    scale = scale_rows(budget, [profile.stream])[0]
-    prof = scale_rows(budget, [profile.stream], budget.profiling_keep)[0]
-    if config is None or train_units == 0:
-        return float(no_retraining_values(profile.start_accuracy, scale[infer_units], prof[infer_units], budget))
-    cp = profile.config(config)
-    p = post[infer_units, train_units]
-    v = window_accuracy_values(profile.start_accuracy, cp.accuracy, cp.cost, scale[p], scale[infer_units], scale[p],
-                               rate[train_units], budget.window, min(budget.label_delay, budget.window), prof[p],
-                               budget.profiling_start)
-    return float(v) if not math.isnan(float(v)) else 0.0
