@@ -15,7 +15,8 @@ from ekya.errors import EkyaError
 from ekya.labels.teachers import (ClassifierTeacher, GroundTruthTeacher, NoisyTeacher, apply_teacher,
                                   output_to_dataset, teacher_agreement)
 from ekya.labels.trained import TrainedTeacher, bootstrap_rows
-from ekya.streams.samples import CLASSES, StreamSet
+from ekya.streams.classes import SIX_CLASSES
+from ekya.streams.samples import StreamSet
 
 COLOURS = np.array([[230, 30, 30], [30, 230, 30], [30, 30, 230], [230, 230, 30], [30, 230, 230], [230, 30, 230]])
 
@@ -26,9 +27,9 @@ def colour_set(root: Path, per_class: int = 12, cameras=("a", "b"), seed: int = 
     for cam in cameras:
         rng = np.random.default_rng([seed, ord(cam[0])])
         (root / cam).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class * len(CLASSES) // 2):
+        for i in range(per_class * len(SIX_CLASSES) // 2):
             img = np.full((48, 96, 3), 128, np.uint8)
-            labels = rng.integers(0, len(CLASSES), 2)
+            labels = rng.integers(0, len(SIX_CLASSES), 2)
             for k, lab in enumerate(labels):
                 img[8:40, 8 + 48 * k:40 + 48 * k] = np.clip(COLOURS[lab] + rng.integers(-20, 20, 3), 0, 255)
                 rows.append((cam, f"{cam}/{i:04d}.png", 4 + 48 * k, 4, 44 + 48 * k, 44, int(lab), float(i)))
@@ -36,7 +37,7 @@ def colour_set(root: Path, per_class: int = 12, cameras=("a", "b"), seed: int = 
     df = pd.DataFrame(rows, columns=["camera", "path", "x0", "y0", "x1", "y1", "label", "timestamp"])
     df["idx"] = df.groupby("camera").cumcount()
     df["teacher_label"] = df["label"]
-    return StreamSet("colours", root, df, CLASSES)
+    return StreamSet("colours", root, df, SIX_CLASSES)
 
 
 def test_ground_truth_and_noisy(tmp_path):
@@ -51,8 +52,10 @@ def test_ground_truth_and_noisy(tmp_path):
     other = apply_teacher(ss, NoisyTeacher(accuracy=0.85, seed=4)).samples["teacher_label"]
     assert not other.equals(noisy.samples["teacher_label"])
     assert teacher_agreement(apply_teacher(ss, NoisyTeacher(accuracy=0.0)).samples) == 0.0  # flips never hit the truth
-    unknown = StreamSet("u", tmp_path, ss.samples.assign(label=-1), CLASSES)
-    assert (apply_teacher(unknown, NoisyTeacher(0.5)).samples["teacher_label"] == -1).all()
+    unknown = StreamSet("u", tmp_path, ss.samples.assign(label=-1), SIX_CLASSES)
+    assert (NoisyTeacher(0.5).label(unknown) == -1).all()  # unknown stays unknown
+    with pytest.raises(EkyaError, match="camera 'a' of 'u': no sample has a teacher label"):
+        apply_teacher(unknown, NoisyTeacher(0.5))  # a camera with no label cannot be trained on
     with pytest.raises(EkyaError, match="accuracy"):
         NoisyTeacher(accuracy=1.5)
 
@@ -69,14 +72,14 @@ def test_coco_outputs_map_to_dataset_classes():
     logits[1, 7] = 9      # coco80 id 8: truck
     logits[2, 11] = 9     # coco80 id 12: stop sign - not a Cityscapes class; next best wins
     logits[2, 5] = 1      # coco80 id 6: bus
-    assert output_to_dataset(logits, "coco80", CLASSES).tolist() == [0, 2, 3]
+    assert output_to_dataset(logits, "coco80", SIX_CLASSES).tolist() == [0, 2, 3]
     waymo = ("vehicle", "pedestrian", "sign", "cyclist")
     assert output_to_dataset(logits, "coco80", waymo).tolist() == [1, 0, 2]
     l91 = np.full((1, 91), -5.0)
     l91[0, 13] = 9        # coco91 13: stop sign
     assert output_to_dataset(l91, "coco91", waymo).tolist() == [2]
     with pytest.raises(EkyaError, match="outputs"):
-        output_to_dataset(np.zeros((1, 5)), "dataset", CLASSES)
+        output_to_dataset(np.zeros((1, 5)), "dataset", SIX_CLASSES)
 
 
 def test_classifier_checkpoint(tmp_path):
@@ -131,14 +134,14 @@ def test_pretrain_set_labelled_by_same_teacher(tmp_path):
     assert out.meta["pretrain"].meta["teacher"] == t.name
     assert out.meta["pretrain"].samples["teacher_label"].between(0, 5).all()
     with pytest.raises(EkyaError, match="no labelled bootstrap"):
-        TrainedTeacher(num_threads=1).label(StreamSet("u", tmp_path, streams.samples.assign(label=-1), CLASSES))
+        TrainedTeacher(num_threads=1).label(StreamSet("u", tmp_path, streams.samples.assign(label=-1), SIX_CLASSES))
 
 
 def test_trained_teacher_with_the_project_learner(tmp_path):
     from ekya.learners.learner import FinetuneLearner
 
     ss = colour_set(tmp_path, per_class=6)
-    learner = FinetuneLearner(backbone="resnet10_w16", image_size=16, num_threads=1, base_epochs=15, base_batch_size=16)
+    learner = FinetuneLearner(backbone="resnet10_w16", image_size=16, base_epochs=15, base_batch_size=16)
     t = TrainedTeacher(bootstrap_fraction=0.5, seed=0, learner=learner)
     out = apply_teacher(ss, t).samples
     assert t.trained_on == 36 and t.name == "trained(resnet10_w16)"

@@ -14,10 +14,10 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.prepare.detectors import BackgroundSubtractor, Detection, make_detector
-from ekya.prepare.ingest import MARKER, IngestSettings, _keep, find_videos, ingest_videos
+from ekya.prepare.ingest import IngestSettings, _keep, find_videos, ingest_videos
 from ekya.prepare.synthvideo import synthetic_frames, write_synthetic_video
 from ekya.prepare.video import probe, sample_frames
-from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
+from ekya.streams.samplelist import INGEST_MARKER, read_frame_samplelist, samplelist_path
 
 REPO = Path(__file__).resolve().parents[2]
 SCENE = dict(seconds=10.0, width=320, height=240, fps=10, objects=3, seed=0)
@@ -133,15 +133,13 @@ def test_cli_exit_codes_and_summary(videos, tmp_path, capsys):
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert p.returncode == 1, p.stderr  # one video failed, the other was ingested
     assert "1 ingested, 0 already done, 1 failed" in p.stdout and "bad.mp4" in p.stderr
-    assert (tmp_path / "o" / "cam_b" / MARKER).is_file()
+    assert (tmp_path / "o" / "cam_b" / INGEST_MARKER).is_file()
     # the same entry in-process (no interpreter start-up): a rerun skips, a glob matching nothing is an error
-    from hydra import compose, initialize_config_dir
+    from ekya.configs import compose_config
+    from ekya.prepare.__main__ import run
 
-    from ekya.prepare.__main__ import CONF_DIR, run
-
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="prepare", overrides=[f"video={videos / 'cam_b.mp4'}", *args])
-        none = compose(config_name="prepare", overrides=[f"video={tmp_path / 'none*.mp4'}", *args])
+    cfg = compose_config([f"video={videos / 'cam_b.mp4'}", *args], config_name="prepare")
+    none = compose_config([f"video={tmp_path / 'none*.mp4'}", *args], config_name="prepare")
     assert run(cfg) == 0 and "0 ingested, 1 already done, 0 failed" in capsys.readouterr().out
     with pytest.raises(EkyaError, match="matches no video"):
         run(none)
@@ -179,3 +177,12 @@ def test_torchvision_detector_loads_user_weights_only(tmp_path):
         dets = det.detect(None, rgb)
     assert dets and all(0 <= d.coco91 <= 90 and 0 <= d.x0 < d.x1 <= 320 and 0 <= d.y0 < d.y1 <= 240 for d in dets)
     assert pd.Series([d.score for d in dets]).between(0, 1).all()
+
+    # Saved from DataParallel under 'state_dict' (as classifier teachers are): the same weights load.
+    wrapped = {"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "epoch": 3}
+    torch.save(wrapped, tmp_path / "wrapped.pth")
+    again = make_detector("torchvision", weights=str(tmp_path / "wrapped.pth"), arch=arch, min_score=0.0)
+    loaded = again.model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+    with torch_threads(1):
+        assert again.detect(None, rgb) == dets

@@ -1,4 +1,4 @@
-"""Cityscapes loader on a miniature raw tree (leftImg8bit PNGs + gtFine polygon JSONs) built here."""
+"""Cityscapes on a miniature raw tree (leftImg8bit PNGs + gtFine polygon JSONs) built here: prepared, then loaded."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import pytest
 from PIL import Image
 
 from ekya.errors import EkyaError
-from ekya.streams.cityscapes import FPS, load_cityscapes, prepare_cityscapes, samplelist_dir
+from ekya.labels.teachers import GroundTruthTeacher, apply_teacher
+from ekya.prepare.cityscapes import prepare_and_load_cityscapes, prepare_cityscapes
+from ekya.streams.cityscapes import FPS, load_cityscapes
+from ekya.streams.samplelist import samplelist_dir
 
 W, H = 320, 160
 
@@ -47,7 +50,7 @@ def make_cityscapes(root: Path) -> Path:
 
 def test_generates_original_layout_and_loads_time_ordered(tmp_path):
     root = make_cityscapes(tmp_path)
-    ss = load_cityscapes(root, pretrain_cameras=["frankfurt"])
+    ss = prepare_and_load_cityscapes(root, pretrain_cameras=["frankfurt"])
     lines = (samplelist_dir(root) / "zurich_fine.csv").read_text().splitlines()
     # no header; idx, imgpath relative to leftImg8bit/, class, box; sorted by (sequence, frame)
     assert lines[0] == "0,train/zurich/zurich_000000_000019_leftImg8bit.png,1,10,10,100,90"
@@ -63,7 +66,20 @@ def test_generates_original_layout_and_loads_time_ordered(tmp_path):
     f = ss.meta["pretrain"].camera("frankfurt")
     assert f["frame"].tolist() == [1, 294]  # numeric, not lexicographic or listdir order
     assert (f.loc[0, ["x0", "y0", "x1", "y1"]].tolist()) == [0, 3, 80, H]  # clamped into the image
-    assert (ss.samples["teacher_label"] == ss.samples["label"]).all()
+
+
+def test_loads_unlabelled_and_the_teacher_labels_streams_and_pretraining(tmp_path):
+    root = make_cityscapes(tmp_path)
+    prepare_cityscapes(root)
+    ss = load_cityscapes(root, pretrain_cameras=["frankfurt"])
+    pre = ss.meta["pretrain"]
+    assert (ss.samples["teacher_label"] == -1).all() and (pre.samples["teacher_label"] == -1).all()
+    assert (ss.samples["label"] >= 0).all() and "teacher" not in ss.meta
+    out = apply_teacher(ss, GroundTruthTeacher())
+    assert out.samples["teacher_label"].equals(ss.samples["label"]) and out.meta["teacher"] == "ground_truth"
+    assert out.meta["pretrain"].samples["teacher_label"].equals(pre.samples["label"])
+    assert out.meta["pretrain"].meta["teacher"] == "ground_truth"
+    assert (ss.samples["teacher_label"] == -1).all()  # a labelled copy; the loaded set is untouched
 
 
 def test_rider_option_and_cache(tmp_path):
@@ -73,7 +89,8 @@ def test_rider_option_and_cache(tmp_path):
     before = csv.stat().st_mtime_ns
     prepare_cityscapes(root)  # same options: skipped
     assert csv.stat().st_mtime_ns == before
-    ss = load_cityscapes(root, cameras=["zurich"], pretrain_cameras=[], rider_as_person=True, sequence_gap_frames=1)
+    ss = prepare_and_load_cityscapes(root, cameras=["zurich"], pretrain_cameras=[], rider_as_person=True,
+                                     sequence_gap_frames=1)
     assert ss.camera("zurich")["label"].tolist() == [1, 0, 0] * 4
     np.testing.assert_allclose(ss.camera("zurich")["timestamp"].unique(), [0, 1 / FPS, 7 / FPS, 8 / FPS])
     assert ss.cameras == ["zurich"]
@@ -81,20 +98,22 @@ def test_rider_option_and_cache(tmp_path):
 
 def test_deterministic(tmp_path):
     root = make_cityscapes(tmp_path)
-    a = load_cityscapes(root, pretrain_cameras=[]).samples
+    a = prepare_and_load_cityscapes(root, pretrain_cameras=[]).samples
     (samplelist_dir(root) / ".ekya_cityscapes.json").unlink()
-    b = load_cityscapes(root, pretrain_cameras=[]).samples
+    with pytest.raises(EkyaError, match="not prepared"):
+        load_cityscapes(root, pretrain_cameras=[])  # loading alone never prepares
+    b = prepare_and_load_cityscapes(root, pretrain_cameras=[]).samples
     assert a.drop(columns="source").equals(b.drop(columns="source"))
 
 
 def test_missing_directories_and_unknown_city(tmp_path):
     with pytest.raises(EkyaError, match="leftImg8bit.*not found"):
-        load_cityscapes(tmp_path)
+        prepare_and_load_cityscapes(tmp_path)
     root = make_cityscapes(tmp_path)
     with pytest.raises(EkyaError, match="lindau"):
-        load_cityscapes(root, cameras=["lindau"], pretrain_cameras=[])
+        prepare_and_load_cityscapes(root, cameras=["lindau"], pretrain_cameras=[])
     with pytest.raises(EkyaError, match="both"):
-        load_cityscapes(root, cameras=["zurich", "frankfurt"], pretrain_cameras=["frankfurt"])
+        prepare_and_load_cityscapes(root, cameras=["zurich", "frankfurt"], pretrain_cameras=["frankfurt"])
 
 
 def test_bad_rows_name_file_and_line(tmp_path):
@@ -106,12 +125,12 @@ def test_bad_rows_name_file_and_line(tmp_path):
     lines[2] = lines[2].replace(",1,", ",9,", 1)
     csv.write_text("\n".join(lines) + "\n")
     with pytest.raises(EkyaError, match=r"zurich_fine\.csv: line 3: class 9"):
-        load_cityscapes(root, pretrain_cameras=[])
+        prepare_and_load_cityscapes(root, pretrain_cameras=[])
     lines = good.splitlines()
     lines[1] = lines[1].rsplit(",", 2)[0] + ",900,150"
     csv.write_text("\n".join(lines) + "\n")
     with pytest.raises(EkyaError, match=r"zurich_fine\.csv: line 2: box .* outside its image"):
-        load_cityscapes(root, pretrain_cameras=[])
+        prepare_and_load_cityscapes(root, pretrain_cameras=[])
 
 
 def test_unreadable_image_and_bad_json(tmp_path):
@@ -119,7 +138,7 @@ def test_unreadable_image_and_bad_json(tmp_path):
     img = root / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png"
     img.write_bytes(b"not a png")
     with pytest.raises(EkyaError, match="aachen_000000_000019_leftImg8bit.png: not a readable image"):
-        load_cityscapes(root, pretrain_cameras=[])
+        prepare_and_load_cityscapes(root, pretrain_cameras=[])
     bad = root / "gtFine/train/aachen/aachen_000001_000019_gtFine_polygons.json"
     bad.write_text("{trunc")
     (root / "leftImg8bit/train/aachen/aachen_000001_000019_leftImg8bit.png").write_bytes(b"x")

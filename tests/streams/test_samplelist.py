@@ -22,7 +22,7 @@ def write(tmp_path, rows, name="cam.csv"):
 def test_reads_in_time_order_with_schema(tmp_path):
     df = read_frame_samplelist(write(tmp_path, ROWS))
     assert df["timestamp"].tolist() == [0.0, 1.0, 2.0] and df["idx"].tolist() == [0, 1, 2]
-    assert df["label"].tolist() == [1, 5, 0] and df["teacher_label"].tolist() == df["label"].tolist()
+    assert df["label"].tolist() == [1, 5, 0] and df["teacher_label"].tolist() == [-1, -1, -1]  # no teacher yet
     assert df["path"].iloc[1] == "cam/frame_images/000002.jpg"
 
 

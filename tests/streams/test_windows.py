@@ -8,16 +8,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 
+from ekya.configs import compose_config
 from ekya.errors import EkyaError
 from ekya.seeds import derive_seed
 from ekya.streams.windows import cut_windows, max_windows, subsample
-
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def camera_table(camera: str = "cam", windows: int = 5, per: int = 50, seconds: float = 100.0) -> pd.DataFrame:
@@ -62,9 +61,10 @@ def test_no_val_sample_is_ever_trained_on(counts: list[int], seed: int, hw: floa
 
 def test_default_run_validates_on_samples_no_ancestor_trained_on(tmp_path: Path) -> None:
     """The default deployment's windows, cut as the emulator cuts them: val is outside the lineage's train."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"dataset.root={tmp_path}"])
-    ss = instantiate(cfg.dataset)
+    cfg = compose_config([f"dataset.root={tmp_path}"])
+    loader_args = OmegaConf.to_container(cfg.dataset, resolve=True)
+    del loader_args["windows"]  # the runtime's key, not the loader's
+    ss = instantiate(loader_args)
     assert len(ss.cameras) == 6 and cfg.dataset.windows == 6
     for cam in ss.cameras:
         ws = cut_windows(ss.camera(cam), cfg.dataset.windows, float(cfg.window.seconds),

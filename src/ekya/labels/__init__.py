@@ -1,1 +1,1 @@
-"""Labels: COCO numberings and the teachers ("golden models") that label a stream's samples."""
+"""Labels: the teachers ("golden models") that label a stream's samples, and loading their checkpoints."""

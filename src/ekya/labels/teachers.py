@@ -1,14 +1,15 @@
 """Teachers ("golden models"): fill a StreamSet's ``teacher_label`` column.
 
 A teacher is any object with a ``name`` and ``label(stream_set) -> np.ndarray`` (one class id per
-sample row, -1 for "no label"). ``apply_teacher`` is the one place the column is written. Every
-dataset config names its teacher under ``labeler`` (``conf/labeler/*.yaml``):
+sample row, -1 for "no label"). ``apply_teacher`` is the one place the column is written: loaders
+return unlabelled StreamSets, and the run applies the teacher its top-level ``labeler`` config group
+names (``conf/labeler/*.yaml``):
 
 - ``ground_truth``: the dataset's own labels.
 - ``noisy``: the ground truth with a seeded fraction (1 - accuracy) flipped to another class,
   to emulate the paper's 84-87%-accurate golden models without their cost.
 - ``classifier``: a torchvision classifier checkpoint the user names (e.g. a COCO-trained one,
-  mapped through ``ekya.labels.coco``), run on the crops.
+  mapped through ``ekya.streams.classes``), run on the crops.
 - ``trained``: a larger model trained here on the labelled bootstrap data (``ekya.labels.trained``).
 """
 
@@ -24,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.labels.coco import DATASET_CLASSES, class_map
+from ekya.labels.checkpoints import load_torchvision_checkpoint
+from ekya.streams.classes import DATASET_CLASSES, class_map
 from ekya.streams.samples import StreamSet
 
 
@@ -40,13 +42,23 @@ class Teacher(Protocol):
 
 
 def apply_teacher(stream_set: StreamSet, teacher: Teacher) -> StreamSet:
-    """A copy of ``stream_set`` (and of ``meta['pretrain']``) whose ``teacher_label`` is the teacher's labels."""
+    """A copy of ``stream_set`` (and of ``meta['pretrain']``) whose ``teacher_label`` is the teacher's labels.
+
+    A camera the teacher leaves without any label cannot be trained on, so it is an error.
+    """
     labels = np.asarray(teacher.label(stream_set))
     n, k = len(stream_set.samples), len(stream_set.classes)
     if labels.shape != (n,):
         raise EkyaError(f"teacher {teacher.name!r} gave {labels.shape} labels for {n} samples of {stream_set.name!r}")
     if bool(((labels < -1) | (labels >= k)).any()):
         raise EkyaError(f"teacher {teacher.name!r} gave a label outside -1..{k - 1} for {stream_set.name!r}")
+    labelled = pd.Series(labels >= 0).groupby(stream_set.samples["camera"].to_numpy(), sort=True).any()
+    if not bool(labelled.all()):
+        cam = str(labelled.index[~labelled.to_numpy()][0])
+        raise EkyaError(f"camera {cam!r} of {stream_set.name!r}: no sample has a teacher label (teacher "
+                        f"{teacher.name!r} gave each -1, as for a video ingested without classes); set a labeler "
+                        "that classifies crops, e.g. labeler=classifier labeler.weights=PATH, or re-ingest with "
+                        "a labeler or a torchvision detector")
     samples = stream_set.samples.copy()
     samples["teacher_label"] = labels.astype(np.int64)
     meta = dict(stream_set.meta, teacher=teacher.name)
@@ -141,36 +153,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def load_classifier(arch: str, weights: str | Path, num_outputs: int):
-    """A torchvision classifier with the user's weights file loaded (nothing is downloaded)."""
-    import torch
-    import torchvision
-
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise EkyaError(f"labeler.weights={str(weights)!r}: file not found; name a checkpoint you have "
-                        "(nothing is downloaded)")
-    try:
-        model = torchvision.models.get_model(arch, weights=None, num_classes=int(num_outputs))
-    except (ValueError, TypeError) as e:
-        raise EkyaError(f"labeler.arch={arch!r} is not a torchvision classifier ({e})") from None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
-        raise EkyaError(f"{path}: not a PyTorch checkpoint ({type(e).__name__}: {e})") from None
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    # Checkpoints saved from DataParallel (as the original's golden model) prefix every key.
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise EkyaError(f"{path}: does not fit {arch} with {num_outputs} outputs ({str(e).splitlines()[0]}); "
-                        "check labeler.arch and labeler.num_outputs") from None
-    return model.eval()
-
-
 def classify(model, stream_set: StreamSet, image_size: int, batch_size: int, device: str = "cpu") -> np.ndarray:
     """Logits of ``model`` for every sample's crop, in row order."""
     import torch
@@ -200,7 +182,7 @@ class ClassifierTeacher:
         n_out = self.num_outputs or {"dataset": len(stream_set.classes), "coco80": 80, "coco91": 91}.get(self.output)
         if n_out is None:
             raise EkyaError(f"labeler.output={self.output!r}; use dataset, coco80 or coco91")
-        model = load_classifier(self.arch, self.weights, n_out)
+        model = load_torchvision_checkpoint(self.arch, self.weights, n_out, "labeler", count_key="num_outputs")
         with torch_threads(self.num_threads):
             logits = classify(model, stream_set, self.image_size, self.batch_size, self.device)
         return output_to_dataset(logits, self.output, stream_set.classes)

@@ -1,1 +1,1 @@
-"""Dataset preparation: video ingestion (decode, detect, crop, label, write samplelists) and checks."""
+"""Dataset preparation: video ingestion (decode, detect, crop, label, write samplelists) and Cityscapes polygons to samplelists."""

@@ -1,4 +1,4 @@
-"""``python -m ekya.prepare video=PATH_OR_GLOB out=DIR ...``: ingest videos (Hydra entry, conf/prepare.yaml)."""
+"""``python -m ekya.prepare video=PATH_OR_GLOB out=DIR ...``: ingest videos (Hydra entry, ekya/conf/prepare.yaml)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,8 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
-
-CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
 
 
 def run(cfg: DictConfig) -> int:

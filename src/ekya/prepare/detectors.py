@@ -8,19 +8,20 @@
   1 fps still sees a background learned at a steady rate; ``history`` counts those learning frames.
   Detections start once ``warmup`` learning frames have been seen (before that everything is "new").
 - ``TorchvisionDetector``: a torchvision detection model built with ``weights=None,
-  weights_backbone=None`` and loaded from a weights file the user names; it emits coco91 ids.
+  weights_backbone=None`` and loaded from a weights file the user names (``ekya.labels.checkpoints``);
+  it emits coco91 ids.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
 from ekya.errors import EkyaError
+from ekya.labels.checkpoints import load_torchvision_checkpoint
 
 
 @dataclass(frozen=True)
@@ -117,32 +118,15 @@ class TorchvisionDetector:
     def __init__(self, weights: str, arch: str = "fasterrcnn_mobilenet_v3_large_fpn", num_classes: int = 91,
                  device: str = "cpu", min_score: float = 0.05) -> None:
         import torch
-        import torchvision
 
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise EkyaError(f"detector.weights={str(weights)!r}: file not found; name a torchvision detection "
-                            "checkpoint you have (nothing is downloaded)")
-        try:
-            model = torchvision.models.get_model(arch, weights=None, weights_backbone=None, num_classes=int(num_classes))
-        except (ValueError, TypeError) as e:
-            raise EkyaError(f"detector.arch={arch!r} is not a torchvision detection model ({e})") from None
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises many types for a bad file
-            raise EkyaError(f"{path}: not a PyTorch checkpoint ({type(e).__name__}: {e})") from None
-        if isinstance(state, dict) and isinstance(state.get("model"), dict):
-            state = state["model"]
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise EkyaError(f"{path}: does not fit {arch} ({str(e).splitlines()[0]}); check detector.arch") from None
+        model = load_torchvision_checkpoint(arch, weights, num_classes, "detector", what="detection model",
+                                            weights_backbone=None)
         # Keep low-score boxes: the real threshold is ingestion's min_score, applied to every detector.
         if hasattr(model, "roi_heads"):
             model.roi_heads.score_thresh = float(min_score)
         elif hasattr(model, "score_thresh"):
             model.score_thresh = float(min_score)
-        self.model, self.device, self.torch = model.eval().to(device), device, torch
+        self.model, self.device, self.torch = model.to(device), device, torch
         self.name = f"torchvision-{arch}"
 
     def learn(self, frame) -> None:

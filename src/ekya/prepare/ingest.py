@@ -5,10 +5,10 @@ For each video (camera = the file name without extension) under ``out``::
     sample_lists/citywise/<camera>.csv                  idx,frame id,class,xmin,ymin,xmax,ymax,score,timestamp,camera
     <camera>/frame_images/<frame id:06d>.jpg            sampled frames that hold an object
     <camera>/classification_images/<frame id:06d>_<x0>_<y0>_<x1>_<y1>.jpg   the crops
-    <camera>/.ekya_ingest.json                          completion marker: settings and counts
+    <camera>/.ekya_ingest.json                          completion marker (INGEST_MARKER): settings and counts
 
 A video is written into a temporary folder under ``out`` and moved into place only when complete
-(marker inside the camera folder, samplelist last), so an interrupted run leaves nothing half-written
+(marker inside the camera folder, samplelist written last), so an interrupted run leaves nothing half-written
 and a rerun skips every video whose marker and samplelist exist with the same settings. ``class``
 is the teacher's label when a labeler is given, else the detector's class mapped to the 6 classes
 (-1 when the detector names none, e.g. background subtraction: label at load time then).
@@ -32,18 +32,17 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
-from ekya.labels.coco import class_map
 from ekya.prepare.detectors import Detector
 from ekya.prepare.video import probe, sample_frames
-from ekya.streams.samplelist import frame_path, samplelist_path, write_frame_samplelist
-from ekya.streams.samples import CLASSES, StreamSet
+from ekya.streams.classes import SIX_CLASSES, class_map
+from ekya.streams.samplelist import INGEST_MARKER, frame_path, samplelist_path, write_frame_samplelist
+from ekya.streams.samples import StreamSet
 
 if TYPE_CHECKING:
     from ekya.labels.teachers import Teacher
 
-MARKER = ".ekya_ingest.json"
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm")
-_COCO_TO_CLASS = class_map("coco91", "cityscapes")  # detectors emit coco91 ids
+_COCO_TO_CLASS = class_map("coco91", "six")  # detectors emit coco91 ids
 
 
 @dataclass
@@ -96,7 +95,7 @@ def camera_name(video: Path) -> str:
 
 def is_done(out: Path, camera: str, settings: IngestSettings) -> bool:
     """Whether this camera was ingested completely with the same settings."""
-    marker, csv = Path(out) / camera / MARKER, samplelist_path(out, camera)
+    marker, csv = Path(out) / camera / INGEST_MARKER, samplelist_path(out, camera)
     if not (marker.is_file() and csv.is_file()):
         return False
     try:
@@ -153,11 +152,10 @@ def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSet
         df = pd.DataFrame(rows, columns=["camera", "frame", "timestamp", "x0", "y0", "x1", "y1", "score", "label"])
         if teacher is not None and len(df):
             df = _label(df, tmp, camera, teacher)
-        write_frame_samplelist(df, tmp / "samplelist.csv")
         counts = {"video": str(video), "crops": len(df), "frames": int(df["frame"].nunique()),
                   "video_seconds": info.duration, "settings": asdict(settings)}
-        (cam_dir / MARKER).write_text(json.dumps(counts, indent=1))
-        _commit(tmp, out, camera)
+        (cam_dir / INGEST_MARKER).write_text(json.dumps(counts, indent=1))
+        _commit(tmp, out, camera, df)
         return counts
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -169,11 +167,11 @@ def _label(df: pd.DataFrame, tmp: Path, camera: str, teacher: "Teacher") -> pd.D
 
     samples = df.assign(idx=np.arange(len(df)), path=[frame_path(camera, f) for f in df["frame"]],
                         teacher_label=df["label"])
-    labelled = apply_teacher(StreamSet(camera, tmp, samples, CLASSES), teacher).samples
+    labelled = apply_teacher(StreamSet(camera, tmp, samples, SIX_CLASSES), teacher).samples
     return df.assign(label=labelled["teacher_label"].to_numpy())
 
 
-def _commit(tmp: Path, out: Path, camera: str) -> None:
+def _commit(tmp: Path, out: Path, camera: str, rows: pd.DataFrame) -> None:
     """Move a finished video into place: old samplelist out first, folder swapped, new samplelist last."""
     final_dir, csv = out / camera, samplelist_path(out, camera)
     csv.unlink(missing_ok=True)  # never a samplelist naming frames of another run
@@ -181,8 +179,7 @@ def _commit(tmp: Path, out: Path, camera: str) -> None:
         old = tmp / "old"
         os.replace(final_dir, old)
     os.replace(tmp / camera, final_dir)
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp / "samplelist.csv", csv)
+    write_frame_samplelist(rows, csv)
 
 
 def ingest_videos(videos: Sequence[Path], out: Path, detector: Detector, settings: IngestSettings,

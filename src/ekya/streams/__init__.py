@@ -1,5 +1,6 @@
 """Streams: every dataset becomes per-camera, time-ordered sample tables (see samples.py)."""
 
-from ekya.streams.samples import CLASSES, SAMPLE_COLUMNS, StreamSet, validate_samples
+from ekya.streams.classes import SIX_CLASSES, WAYMO_CLASSES
+from ekya.streams.samples import SAMPLE_COLUMNS, StreamSet, validate_samples
 
-__all__ = ["CLASSES", "SAMPLE_COLUMNS", "StreamSet", "validate_samples"]
+__all__ = ["SAMPLE_COLUMNS", "SIX_CLASSES", "StreamSet", "WAYMO_CLASSES", "validate_samples"]

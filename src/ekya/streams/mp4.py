@@ -4,31 +4,37 @@ Reads ``<root>/sample_lists/citywise/<camera>.csv`` (the frame samplelist layout
 for objects the detector found without naming a class) with frames under
 ``<root>/<camera>/frame_images/``. Only videos whose ingestion completed (marker present) are
 streams. Rows are in time order (timestamp, then list order), numbered 0..n-1 per camera.
-The configured labeler fills ``teacher_label``; the load fails if it leaves a camera with no label at
-all (videos ingested with the background-subtraction detector and no labeler need a labeler here).
+The run's labeler fills ``teacher_label``; videos ingested with the background-subtraction detector
+and no labeler have no class, so they need a labeler that classifies crops (``labeler=classifier``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.prepare.ingest import MARKER
-from ekya.prepare.tables import build_stream_set
-from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
-from ekya.streams.samples import CLASSES, StreamSet, split_cameras
-
-if TYPE_CHECKING:
-    from ekya.labels.teachers import Teacher
+from ekya.streams.build import load_cameras
+from ekya.streams.classes import SIX_CLASSES
+from ekya.streams.samplelist import INGEST_MARKER, read_frame_samplelist, samplelist_dir, samplelist_path
+from ekya.streams.samples import StreamSet
 
 
 def ingested_cameras(root: Path) -> list[str]:
     """Cameras whose ingestion completed (samplelist and completion marker present), sorted."""
-    lists = Path(root) / "sample_lists" / "citywise"
-    return sorted(p.stem for p in lists.glob("*.csv") if (Path(root) / p.stem / MARKER).is_file())
+    return sorted(p.stem for p in samplelist_dir(root).glob("*.csv") if (Path(root) / p.stem / INGEST_MARKER).is_file())
+
+
+def read_ingested_camera(root: Path, camera: str) -> pd.DataFrame:
+    """One ingested camera's rows; EkyaError when its video held no object that passed the filters."""
+    csv = samplelist_path(root, camera)
+    with open(csv) as f:
+        if sum(1 for _ in f) < 2:
+            raise EkyaError(f"{csv}: the video had no object that passed min_size/min_score; lower them and "
+                            "re-ingest, or leave the camera out (dataset.cameras)")
+    return read_frame_samplelist(csv, camera, allow_unknown=True).assign(source=str(csv))
 
 
 def load_mp4(
@@ -36,11 +42,9 @@ def load_mp4(
     cameras: Sequence[str] | None = None,
     pretrain_cameras: Sequence[str] = (),
     check_images: bool = True,
-    labeler: "Teacher | None" = None,
     name: str = "mp4",
-    windows: Any = None,
 ) -> StreamSet:
-    """Load ingested videos as cameras; pretraining cameras go to ``meta['pretrain']``."""
+    """Load ingested videos as cameras, unlabelled; pretraining cameras go to ``meta['pretrain']``."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise EkyaError(f"{root}: directory not found; run  python -m ekya.prepare video=... out={root}  first")
@@ -48,27 +52,5 @@ def load_mp4(
     if not available:
         raise EkyaError(f"{root}: no ingested video (no sample_lists/citywise/<camera>.csv with a completion "
                         f"marker); run  python -m ekya.prepare video=... out={root}")
-    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{root} (ingested videos)")
-
-    def _read(cam: str) -> pd.DataFrame:
-        csv = samplelist_path(root, cam)
-        with open(csv) as f:
-            if sum(1 for _ in f) < 2:
-                raise EkyaError(f"{csv}: the video had no object that passed min_size/min_score; lower them and "
-                                "re-ingest, or leave the camera out (dataset.cameras)")
-        return read_frame_samplelist(csv, cam, allow_unknown=True).assign(source=str(csv))
-
-    def _load(cams: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
-        df = pd.concat([_read(c) for c in cams], ignore_index=True)
-        return build_stream_set(name, root, df, CLASSES, meta, teacher, check_images)
-
-    meta: dict[str, Any] = {"pretrain_cameras": pretrain}
-    if pretrain:
-        meta["pretrain"] = _load(pretrain, {})
-    ss = _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too
-    for cam in ss.cameras:
-        if bool((ss.camera(cam)["teacher_label"] < 0).all()):
-            raise EkyaError(f"camera {cam!r}: no sample has a teacher label (the video was ingested without "
-                            "classes); set a labeler that classifies crops, e.g. labeler@dataset.labeler=classifier "
-                            "dataset.labeler.weights=PATH, or re-ingest with a labeler or a torchvision detector")
-    return ss
+    return load_cameras(name, root, lambda c: read_ingested_camera(root, c), available, cameras, pretrain_cameras,
+                        f"{root} (ingested videos)", SIX_CLASSES, {}, check_images)

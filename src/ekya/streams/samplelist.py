@@ -4,6 +4,7 @@ On disk (one CSV per camera, with a header)::
 
     <root>/sample_lists/citywise/<camera>.csv     idx,frame id,class,xmin,ymin,xmax,ymax,score,timestamp,camera
     <root>/<camera>/frame_images/<frame id:06d>.jpg
+    <root>/<camera>/.ekya_ingest.json             (videos only) marker of a completed ``python -m ekya.prepare``
 
 ``class`` holds a class id of the dataset's own numbering; readers of lists that hold COCO ids pass
 ``class_map`` (COCO id -> class id; ids not in the map are dropped *before* renumbering, so idx never
@@ -12,24 +13,31 @@ drifts, unlike the original). Every malformed row fails with the file, the row a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
-from ekya.streams.samples import CLASSES, SAMPLE_COLUMNS, validate_samples
+from ekya.streams.classes import SIX_CLASSES
+from ekya.streams.samples import SAMPLE_COLUMNS, validate_samples
 
 FRAME_COLUMNS: tuple[str, ...] = ("idx", "frame id", "class", "xmin", "ymin", "xmax", "ymax", "score", "timestamp", "camera")
 _NUMERIC = ("idx", "frame id", "class", "xmin", "ymin", "xmax", "ymax", "score", "timestamp")
+#: Written into ``<root>/<camera>/`` when a video's ingestion completed; a camera without it is no stream.
+INGEST_MARKER = ".ekya_ingest.json"
+
+
+def samplelist_dir(root: Path) -> Path:
+    """The folder of a dataset root's per-camera samplelists."""
+    return Path(root) / "sample_lists" / "citywise"
 
 
 def samplelist_path(root: Path, camera: str) -> Path:
     """Where a camera's samplelist lives under a dataset root."""
-    return Path(root) / "sample_lists" / "citywise" / f"{camera}.csv"
+    return samplelist_dir(root) / f"{camera}.csv"
 
 
 def frame_path(camera: str, frame: int) -> str:
@@ -41,10 +49,10 @@ def read_frame_samplelist(
     csv_path: Path,
     camera: str | None = None,
     class_map: Mapping[int, int] | None = None,
-    num_classes: int = len(CLASSES),
+    num_classes: int = len(SIX_CLASSES),
     allow_unknown: bool = False,
 ) -> pd.DataFrame:
-    """Read one frame samplelist into a sample table (teacher_label = label until a labeler runs).
+    """Read one frame samplelist into an unlabelled sample table (teacher_label -1 until a teacher runs).
 
     ``allow_unknown`` accepts class -1 (an object found by a detector that names no class, labelled later).
     """
@@ -91,7 +99,7 @@ def read_frame_samplelist(
         "source_row": np.arange(len(raw)) + 2,
     })[keep].reset_index(drop=True)
     df["path"] = [frame_path(c, f) for c, f in zip(df["camera"], df["frame"])]
-    df["teacher_label"] = df["label"]
+    df["teacher_label"] = np.int64(-1)
     df = df.sort_values(["timestamp", "source_row"], kind="stable").reset_index(drop=True)
     df["idx"] = np.arange(len(df))
     bad_box = ((df["x0"] >= df["x1"]) | (df["y0"] >= df["y1"]) | (df["x0"] < 0) | (df["y0"] < 0)).to_numpy().nonzero()[0]
@@ -105,8 +113,6 @@ def read_frame_samplelist(
 
 def write_frame_samplelist(df: pd.DataFrame, csv_path: Path) -> None:
     """Write a sample table as a frame samplelist, atomically (a crash never leaves half a file)."""
-    csv_path = Path(csv_path)
-    csv_path.parent.mkdir(parents=True, exist_ok=True)
     frames = df["frame"] if "frame" in df.columns else df["idx"]
     out = pd.DataFrame({
         "idx": np.arange(len(df)), "frame id": frames.to_numpy(), "class": df["label"].to_numpy(),
@@ -114,11 +120,4 @@ def write_frame_samplelist(df: pd.DataFrame, csv_path: Path) -> None:
         "score": (df["score"] if "score" in df.columns else pd.Series(np.ones(len(df)))).to_numpy(),
         "timestamp": df["timestamp"].to_numpy(), "camera": df["camera"].to_numpy(),
     })
-    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            out.to_csv(f, index=False)
-        os.replace(tmp, csv_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(csv_path, out.to_csv(index=False))

@@ -10,6 +10,7 @@ One row per object crop. Columns (all required):
   For datasets whose images are already crops the box covers the whole image.
 - ``label`` (int): ground-truth class id in ``StreamSet.classes``, or -1 when unknown.
 - ``teacher_label`` (int): the label the teacher ("golden model") gave; training uses this column.
+  Loaders return it -1 everywhere (unlabelled); ``ekya.labels.teachers.apply_teacher`` fills it.
 
 Optional metadata columns (``time_of_day``, ``weather``, ``segment``...) are carried along untouched.
 """
@@ -22,8 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from ekya.errors import EkyaError
+from ekya.streams.classes import SIX_CLASSES
 
-CLASSES: tuple[str, ...] = ("person", "car", "truck", "bus", "bicycle", "motorcycle")
 SAMPLE_COLUMNS: tuple[str, ...] = (
     "camera", "idx", "timestamp", "path", "x0", "y0", "x1", "y1", "label", "teacher_label",
 )
@@ -36,7 +37,7 @@ class StreamSet:
     name: str
     root: Path
     samples: pd.DataFrame
-    classes: tuple[str, ...] = CLASSES
+    classes: tuple[str, ...] = SIX_CLASSES
     meta: dict = field(default_factory=dict)
 
     @property
@@ -57,7 +58,7 @@ class StreamSet:
         return p if p.is_absolute() else self.root / p
 
 
-def validate_samples(df: pd.DataFrame, source: str, num_classes: int = len(CLASSES)) -> pd.DataFrame:
+def validate_samples(df: pd.DataFrame, source: str, num_classes: int = len(SIX_CLASSES)) -> pd.DataFrame:
     """Check a sample table against the schema; raise EkyaError naming the source and first bad row."""
     missing = [c for c in SAMPLE_COLUMNS if c not in df.columns]
     if missing:
@@ -80,24 +81,3 @@ def validate_samples(df: pd.DataFrame, source: str, num_classes: int = len(CLASS
             raise EkyaError(f"{source}: camera {cam!r}: timestamps decrease along idx; samples must be in time order")
     return df
 
-
-def split_cameras(available: list[str], cameras: list[str] | None, pretrain_cameras: list[str] | None,
-                  where: str) -> tuple[list[str], list[str]]:
-    """(stream cameras, pretraining cameras) of a dataset, checked against what ``where`` holds.
-
-    ``cameras`` None means every available camera that is not a pretraining camera. A camera is a
-    stream or pretraining data, never both (that would leak test data into training).
-    """
-    pretrain = sorted(set(pretrain_cameras or []))
-    streams = sorted(set(c for c in available if c not in pretrain) if cameras is None else set(cameras))
-    unknown = [c for c in streams + pretrain if c not in available]
-    if unknown:
-        raise EkyaError(f"dataset.cameras / dataset.pretrain_cameras name {unknown}, which {where} does not hold; "
-                        f"available: {available}")
-    both = sorted(set(streams) & set(pretrain))
-    if both:
-        raise EkyaError(f"{both} are in both dataset.cameras and dataset.pretrain_cameras; a camera is either a "
-                        "stream or pretraining data, never both (that would leak test data into training)")
-    if not streams:
-        raise EkyaError(f"{where}: no stream cameras left ({available} are all in dataset.pretrain_cameras)")
-    return streams, pretrain

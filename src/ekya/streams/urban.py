@@ -21,20 +21,17 @@ lists already in the 6 classes). Ids outside the 6 classes are dropped *before* 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.labels.coco import class_map
-from ekya.prepare.checks import image_size
-from ekya.prepare.tables import build_stream_set
+from ekya.streams.build import load_cameras
+from ekya.streams.classes import SIX_CLASSES, class_map
+from ekya.streams.image_checks import image_size
 from ekya.streams.samplelist import FRAME_COLUMNS, frame_path, read_frame_samplelist
-from ekya.streams.samples import CLASSES, StreamSet, split_cameras
-
-if TYPE_CHECKING:
-    from ekya.labels.teachers import Teacher
+from ekya.streams.samples import StreamSet
 
 SIX_COLUMNS: tuple[str, ...] = ("idx", "class", "x0", "y0", "x1", "y1")
 NUMBERINGS = ("coco80", "coco91", "ekya")
@@ -43,7 +40,7 @@ NUMBERINGS = ("coco80", "coco91", "ekya")
 def _class_map(numbering: str) -> dict[int, int] | None:
     if numbering not in NUMBERINGS:
         raise EkyaError(f"dataset.class_numbering={numbering!r}; use one of {list(NUMBERINGS)}")
-    return None if numbering == "ekya" else class_map(numbering, "cityscapes")  # type: ignore[arg-type]
+    return None if numbering == "ekya" else class_map(numbering, "six")  # type: ignore[arg-type]
 
 
 def read_six_column_list(
@@ -72,10 +69,10 @@ def read_six_column_list(
     cls = num["class"].astype(np.int64)
     cmap = _class_map(numbering)
     if cmap is None:
-        bad = ((cls < 0) | (cls >= len(CLASSES))).nonzero()[0]
+        bad = ((cls < 0) | (cls >= len(SIX_CLASSES))).nonzero()[0]
         if len(bad):
             raise EkyaError(f"{csv_path}: line {int(bad[0]) + 2}: class {int(cls[bad[0]])} is outside "
-                            f"0..{len(CLASSES) - 1}; fix the row or set dataset.class_numbering=coco80|coco91")
+                            f"0..{len(SIX_CLASSES) - 1}; fix the row or set dataset.class_numbering=coco80|coco91")
         keep, label = np.ones(len(cls), bool), cls
     else:
         keep = np.array([int(c) in cmap for c in cls], bool)
@@ -111,8 +108,6 @@ def read_six_column_list(
         df["x0"], df["y0"] = 0, 0
         df["x1"], df["y1"] = [w for w, _ in sizes], [h for _, h in sizes]
         df["timestamp"] = np.arange(len(df)) / float(rows_per_second)
-    df["teacher_label"] = df["label"]
-    df["idx"] = 0
     return df.reset_index(drop=True)
 
 
@@ -141,25 +136,19 @@ def load_urban(
     row_image: str | None = None,
     rows_per_second: float = 1.0,
     check_images: bool = True,
-    labeler: "Teacher | None" = None,
     name: str = "urban",
-    windows: Any = None,
 ) -> StreamSet:
-    """Load Urban Traffic / Urban Building samplelists, one camera per CSV (see module doc)."""
+    """Load Urban Traffic / Urban Building samplelists, one camera per CSV (see module doc), unlabelled."""
     root = Path(root).expanduser()
     lists = root / samplelist_dir
     if not lists.is_dir():
         raise EkyaError(f"{lists}: directory not found; extract the dataset's samplelists (e.g. "
                         "vegas_sample_lists.tar.gz) there, or run python -m ekya.prepare on the videos")
     available = sorted(p.stem for p in lists.glob("*.csv"))
-    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{lists} (one CSV per camera)")
 
-    def _load(cams: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
-        df = pd.concat([read_urban_list(lists / f"{c}.csv", c, class_numbering, fps, row_image, rows_per_second, root)
-                        for c in cams], ignore_index=True)
-        return build_stream_set(name, root, df, CLASSES, meta, teacher, check_images)
+    def read(camera: str) -> pd.DataFrame:
+        return read_urban_list(lists / f"{camera}.csv", camera, class_numbering, fps, row_image, rows_per_second, root)
 
-    meta: dict[str, Any] = {"samplelists": str(lists), "pretrain_cameras": pretrain}
-    if pretrain:
-        meta["pretrain"] = _load(pretrain, {"samplelists": str(lists)})
-    return _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too
+    meta: dict[str, Any] = {"samplelists": str(lists)}
+    return load_cameras(name, root, read, available, cameras, pretrain_cameras, f"{lists} (one CSV per camera)",
+                        SIX_CLASSES, meta, check_images)

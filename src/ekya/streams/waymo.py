@@ -8,7 +8,7 @@ Layout (the original's ``waymo_classification_images.tar``)::
 CSV header: idx, image name, class, timestamp, weather, location, time of day, segment, frame index,
 camera name, label id, xmin, ymin, xmax, ymax, detection difficulty level, tracking difficulty level.
 ``class`` is vehicle 0, pedestrian 1, sign 2, cyclist 3; lists labelled with COCO ids instead are read
-with ``class_numbering=coco91|coco80`` through ``ekya.labels.coco`` (unmapped ids dropped before
+with ``class_numbering=coco91|coco80`` through ``ekya.streams.classes`` (unmapped ids dropped before
 numbering). ``timestamp`` is Waymo's frame time in microseconds.
 
 Time: a stream is ~10 consecutive 20 s segments of one location recorded on different days. Segments
@@ -21,18 +21,15 @@ frame. The raw microseconds stay in ``timestamp_us``; the box in the full camera
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.labels.coco import WAYMO_CLASSES, class_map
-from ekya.prepare.tables import build_stream_set
-from ekya.streams.samples import StreamSet, split_cameras
-
-if TYPE_CHECKING:
-    from ekya.labels.teachers import Teacher
+from ekya.streams.build import load_cameras
+from ekya.streams.classes import WAYMO_CLASSES, class_map
+from ekya.streams.samples import StreamSet
 
 FRAME_PERIOD = 0.1
 LABEL_COLUMNS: tuple[str, ...] = (
@@ -97,8 +94,6 @@ def read_waymo_labels(csv_path: Path, camera: str, class_numbering: str = "waymo
     df = df.assign(_first=first).sort_values(["_first", "segment", "timestamp_us", "camera_name", "label_id",
                                               "source_row"], kind="stable")
     df["timestamp"] = _timestamps(df["segment"].to_numpy(), df["timestamp_us"].to_numpy())
-    df["teacher_label"] = df["label"]
-    df["idx"] = 0
     return df.drop(columns="_first").reset_index(drop=True)
 
 
@@ -123,11 +118,9 @@ def load_waymo(
     class_numbering: str = "waymo",
     crop_size: int = 224,
     check_images: bool = True,
-    labeler: "Teacher | None" = None,
     name: str = "waymo",
-    windows: Any = None,
 ) -> StreamSet:
-    """Load the preprocessed Waymo crops, one camera per label list; pretraining lists go to ``meta['pretrain']``."""
+    """Load the preprocessed Waymo crops unlabelled, one camera per label list; pretraining lists go to ``meta['pretrain']``."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise EkyaError(f"{root}: directory not found; extract waymo_classification_images.tar there "
@@ -135,17 +128,14 @@ def load_waymo(
     available = available_streams(root)
     if not available:
         raise EkyaError(f"{root}: no *_labels.csv lists; extract waymo_classification_images.tar there")
-    streams, pretrain = split_cameras(available, cameras, pretrain_cameras, f"{root} (<name>_labels.csv lists)")
     if class_numbering not in ("waymo", "coco91", "coco80"):
         raise EkyaError(f"dataset.class_numbering={class_numbering!r}; use waymo, coco91 or coco80")
 
-    def _load(names: list[str], meta: dict, teacher: "Teacher | None" = None) -> StreamSet:
-        df = pd.concat([read_waymo_labels(root / f"{n}_labels.csv", n, class_numbering) for n in names],
-                       ignore_index=True)
-        df["x0"], df["y0"], df["x1"], df["y1"] = 0, 0, int(crop_size), int(crop_size)
-        return build_stream_set(name, root, df, WAYMO_CLASSES, meta, teacher, check_images)
+    def read(camera: str) -> pd.DataFrame:
+        df = read_waymo_labels(root / f"{camera}_labels.csv", camera, class_numbering)
+        df["x0"], df["y0"], df["x1"], df["y1"] = 0, 0, int(crop_size), int(crop_size)  # the crop is the object
+        return df
 
-    meta: dict[str, Any] = {"frame_period": FRAME_PERIOD, "pretrain_cameras": pretrain}
-    if pretrain:
-        meta["pretrain"] = _load(pretrain, {"frame_period": FRAME_PERIOD})
-    return _load(streams, meta, labeler)  # the teacher labels meta['pretrain'] too
+    meta: dict[str, Any] = {"frame_period": FRAME_PERIOD}
+    return load_cameras(name, root, read, available, cameras, pretrain_cameras, f"{root} (<name>_labels.csv lists)",
+                        WAYMO_CLASSES, meta, check_images)

@@ -1,4 +1,4 @@
-"""Checks of a prepared dataset on disk: every image opens, and every box lies inside its image."""
+"""Checks of a dataset's images on disk: every image opens, and every box lies inside its image."""
 
 from __future__ import annotations
 

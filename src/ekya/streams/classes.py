@@ -1,4 +1,7 @@
-"""COCO class numberings, and the one mapping from COCO ids to Ekya's dataset classes.
+"""The datasets' class lists, the two COCO numberings, and the one mapping from COCO ids to dataset classes.
+
+Two class sets are in use: the six classes of every dataset but Waymo (``SIX_CLASSES``: Cityscapes,
+Urban, your own videos, the synthetic default) and Waymo's four (``WAYMO_CLASSES``).
 
 Two numberings of the same 80 COCO object categories are in use, and the original code mixed them
 (its defect 20):
@@ -11,7 +14,7 @@ Two numberings of the same 80 COCO object categories are in use, and the origina
   ``coco_classes.txt`` and its released Urban samplelists; a COCO classifier's output index i is
   coco80 id i + 1.
 
-The two agree up to id 11 (fire hydrant), so the six Cityscapes classes have the same id in both
+The two agree up to id 11 (fire hydrant), so the six classes have the same id in both
 (person 1, bicycle 2, car 3, motorcycle 4, bus 6, truck 8); they differ from stop sign on
 (coco91 13 = coco80 12), which is where the original's Waymo 'sign' mapping went wrong.
 Every conversion goes through the category *name*, so no table of ids is typed twice.
@@ -45,17 +48,18 @@ COCO91: dict[int, str] = {
 # coco80 id -> name: the same categories, numbered 1..80 in coco91 order.
 COCO80: dict[int, str] = {i + 1: name for i, name in enumerate(COCO91[k] for k in sorted(COCO91))}
 
-CITYSCAPES_CLASSES: tuple[str, ...] = ("person", "car", "truck", "bus", "bicycle", "motorcycle")
+#: The six classes of every dataset but Waymo; a class id is a position in this tuple.
+SIX_CLASSES: tuple[str, ...] = ("person", "car", "truck", "bus", "bicycle", "motorcycle")
 WAYMO_CLASSES: tuple[str, ...] = ("vehicle", "pedestrian", "sign", "cyclist")
 
 # COCO category name -> dataset class id. Waymo's 'sign' takes traffic lights, stop signs and
 # parking meters (COCO has no generic sign), 'vehicle' every motor vehicle, 'cyclist' bicycles.
 _TO_DATASET: dict[str, dict[str, int]] = {
-    "cityscapes": {"person": 0, "car": 1, "truck": 2, "bus": 3, "bicycle": 4, "motorcycle": 5},
+    "six": {name: i for i, name in enumerate(SIX_CLASSES)},
     "waymo": {"car": 0, "motorcycle": 0, "bus": 0, "truck": 0, "person": 1, "traffic light": 2,
               "stop sign": 2, "parking meter": 2, "bicycle": 3},
 }
-DATASET_CLASSES: dict[str, tuple[str, ...]] = {"cityscapes": CITYSCAPES_CLASSES, "waymo": WAYMO_CLASSES}
+DATASET_CLASSES: dict[str, tuple[str, ...]] = {"six": SIX_CLASSES, "waymo": WAYMO_CLASSES}
 
 _TABLES: dict[str, dict[int, str]] = {"coco91": COCO91, "coco80": COCO80}
 _IDS: dict[str, dict[str, int]] = {n: {name: i for i, name in t.items()} for n, t in _TABLES.items()}
@@ -88,8 +92,8 @@ def convert(coco_id_: int, source: Numbering, target: Numbering) -> int:
     return coco_id(coco_name(coco_id_, source), target)
 
 
-def class_map(numbering: Numbering, dataset: str = "cityscapes") -> dict[int, int]:
-    """COCO id (in ``numbering``) -> class id of ``dataset``; ids absent from the map are dropped."""
+def class_map(numbering: Numbering, dataset: str = "six") -> dict[int, int]:
+    """COCO id (in ``numbering``) -> class id of the class set ``dataset`` (six | waymo); ids absent are dropped."""
     table = _table(numbering)
     if dataset not in _TO_DATASET:
         raise EkyaError(f"no COCO mapping for dataset classes {dataset!r}; choose one of {sorted(_TO_DATASET)}")
