@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ekya.labels.teachers import GroundTruthTeacher, apply_teacher
 from ekya.learners import FinetuneLearner
 from ekya.profiles.types import RetrainConfig
 from ekya.streams.synthetic import load_synthetic
@@ -17,12 +18,13 @@ from ekya.streams.windows import cut_windows
 
 
 def test_drift_hurts_a_stale_model_and_retraining_recovers(tmp_path_factory) -> None:
-    ss = load_synthetic(tmp_path_factory.mktemp("drift"), seed=0, cameras=6, windows=6, window_seconds=200.0,
-                        samples_per_window=150, image_size=40)
+    ss = load_synthetic(tmp_path_factory.mktemp("drift"), seed=0, cameras=6, chunks=6, chunk_seconds=200.0,
+                        samples_per_chunk=150, image_size=40)
+    ss = apply_teacher(ss, GroundTruthTeacher())
     drift = ss.meta["drift"]
     cam = max(drift, key=drift.get)
     windows = cut_windows(ss.camera(cam), 6, 200.0, history_weight=0.0, val_fraction=0.2, seed=1)
-    learner = FinetuneLearner(backbone="resnet10_w16", hidden=256, image_size=32, num_threads=2, base_epochs=15)
+    learner = FinetuneLearner(backbone="resnet10_w16", hidden=256, image_size=32, base_epochs=15)
 
     base = learner.base_model(ss, windows[0], seed=0)
     start = learner.evaluate(base, windows[0].val, ss)  # held out of the base model's training

@@ -1,6 +1,28 @@
-"""Learners: per-camera edge models, their retraining jobs and their accuracy (PyTorch Lightning)."""
+"""Learners: per-camera edge models, their retraining jobs and their accuracy (PyTorch Lightning).
 
-from ekya.learners.learner import FinetuneLearner, TrainReport, load_checkpoint, save_checkpoint
-from ekya.learners.model import EdgeModel
+The names below load on first use, so ``ekya.learners.base`` (the protocol and ``TrainReport``)
+imports without torch and torch-free code can name the Learner type.
+"""
 
-__all__ = ["EdgeModel", "FinetuneLearner", "TrainReport", "load_checkpoint", "save_checkpoint"]
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ekya.learners.base import Learner, TrainReport
+    from ekya.learners.checkpoint import load_checkpoint, save_checkpoint
+    from ekya.learners.learner import FinetuneLearner
+    from ekya.learners.model import EdgeModel
+
+_WHERE = {"Learner": "base", "TrainReport": "base", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+          "FinetuneLearner": "learner", "EdgeModel": "model"}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module when the name is first asked for."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'ekya.learners' has no attribute {name!r}")
+    return getattr(import_module(f"ekya.learners.{_WHERE[name]}"), name)

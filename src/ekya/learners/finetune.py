@@ -4,10 +4,12 @@ The same module trains either the whole edge model (inputs: uint8 crops) or the 
 cached backbone features (frozen backbone: the features never change, so they are computed once
 per job rather than once per epoch). Validation runs after every epoch; the best-validation
 weights are restored at the end, and only epochs that really trained are candidates, so a
-one-epoch job returns its trained weights (the original kept the initial ones, defect 11).
+one-epoch job returns its trained weights (the original kept the initial ones).
 
 Batches come from in-memory tensors through a seeded permutation, so a job is deterministic and
-no DataLoader worker, collation or per-sample indexing sits between the tensors and the model.
+no DataLoader worker, collation or per-sample indexing sits between the tensors and the model. The
+tensors may live on the training device already; the permutation is drawn on the CPU either way,
+so the batches do not depend on the device.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Iterator
 
 import lightning.pytorch as pl
 import torch
@@ -26,12 +28,10 @@ from torch.nn import functional as F
 class Batches:
     """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given."""
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None,
-                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None) -> None:
         self.x, self.y = x, y
         self.batch_size = max(1, int(batch_size))
         self.generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        self.transform = transform
         n = len(y)
         # A trailing batch of one sample is skipped when shuffling (training): BatchNorm cannot
         # normalise a single sample. Which sample sits there changes every epoch.
@@ -49,7 +49,9 @@ class Batches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.y)
-        order = torch.randperm(n, generator=self.generator) if self.generator is not None else None
+        order = None
+        if self.generator is not None:
+            order = torch.randperm(n, generator=self.generator).to(self.x.device)
         start = 0
         for size in self.sizes:
             if order is None:
@@ -58,7 +60,7 @@ class Batches:
                 idx = order[start:start + size]
                 x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
             start += size
-            yield (self.transform(x) if self.transform is not None else x), y
+            yield x, y
 
 
 class FinetuneModule(pl.LightningModule):
@@ -110,28 +112,36 @@ class FinetuneModule(pl.LightningModule):
 
 @contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence Lightning's per-fit banners and hints; errors still propagate."""
+    """Silence Lightning's own per-fit banners, hints and warnings for this fit only; errors still propagate."""
     loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
+        # Only warnings raised inside Lightning (its hints for a barebones loop without DataLoaders);
+        # catch_warnings puts the process's filters back on exit.
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.filterwarnings("ignore", module=r"lightning(\.|$)")
             yield
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
 
 
-def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int) -> FinetuneModule:
-    """Train ``module`` for ``epochs`` with validation after each; restore the best-validation weights."""
+def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int,
+        device: torch.device = torch.device("cpu")) -> FinetuneModule:
+    """Train ``module`` for ``epochs`` on ``device`` with validation after each; restore the best-validation weights.
+
+    Lightning hands the module back on the CPU. ``deterministic`` is left unset: Lightning would
+    switch deterministic algorithms on for the whole process; the entry point decides that once.
+    """
     has_val = val is not None and len(val) > 0
+    devices = [device.index] if device.index is not None else 1
     with _quiet():
         trainer = pl.Trainer(
-            accelerator="cpu", devices=1, max_epochs=int(epochs), barebones=True, logger=False,
+            accelerator=device.type, devices=devices, max_epochs=int(epochs), barebones=True, logger=False,
             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, deterministic=True, limit_val_batches=1.0 if has_val else 0,
+            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0,
         )
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val if has_val else None)
     if module.best_state is not None:

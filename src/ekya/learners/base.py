@@ -1,0 +1,89 @@
+"""The learner protocol: what every runtime and the micro-profiler may call on a learner.
+
+A learner owns the edge models of its cameras: it builds a camera's base model, runs one
+retraining job per RetrainConfig (and reports its cost in a ``TrainReport``), scores a model on a
+sample table, and turns a model into a plain dict of its description and weights and back (so a
+saved run never pickles a module, and renaming a class never breaks a resume).
+
+Models handed to callers live on the CPU, whatever device a learner trains on, so they pickle and
+compare the same everywhere.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ekya.profiles.types import RetrainConfig
+from ekya.streams.samples import StreamSet
+from ekya.streams.windows import Window
+
+if TYPE_CHECKING:  # the protocol itself needs no torch
+    from torch import nn
+
+
+@dataclass
+class TrainReport:
+    """What one training job did: epochs, sample-passes, FLOPs computed, validation curve, wall time."""
+
+    epochs: int
+    samples_seen: int
+    train_flops: float
+    val_acc: list[float] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    train_samples: int = 0
+    val_samples: int = 0
+    #: the config asked for a backbone other than the given model's, so training started from a
+    #: freshly initialised model of that backbone (nothing pretrained exists to start from)
+    from_scratch: bool = False
+    #: FLOPs per sample of each pass this job ran, as measured on its architecture: (once per
+    #: train+val sample (feature caching), per train sample and epoch, per val sample and epoch);
+    #: train_flops = once*(train+val) + epochs*(train*per_train + val*per_val)
+    pass_flops: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+class Learner(ABC):
+    """Base models, retraining jobs, accuracy and model (de)serialisation for per-camera edge models."""
+
+    @abstractmethod
+    def base_model(self, stream_set: StreamSet, bootstrap: Window | pd.DataFrame, seed: int) -> nn.Module:
+        """A camera's base model, built from its bootstrap window (or a bootstrap table)."""
+
+    @abstractmethod
+    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
+                stream_set: StreamSet, seed: int) -> tuple[nn.Module, TrainReport]:
+        """A retrained copy of ``model`` and the job's report; ``model`` itself is never changed."""
+
+    @abstractmethod
+    def hits(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet,
+             teacher: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(correct, keep): ``keep`` marks the rows with a target, ``correct`` whether each kept row is right."""
+
+    @abstractmethod
+    def predict(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet) -> np.ndarray:
+        """Predicted class id per row of ``df``."""
+
+    def evaluate(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet, teacher: bool = False) -> float:
+        """Top-1 accuracy over the rows ``hits`` keeps; NaN when no row has a target."""
+        correct, _ = self.hits(model, df, stream_set, teacher)
+        return float(correct.mean()) if correct.size else float("nan")
+
+    @abstractmethod
+    def forward_flops(self, model: nn.Module) -> float:
+        """FLOPs of one inference pass of ``model`` over one sample."""
+
+    @abstractmethod
+    def check_config(self, config: RetrainConfig) -> None:
+        """Raise EkyaError (naming the config and key) when this learner cannot run ``config``."""
+
+    @abstractmethod
+    def model_state(self, model: nn.Module) -> dict[str, Any]:
+        """A plain dict of the model's description and its ``state_dict`` (no pickled modules)."""
+
+    @abstractmethod
+    def load_model_state(self, state: dict[str, Any]) -> nn.Module:
+        """The model a ``model_state`` dict describes, with identical outputs, on the CPU."""

@@ -1,0 +1,62 @@
+"""Edge models as plain dicts (architecture + weights) and as checkpoint files of that dict.
+
+The dict is ``{"arch": EdgeModel.describe(), "state_dict": ...}``: no pickled module, so renaming a
+class never breaks a saved run, and a checkpoint file is that dict written by ``torch.save``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ekya.atomic import atomic_write
+from ekya.errors import EkyaError
+from ekya.learners.model import EdgeModel
+
+
+def edge_model_state(model: EdgeModel) -> dict[str, Any]:
+    """The model's architecture and a CPU copy of its weights, independent of the model from now on."""
+    state = model.state_dict()
+    for key, value in state.items():  # in place, so the state_dict's version metadata stays
+        state[key] = value.detach().to("cpu", copy=True)
+    return {"arch": dict(model.describe()), "state_dict": state}
+
+
+def edge_model_from_state(state: dict[str, Any]) -> EdgeModel:
+    """The EdgeModel an ``edge_model_state`` dict describes, in eval mode on the CPU."""
+    arch = dict(state["arch"])
+    # The weights are overwritten at once; forking keeps the build from drawing on the global RNG.
+    with torch.random.fork_rng(devices=[]):
+        model = EdgeModel(arch["backbone"], arch["hidden"], arch["num_classes"], arch["image_size"])
+    model.load_state_dict(state["state_dict"])
+    return model.eval()
+
+
+def save_checkpoint(model: EdgeModel, path: str | Path) -> None:
+    """Write a model (architecture + weights) that ``learner.checkpoint`` can name."""
+    state = edge_model_state(model)
+
+    def write(tmp: Path) -> None:
+        # Through a file object: torch.save would name the archive inside after the random temp file.
+        with tmp.open("wb") as f:
+            torch.save(state, f)
+
+    atomic_write(path, write)
+
+
+def load_checkpoint(path: str | Path, num_classes: int | None = None) -> EdgeModel:
+    """Read a model written by ``save_checkpoint``; EkyaError names the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise EkyaError(f"learner.checkpoint: {path} does not exist; train a base model first or fix the path "
+                        "(it may contain {camera})")
+    try:
+        model = edge_model_from_state(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as e:  # any unreadable or foreign file: one clear message, not a pickle traceback
+        raise EkyaError(f"learner.checkpoint: {path} is not an ekya model checkpoint ({e}); "
+                        "write it with ekya.learners.save_checkpoint") from None
+    if num_classes is not None and model.num_classes != num_classes:
+        raise EkyaError(f"learner.checkpoint: {path} predicts {model.num_classes} classes, the dataset has {num_classes}")
+    return model
