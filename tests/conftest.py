@@ -1,18 +1,57 @@
-"""Shared fixtures: one small synthetic dataset per test session (generated in a temp dir, ~1 s)."""
+"""Shared fixtures: the one Hydra config fixture, and one small synthetic dataset per test session."""
 
 from __future__ import annotations
 
-# ekya's package import sets OMP_WAIT_POLICY=PASSIVE before torch loads (see src/ekya/__init__.py).
-import pytest
+from pathlib import Path
+from typing import Callable
 
-from ekya.streams.samples import StreamSet
-from ekya.streams.synthetic import load_synthetic
+import pytest
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from ekya.configs import compose_config
+from ekya.process import set_env_policies
+
+set_env_policies()  # as the entry points do, before any test loads torch
+
+from ekya.labels.teachers import GroundTruthTeacher, apply_teacher  # noqa: E402
+from ekya.streams.samples import StreamSet  # noqa: E402
+from ekya.streams.synthetic import load_synthetic  # noqa: E402
 
 #: Small enough to generate in about a second, big enough to train a model that beats chance.
-SMALL = dict(seed=0, cameras=4, windows=4, window_seconds=100.0, samples_per_window=60, image_size=40)
+SMALL = dict(seed=0, cameras=4, chunks=4, chunk_seconds=100.0, samples_per_chunk=60, image_size=40)
 
 
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory: pytest.TempPathFactory) -> StreamSet:
-    """A 4-camera, 4-window synthetic StreamSet with 60 samples per camera and window."""
-    return load_synthetic(tmp_path_factory.mktemp("synthetic"), **SMALL)
+    """A 4-camera, 4-window synthetic StreamSet with 60 samples per camera and window, labelled by its ground truth."""
+    return apply_teacher(load_synthetic(tmp_path_factory.mktemp("synthetic"), **SMALL), GroundTruthTeacher())
+
+
+@pytest.fixture(scope="session")
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One dataset cache for the session's runs (a generated dataset is keyed by its spec, so sharing is safe)."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def make_cfg(tmp_path: Path, data_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., DictConfig]:
+    """Compose the real config as ``python -m ekya OVERRIDES`` started in ``tmp_path`` would.
+
+    ``${hydra:...}`` resolves (the MLflow store and artifacts land in tmp_path), datasets are cached
+    in the session's data cache, and Hydra's global state is cleared afterwards.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EKYA_DATA", str(data_cache))
+
+    def make(*overrides: str) -> DictConfig:
+        cfg = compose_config([*overrides, f"hydra.run.dir={tmp_path / 'outputs'}"], return_hydra_config=True)
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return cfg
+
+    yield make
+    GlobalHydra.instance().clear()
+    HydraConfig.instance().cfg = None

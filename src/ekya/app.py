@@ -1,19 +1,12 @@
-"""The Hydra entry point: compose the config, pick the runtime, track the run, print the summary."""
+"""The Hydra entry point (``python -m ekya``): compose the config, build the run, play it, end it cleanly."""
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
-
-from ekya.errors import EkyaError
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _run_dir(resume: str | None, fresh: str) -> str:
@@ -21,37 +14,56 @@ def _run_dir(resume: str | None, fresh: str) -> str:
     return str(resume) if resume not in (None, "", "None", "null") else fresh
 
 
-if not OmegaConf.has_resolver("ekya_run_dir"):
-    OmegaConf.register_new_resolver("ekya_run_dir", _run_dir)
+def register_resolvers() -> None:
+    """The resolvers ekya's configs use (the run directory of a fresh or resumed run)."""
+    if not OmegaConf.has_resolver("ekya_run_dir"):
+        OmegaConf.register_new_resolver("ekya_run_dir", _run_dir)
 
 
-def _quiet() -> None:
-    """Keep the terminal to the progress bar and the summary; errors still surface."""
-    warnings.filterwarnings("ignore")
-    os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+register_resolvers()
 
 
-def execute(cfg: DictConfig, run_dir: Path) -> object:
-    """Run one cell (emulate or simulate) into run_dir and return its per-window records frame."""
-    from ekya.execution.session import run_session
+def check_overrides(argv: list[str]) -> None:
+    """Compose a plain run's overrides once up front, so a bad key or group is one line and exit 2.
 
-    return run_session(cfg, run_dir)
+    Hydra reports its own composition errors over several lines with exit status 1; flags
+    (``-m``, ``--cfg``, ``--help`` ...) are left to Hydra.
+    """
+    if any(a.startswith("-") for a in argv):
+        return
+    from hydra.errors import HydraException
+
+    from ekya.configs import compose_config
+
+    try:
+        compose_config(argv)
+    except HydraException as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"ekya: error: {first} (python -m ekya --help lists the groups and keys)", file=sys.stderr)
+        sys.exit(2)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
-def main(cfg: DictConfig) -> None:
-    """Compose the config and run it; user errors print one line and exit with status 2."""
-    _quiet()
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run one cell and return its mean window accuracy (what sweepers optimise).
+
+    A user error prints one line and exits with status 2; Ctrl-C prints the resume command and
+    exits with 130. Either way, and on any other failure, the MLflow runs are ended (KILLED or FAILED).
+    """
     from hydra.core.hydra_config import HydraConfig
+
+    from ekya.composition import run_config
+    from ekya.errors import user_error
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        execute(cfg, run_dir)
-    except EkyaError as e:
-        print(f"ekya: error: {e}", file=sys.stderr)
-        sys.exit(2)
+        return float(run_config(cfg, run_dir).summary["mean_accuracy"])
     except KeyboardInterrupt:
         print(f"\nekya: interrupted; resume with:  python -m ekya resume={run_dir}", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - user errors become one line; anything else is a bug to show
+        message = user_error(e)
+        if message is None:
+            raise
+        print(f"ekya: error: {message}", file=sys.stderr)
+        sys.exit(2)

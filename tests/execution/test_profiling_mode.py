@@ -6,24 +6,17 @@ import math
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
-from ekya.app import CONF_DIR
-from ekya.execution.session import run_session
+from ekya.composition import run_config
+from ekya.errors import EkyaError
 from ekya.profiles.io import read_profiles
 
-
-def cfg(tmp_path, *overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=[
-            "experiment=tiny", "dataset.windows=3", "learner.num_threads=1",
-            f"dataset.root={tmp_path}/data", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
-            f"tracking.artifact_root={tmp_path}/artifacts", *overrides])
+TINY = ["experiment=tiny", "dataset.windows=3", "threads=1"]
 
 
-def test_profile_all_feeds_the_simulator(tmp_path):
-    emu = run_session(cfg(tmp_path, "scheduler=thief", "runtime.profile_all=true", "runtime.num_threads=1"),
-                      tmp_path / "emu", quiet=True)
+def test_profile_all_feeds_the_simulator(make_cfg, tmp_path):
+    emu = run_config(make_cfg(*TINY, "scheduler=thief", "callbacks=[default,profile_all]"),
+                     tmp_path / "emu", quiet=True).frame
     ps = read_profiles(tmp_path / "emu" / "profiles.json")
     assert ps.n_windows == 2 and sorted(ps.streams) == sorted(emu["stream"].unique())
     space = {c.config for c in ps.truth[0][0].configs}
@@ -32,10 +25,9 @@ def test_profile_all_feeds_the_simulator(tmp_path):
         for t, p in zip(truth_w, pred_w):
             assert {c.config for c in p.configs} == space
             assert all(0 <= c.accuracy <= 1 and c.cost > 0 for c in t.configs)
-    # the thief's micro-profiling was charged: every camera in the first window; later only the
-    # cameras whose trials could not be reused
+    # the thief's micro-profiling was charged: every camera in the first window
     first_window = emu["window"] == emu["window"].min()
-    assert (emu.loc[first_window, "profiling_cost"] > 0).all() and (emu["profiling_cost"] >= 0).all()
+    assert (emu.loc[first_window, "profiling_cost"] > 0).all()
     assert emu["predicted_accuracy"].notna().all()
     # the prediction-vs-truth table: one row per window, camera and config, matching profiles.json
     table = pd.read_csv(tmp_path / "emu" / "profiling.csv")
@@ -48,7 +40,12 @@ def test_profile_all_feeds_the_simulator(tmp_path):
         assert row["predicted_accuracy"] == pytest.approx(w0[row["config"]].accuracy)
         assert row["predicted_cost"] == pytest.approx(w0[row["config"]].cost)
 
-    sim = run_session(cfg(tmp_path, "runtime=simulate", f"runtime.profiles={tmp_path}/emu/profiles.json",
-                          "scheduler=thief"), tmp_path / "sim", quiet=True)
+    sim = run_config(make_cfg("runtime=simulate", f"runtime.profiles={tmp_path}/emu/profiles.json",
+                              "scheduler=thief"), tmp_path / "sim", quiet=True).frame
     assert len(sim) == len(emu)
     assert all(math.isfinite(a) and 0 <= a <= 1 for a in sim["accuracy"])
+
+
+def test_profiling_mode_refuses_a_runtime_that_does_not_train(make_cfg, tmp_path):
+    with pytest.raises(EkyaError, match="profile_all"):
+        run_config(make_cfg("runtime=simulate", "callbacks=[default,profile_all]"), tmp_path / "sim", quiet=True)

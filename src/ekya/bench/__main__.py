@@ -7,7 +7,11 @@ import json
 import pkgutil
 import sys
 
-import ekya.bench
+from ekya.process import set_env_policies
+
+set_env_policies()  # before any benchmark loads torch
+
+import ekya.bench  # noqa: E402
 
 
 def available() -> list[str]:

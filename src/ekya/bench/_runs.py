@@ -6,13 +6,12 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from ekya.app import CONF_DIR
+from ekya.composition import run_config
+from ekya.configs import compose_config
 from ekya.errors import EkyaError
-from ekya.execution.session import run_session
 from ekya.profiles.configspace import check_config_name, load_configspace
 
 # Keys that say where a run writes, not what it computes: a resumed run keeps its own.
@@ -23,10 +22,8 @@ def compose_cell(overrides: list[str], store: Path, data: Path) -> DictConfig:
     """The config of one cell: the overrides, MLflow in the sqlite file ``store``, the data cache in ``data``."""
     artifacts = store.parent / "mlartifacts"
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=[f"tracking.uri=sqlite:///{store}",
-                                                f"tracking.artifact_root={artifacts}",
-                                                f"dataset.root={data}", *overrides])
+        return compose_config([f"tracking.uri=sqlite:///{store}", f"tracking.artifact_root={artifacts}",
+                               f"dataset.root={data}", *overrides])
     except HydraException as e:
         raise EkyaError(f"overrides {overrides}: {e}") from None
 
@@ -41,7 +38,7 @@ def check_cell(overrides: list[str]) -> None:
 def run_cell(work: Path, name: str, overrides: list[str]) -> pd.DataFrame:
     """One `python -m ekya` cell with the given overrides; its per-window records."""
     cfg = compose_cell(overrides, Path(work) / "mlflow.db", Path(work) / "data")
-    return run_session(cfg, Path(work) / "runs" / name, quiet=True)
+    return run_config(cfg, Path(work) / "runs" / name, quiet=True).frame
 
 
 def _what(cfg: DictConfig) -> dict:
@@ -67,7 +64,7 @@ def run_or_resume(run_dir: Path, overrides: list[str], store: Path, data: Path) 
             raise EkyaError(f"{run_dir} holds an interrupted run of another config (differs in {changed}); "
                             "delete that directory or choose another output directory")
         cfg.resume = str(run_dir)
-    return run_session(cfg, run_dir, quiet=True)
+    return run_config(cfg, run_dir, quiet=True).frame
 
 
 def scratch() -> tempfile.TemporaryDirectory:

@@ -22,14 +22,14 @@ from typing import Sequence
 import numpy as np
 from omegaconf import OmegaConf
 
-from ekya.app import CONF_DIR
+from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.optimal import OptimalScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Budget
 from ekya.profiles.configspace import load_configspace
-from ekya.profiles.synthetic import generate
+from ekya.profiles.synthetic import generate_profile_set
 from ekya.profiles.types import StreamProfile
 
 # size -> (streams, accelerators); None = the random small instances
@@ -47,7 +47,7 @@ def instance(rng: np.random.Generator, seed: int) -> tuple[tuple[StreamProfile, 
         label_delay=float(rng.choice([0.0, 2.0, 10.0])),
         throughput=str(rng.choice(["mps", "linear"])),
     )
-    ps = generate(streams=streams, windows=1, seed=seed, n_configs=int(rng.integers(2, 9)))
+    ps = generate_profile_set(streams=streams, windows=1, seed=seed, n_configs=int(rng.integers(2, 9)))
     return ps.truth[0], budget
 
 
@@ -61,7 +61,7 @@ def cpu_space() -> dict[str, dict]:
 def deployment(streams: int, accelerators: int, seed: int) -> tuple[tuple[StreamProfile, ...], Budget]:
     """One deployment-scale instance: default config space, Delta 0.05, 200 s window, 2 s label delay, mps."""
     budget = make_budget(accelerators=accelerators, window=200.0, delta=0.05, label_delay=2.0, throughput="mps")
-    ps = generate(streams=streams, windows=1, seed=seed, space=cpu_space())
+    ps = generate_profile_set(streams=streams, windows=1, seed=seed, space=cpu_space())
     return ps.truth[0], budget
 
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.app import CONF_DIR
+from ekya.configs import compose_config
+from ekya.labels.teachers import apply_teacher
+from ekya.process import configure_torch
 from ekya.bench._runs import scratch
 from ekya.seeds import derive_seed
 from ekya.learners.finetune import Batches
@@ -59,10 +60,12 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--config", default="full_h256_f1.0_e5")
     ap.add_argument("--window", type=int, default=3)
     args = ap.parse_args(argv)
-    with scratch() as tmp, initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"dataset.root={Path(tmp)}/data"])
-        torch.set_num_threads(int(cfg.runtime.num_threads))
-        ss = instantiate(cfg.dataset)
+    with scratch() as tmp:
+        cfg = compose_config([f"dataset.root={Path(tmp)}/data"])
+        configure_torch(int(cfg.threads))
+        dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+        dataset.pop("windows")
+        ss = apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
         learner = instantiate(cfg.learner)
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         config = space[args.config]

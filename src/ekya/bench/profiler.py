@@ -62,7 +62,7 @@ def main(argv: list[str]) -> dict:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     with scratch() as tmp:
-        df = run_cell(Path(tmp), "profile", ["scheduler=thief", "runtime.profile_all=true", *args.overrides])
+        df = run_cell(Path(tmp), "profile", ["scheduler=thief", "callbacks=[default,profile_all]", *args.overrides])
         table = pd.read_csv(Path(tmp) / "runs" / "profile" / "profiling.csv")
         from omegaconf import OmegaConf
 

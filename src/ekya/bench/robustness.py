@@ -21,9 +21,7 @@ import argparse
 import json
 import math
 import multiprocessing
-import os
 import statistics
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
@@ -33,6 +31,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 from scipy.stats import t as student_t
 
+from ekya.atomic import atomic_write
 from ekya.bench._runs import check_cell, run_or_resume
 from ekya.errors import EkyaError
 
@@ -42,7 +41,7 @@ CELLS: dict[str, tuple[str, ...]] = {
     "acc2": ("cluster.accelerators=2",),
     "linear": ("cluster.throughput=linear",),
     "drift003": ("dataset.drift_min=0.03",),
-    "noisy_teacher": ("labeler@dataset.labeler=noisy", "dataset.labeler.accuracy=0.85"),
+    "noisy_teacher": ("labeler=noisy", "labeler.accuracy=0.85"),
     "reuse1": ("profiler.reuse_windows=1",),
     "cost_noise": ("runtime.cost_noise=0.3",),
 }
@@ -172,15 +171,7 @@ def run_dir(out: Path, run: Run) -> Path:
 
 def write_result(path: Path, result: RunResult) -> None:
     """Write the result file in one atomic step (a kill never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(result), f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, json.dumps(asdict(result), indent=1))
 
 
 def read_result(path: Path, run: Run) -> RunResult:

@@ -14,8 +14,8 @@ from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.fair import FairScheduler
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
-from ekya.plans.simulate import play_window
-from ekya.profiles.synthetic import generate
+from ekya.plans.playback import play_window
+from ekya.profiles.synthetic import generate_profile_set
 
 
 def main(argv: list[str]) -> dict:
@@ -28,7 +28,7 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    ps = generate(streams=a.streams, windows=1, seed=a.seed)
+    ps = generate_profile_set(streams=a.streams, windows=1, seed=a.seed)
     truth = ps.truth[0]
     budget = make_budget(a.accelerators, a.window, a.delta)
     thief = ThiefScheduler()

@@ -7,8 +7,8 @@ import time
 
 from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.thief import ThiefScheduler
-from ekya.plans.simulate import play_window
-from ekya.profiles.synthetic import generate
+from ekya.plans.playback import play_window
+from ekya.profiles.synthetic import generate_profile_set
 
 
 def main(argv: list[str]) -> dict:
@@ -18,7 +18,7 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--accelerators", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
-    ps = generate(streams=a.streams, windows=1, seed=a.seed)
+    ps = generate_profile_set(streams=a.streams, windows=1, seed=a.seed)
     budget = make_budget(a.accelerators, 200.0, 0.1, label_delay=2.0)
     thief = ThiefScheduler()
     t0 = time.perf_counter()

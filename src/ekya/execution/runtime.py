@@ -1,13 +1,53 @@
-"""The interface every runtime implements, so one session loop drives simulate and emulate alike."""
+"""The interface every runtime implements, so one window loop drives simulate and emulate alike."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
+from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
+from ekya.plans.types import Plan
+from ekya.profiles.types import StreamProfile
 from ekya.results.records import WindowRecord
+
+
+@dataclass(frozen=True)
+class WindowSettings:
+    """The ``window:`` group: how a stream is cut into retraining windows and how each is played."""
+
+    seconds: float = 200.0
+    label_delay: float = 2.0
+    carry_over: bool = True
+    history_weight: float = 0.5
+    val_fraction: float = 0.2
+    segments: int = 10
+
+    def __post_init__(self) -> None:
+        if not (self.seconds > 0 and math.isfinite(self.seconds)):
+            raise EkyaError(f"window.seconds={self.seconds}: must be a number > 0")
+        if not 0 <= self.label_delay <= self.seconds:
+            raise EkyaError(f"window.label_delay={self.label_delay}: must be in [0, window.seconds]")
+        if not (self.history_weight == -1 or 0 <= self.history_weight < 1):
+            raise EkyaError(f"window.history_weight={self.history_weight}: use -1 (all history), 0 (none) "
+                            "or a fraction in (0, 1)")
+        if not 0 <= self.val_fraction < 1:
+            raise EkyaError(f"window.val_fraction={self.val_fraction}: must be in [0, 1)")
+        if int(self.segments) != self.segments or self.segments < 1:
+            raise EkyaError(f"window.segments={self.segments}: must be an integer >= 1 (1 = score each model on "
+                            "the whole window)")
+
+
+@dataclass
+class WindowResult:
+    """What playing one window produced: a record per stream, the initial plan and the profiles it was made on."""
+
+    window: int
+    records: list[WindowRecord]
+    plan: Plan
+    told: list[StreamProfile] = field(default_factory=list)
 
 
 class Runtime(ABC):
@@ -19,23 +59,25 @@ class Runtime(ABC):
     windows: list[int]
     #: the scheduler that plans every window
     scheduler: Scheduler
+    #: what the run plays on (a dataset's or a profile set's name): names the MLflow experiment by default
+    source: str
+
+    @classmethod
+    def check_settings(cls, **settings: Any) -> None:
+        """Raise EkyaError for a bad value among the runtime's own keys (called before any part is built)."""
 
     @abstractmethod
     def setup(self, saved: Any | None) -> None:
-        """Build data and models, or restore them from a snapshot taken after an earlier window."""
+        """Build models, or restore them from a snapshot taken after an earlier window."""
 
     @abstractmethod
-    def play(self, window: int) -> list[WindowRecord]:
-        """Schedule and execute one window; return one record per stream."""
+    def play(self, window: int) -> WindowResult:
+        """Schedule and execute one window; one record per stream."""
 
     @abstractmethod
     def snapshot(self) -> Any:
-        """The picklable state needed to continue after the last played window."""
-
-    def finish(self, run_dir: Path) -> list[Path]:
-        """Write any end-of-run files into run_dir and return them (they become artifacts)."""
-        return []
+        """The picklable state (plain data, no live objects) needed to continue after the last played window."""
 
     def describe(self) -> dict[str, str]:
         """Tags that identify this runtime in the tracking store."""
-        return {}
+        return {"scheduler": self.scheduler.name}

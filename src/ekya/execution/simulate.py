@@ -1,23 +1,28 @@
-"""The simulate runtime's core: schedule and play every window of a profile set, no training at all.
+"""The simulate runtime: no training; schedulers are played on a profile set, window by window.
 
 Each window starts from the profile set's start accuracies (like the original simulator, the
 profiles already say what the deployed model achieves on each window). Plans are made on the
 predicted profiles (or on the truth with ``use_predictions=False``) and scored on the truth.
+Thousands of camera-windows per second, and no torch.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from ekya.errors import EkyaError
+from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
+from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.simulate import play_window
+from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.types import Budget
-from ekya.profiles.types import ProfileSet
+from ekya.profiles.types import ProfileSet, RetrainConfig
+from ekya.results.records import WindowRecord
 
 COLUMNS = ["window", "stream", "config", "infer_share", "train_share", "device", "completion_time",
            "predicted_acc", "accuracy", "scheduler_seconds"]
@@ -35,11 +40,17 @@ def simulate(
 
     ``checks``: instants at which the scheduler may re-plan running jobs by their progress.
     """
+    return pd.DataFrame([row for _, rows in _play(profile_set, scheduler, budget, windows, use_predictions, checks)
+                         for row in rows], columns=COLUMNS)
+
+
+def _play(profile_set: ProfileSet, scheduler: Scheduler, budget: Budget, windows: Sequence[int] | None,
+          use_predictions: bool, checks: Sequence[float]):
+    """Per window: (its initial plan, one row per stream)."""
     todo = list(range(profile_set.n_windows)) if windows is None else list(windows)
     bad = [w for w in todo if not 0 <= w < profile_set.n_windows]
     if bad:
         raise EkyaError(f"windows {bad} are out of range: the profile set has {profile_set.n_windows} windows")
-    rows = []
     for w in todo:
         truth = profile_set.truth[w]
         told = profile_set.predicted[w] if use_predictions else truth
@@ -48,6 +59,7 @@ def simulate(
         plan = scheduler.plan(told, budget)
         seconds = time.perf_counter() - t0
         out = play_window(plan, truth, budget, scheduler, predicted=told, checks=checks)
+        rows = []
         for sp in plan.streams:
             res = out.streams[sp.stream]
             dev = f"{'' if sp.infer_device is None else sp.infer_device}/{'' if sp.train_device is None else sp.train_device}"
@@ -57,4 +69,86 @@ def simulate(
                 "completion_time": res.completion_time if res.completion_time is not None else math.nan,
                 "predicted_acc": sp.predicted_accuracy, "accuracy": res.accuracy, "scheduler_seconds": seconds,
             })
-    return pd.DataFrame(rows, columns=COLUMNS)
+        yield plan, rows
+
+
+def load_profile_set(profiles: str | None, format: str = "ekya", synthetic: Mapping[str, Any] | None = None,
+                     seed: int = 0, space: Mapping[str, RetrainConfig] | None = None) -> ProfileSet:
+    """The profile set at ``profiles`` (ours or the original's), or a synthetic one over ``space`` when None."""
+    if profiles in (None, ""):
+        from ekya.profiles.synthetic import generate_profile_set
+
+        s = dict(synthetic or {})
+        return generate_profile_set(
+            streams=int(s.get("streams", 10)), windows=int(s.get("windows", 5)), seed=int(seed),
+            pred_noise=float(s.get("noise", 0.05)), n_configs=None if s.get("configs") is None else int(s["configs"]),
+            space=None if space is None else {n: dict(c.params) for n, c in space.items()})
+    path = Path(str(profiles))
+    if not path.exists():
+        raise EkyaError(f"runtime.profiles={path}: no such file or directory; pass a profile set written by "
+                        "a run with callbacks=[default,profile_all] or the original's profile directory")
+    if format == "original":
+        from ekya.profiles.original import read_original
+
+        return read_original(path)
+    if format != "ekya":
+        raise EkyaError(f"runtime.format={format!r}: use 'ekya' (ours) or 'original' (the NSDI'22 code's)")
+    from ekya.profiles.io import read_profiles
+
+    return read_profiles(path)
+
+
+class SimulateRuntime(Runtime):
+    """Plays a profile set with the scheduler and compares each window with no retraining."""
+
+    def __init__(self, *, scheduler: Scheduler, budget: Budget, window: WindowSettings, seed: int,
+                 space: Mapping[str, RetrainConfig], profiles: str | None = None, format: str = "ekya",
+                 use_predictions: bool = True, synthetic: Mapping[str, Any] | None = None) -> None:
+        self.scheduler, self.budget, self.settings = scheduler, budget, window
+        self.profile_set = load_profile_set(profiles, format, synthetic, seed, space)
+        names = {c.config for p in self.profile_set.truth[0] for c in p.configs}
+        wanted = getattr(self.scheduler, "config", None)
+        if wanted is not None and wanted not in names:
+            raise EkyaError(f"scheduler.config={wanted!r} is not in the profile set's configs {sorted(names)}; "
+                            "pick one of them (scheduler.config=NAME)")
+        self.source = "synthetic-profiles" if profiles in (None, "") else Path(str(profiles)).stem
+        self.streams = list(self.profile_set.streams)
+        self.windows = list(range(self.profile_set.n_windows))
+        self.use_predictions = bool(use_predictions)
+
+    def describe(self) -> dict[str, str]:
+        """Tags for the tracking store."""
+        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}
+
+    def setup(self, saved: Any | None) -> None:
+        """Nothing carries between windows: each window starts from its profiled start accuracy."""
+
+    def snapshot(self) -> Any:
+        """No state to keep."""
+        return None
+
+    def play(self, window: int) -> WindowResult:
+        """Schedule on predictions, score on the truth, and compare with no retraining."""
+        checks = segment_boundaries(self.budget.window, self.settings.segments)
+        ((plan, rows),) = _play(self.profile_set, self.scheduler, self.budget, [window], self.use_predictions, checks)
+        ref = simulate(self.profile_set, NoRetrainScheduler(), self.budget, [window], False)
+        ref_acc = dict(zip(ref["stream"], ref["accuracy"]))
+        truth = {p.stream: p for p in self.profile_set.truth[window]}
+        told = {p.stream: p for p in self.profile_set.predicted[window]}
+        out = []
+        for row in rows:
+            t = truth[row["stream"]]
+            done = not math.isnan(row["completion_time"])
+            config = row["config"]
+            cfg_true = t.config(config) if config != "none" else None
+            cfg_told = told[row["stream"]].config(config) if config != "none" else None
+            out.append(WindowRecord(
+                window=window, stream=row["stream"], config=config, infer_share=row["infer_share"],
+                train_share=row["train_share"], accuracy=row["accuracy"], noretrain_accuracy=ref_acc[row["stream"]],
+                predicted_accuracy=row["predicted_acc"], start_accuracy=t.start_accuracy,
+                end_accuracy=cfg_true.accuracy if (done and cfg_true) else t.start_accuracy,
+                retrain_cost=cfg_true.cost if cfg_true else 0.0, completion_time=row["completion_time"],
+                scheduler_seconds=row["scheduler_seconds"], predicted_cost=cfg_told.cost if cfg_told else math.nan,
+            ))
+        told_profiles = list(self.profile_set.predicted[window] if self.use_predictions else self.profile_set.truth[window])
+        return WindowResult(window, out, plan, told_profiles)

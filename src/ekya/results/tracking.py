@@ -1,17 +1,20 @@
 """MLflow tracking: one parent run per invocation, a child run per camera, metrics with step=window.
 
-The run ids are kept in the run directory (``tracking.json``) so a resumed run logs into the same
-parent and child runs instead of starting new ones.
+The run ids and the last logged window are kept in the run directory (``tracking.json``), so a
+resumed run logs into the same parent and child runs, and a window is logged once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
+from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.results.records import WindowRecord
 
@@ -30,11 +33,26 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
+@contextlib.contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a SQLite store: parallel cells would otherwise migrate a new database at once."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 class Tracker:
     """Writes a run's params, per-window metrics and artifacts to MLflow."""
 
     def __init__(self, uri: str, experiment: str, artifact_root: str | None, run_dir: Path) -> None:
-        os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
         from mlflow.tracking import MlflowClient  # heavy import, kept out of module import time
 
         # mlflow resets its loggers to INFO on import; database set-up chatter is not for users.
@@ -42,27 +60,35 @@ class Tracker:
             logging.getLogger(name).setLevel(logging.WARNING)
 
         self.uri = uri
+        self.experiment_name = experiment
         self.run_dir = Path(run_dir)
-        self.client = MlflowClient(tracking_uri=uri)
         try:
-            exp = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
-                experiment, artifact_location=Path(artifact_root).resolve().as_uri() if artifact_root else None)
+            with _store_lock(uri):
+                self.client = MlflowClient(tracking_uri=uri)
+                exp = self.client.get_experiment_by_name(experiment)
+                self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
+                    experiment, artifact_location=Path(artifact_root).resolve().as_uri() if artifact_root else None)
         except Exception as e:  # noqa: BLE001 - any store failure is a config problem for the user
             raise EkyaError(f"tracking.uri={uri!r}: cannot open the MLflow store ({type(e).__name__}: {e}); "
                             "fix the URI or start the tracking server") from None
         self.parent_id: str | None = None
         self.child_ids: dict[str, str] = {}
+        self.logged_through = -1
 
     @property
     def _ids_file(self) -> Path:
         return self.run_dir / "tracking.json"
+
+    def _save_ids(self) -> None:
+        atomic_write(self._ids_file, json.dumps({"parent": self.parent_id, "children": self.child_ids,
+                                                 "logged_through": self.logged_through}))
 
     def start(self, run_name: str, params: Mapping[str, Any], streams: Iterable[str], tags: Mapping[str, str]) -> bool:
         """Open (or reopen, when resuming) the parent and child runs; returns True if resumed."""
         if self._ids_file.exists():
             ids = json.loads(self._ids_file.read_text())
             self.parent_id, self.child_ids = ids["parent"], ids["children"]
+            self.logged_through = int(ids.get("logged_through", -1))
             for rid in [self.parent_id, *self.child_ids.values()]:
                 self.client.update_run(rid, status="RUNNING")
             return True
@@ -78,9 +104,7 @@ class Tracker:
                                            tags={**tags, "mlflow.parentRunId": self.parent_id, "stream": s})
             self.child_ids[s] = child.info.run_id
             self.client.log_batch(child.info.run_id, params=[Param("stream", s)])
-        tmp = self._ids_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"parent": self.parent_id, "children": self.child_ids}))
-        tmp.replace(self._ids_file)
+        self._save_ids()
         return False
 
     def log_window(self, window: int, records: list[WindowRecord], extra: Mapping[str, float] | None = None) -> None:
@@ -100,10 +124,18 @@ class Tracker:
             **(extra or {}),
         }
         self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), ts, window) for k, v in parent.items()])
+        self.logged_through = max(self.logged_through, int(window))
+        self._save_ids()
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         """Attach a file to the parent run."""
         self.client.log_artifact(self.parent_id, str(path), artifact_path)
+
+    def record_error(self, error: BaseException) -> None:
+        """Put the error on the parent and child runs (tag ``error``), so the UI says why a run failed."""
+        text = f"{type(error).__name__}: {error}"[:5000]
+        for rid in [self.parent_id, *self.child_ids.values()]:
+            self.client.set_tag(rid, "error", text)
 
     def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
         """Log the final summary metrics and close every run with the given status."""

@@ -1,0 +1,9 @@
+"""Per-window callbacks (the ``callbacks`` config group): tracking, checkpoints, profiling mode, schedules, summary.
+
+A callback is one class with before/after hooks (``ekya.callbacks.base.Callback``) and one YAML file
+in ``conf/callbacks/`` naming it with ``_target_``; the window loop calls every configured callback.
+"""
+
+from ekya.callbacks.base import Callback, RunContext
+
+__all__ = ["Callback", "RunContext"]

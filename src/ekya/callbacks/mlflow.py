@@ -1,0 +1,52 @@
+"""MLflow tracking as a callback: params and tags at the start, metrics per window, status at the end."""
+
+from __future__ import annotations
+
+import logging
+
+from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.runtime import WindowResult
+from ekya.results.tracking import Tracker
+
+log = logging.getLogger("ekya.tracking")
+
+
+class MlflowTracking(Callback):
+    """One parent run per invocation and a child run per camera (see ``ekya.results.tracking``)."""
+
+    order = 20
+
+    def __init__(self, uri: str, artifact_root: str | None = None, experiment: str | None = None,
+                 run_name: str | None = None, hint: bool = True) -> None:
+        self.uri, self.artifact_root = str(uri), artifact_root
+        self.experiment, self.run_name, self.hint = experiment, run_name, bool(hint)
+        self.tracker: Tracker | None = None
+
+    def on_run_start(self, run: RunContext) -> None:
+        """Open the store and the runs; log windows a previous process played but did not log."""
+        experiment = str(self.experiment or run.runtime.source)
+        self.tracker = Tracker(self.uri, experiment, self.artifact_root, run.run_dir)
+        self.tracker.start(str(self.run_name or run.name), run.params, run.runtime.streams, run.tags)
+        for w in sorted({r.window for r in run.records if r.window > self.tracker.logged_through}):
+            self.tracker.log_window(w, [r for r in run.records if r.window == w])
+
+    def on_window_end(self, run: RunContext, result: WindowResult) -> None:
+        """Log the window's records."""
+        self.tracker.log_window(result.window, result.records)
+
+    def on_run_end(self, run: RunContext) -> None:
+        """Attach the run's files."""
+        for path in run.artifacts:
+            self.tracker.log_artifact(path)
+
+    def on_teardown(self, run: RunContext, status: str, error: BaseException | None) -> None:
+        """Close every run as FINISHED, FAILED (with the error recorded) or KILLED."""
+        if self.tracker is None or self.tracker.parent_id is None:
+            return
+        if error is not None and status == "FAILED":
+            self.tracker.record_error(error)
+        self.tracker.finish(run.summary if status == "FINISHED" else {}, status=status)
+        if status == "FINISHED" and self.hint:
+            hint = (f"mlflow ui --backend-store-uri {self.uri}" if self.uri.startswith("sqlite")
+                    else f"open {self.uri}")
+            print(f"MLflow: {hint}   (experiment {self.tracker.experiment_name!r})")

@@ -1,0 +1,97 @@
+"""Profiling mode: train every config fully on every camera and window, next to the micro-profiled predictions.
+
+The run then writes the simulator's profile format (``profiles.json``: truth and predictions, so
+``runtime=simulate runtime.profiles=<that file>`` replays the deployment without training) and
+``profiling.csv``: per (window, camera, config) the prediction next to what full training reached,
+on held-out data of the pool it trained on (what the micro-profiler estimates) and on live data.
+It needs ``runtime=emulate`` (real training). Enable it with ``callbacks=[default,profile_all]``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ekya.atomic import atomic_write
+from ekya.callbacks.base import Callback, RunContext
+from ekya.errors import EkyaError
+from ekya.execution.runtime import WindowResult
+from ekya.profiles.io import write_profiles
+from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
+
+
+class ProfileAll(Callback):
+    """After each window, every config's full training (truth) beside the profiler's predictions."""
+
+    def __init__(self, profiles_file: str = "profiles.json", table_file: str = "profiling.csv") -> None:
+        self.profiles_file, self.table_file = str(profiles_file), str(table_file)
+        #: window -> (truth, predicted) stream profiles of every config
+        self.profiled: dict[int, tuple[list[StreamProfile], list[StreamProfile]]] = {}
+        #: window -> (camera, config) -> the fully trained model's accuracy on held-out data of its pool
+        self.profiled_val: dict[int, dict[tuple[str, str], float]] = {}
+
+    def on_run_start(self, run: RunContext) -> None:
+        """Profiling mode trains for real: refuse runtimes that do not."""
+        if not hasattr(run.runtime, "retrain_job"):
+            raise EkyaError("callbacks.profile_all trains every config for real: it needs runtime=emulate "
+                            f"(this run's runtime has no training); drop profile_all from callbacks")
+
+    def on_window_end(self, run: RunContext, result: WindowResult) -> None:
+        """Train every config from each camera's window-start model; predict every config where the plan did not."""
+        rt, k = run.runtime, result.window
+        starts = {r.stream: r.start_accuracy for r in result.records}
+        pred_of = {p.stream: p for p in result.told}
+        truth, predicted, val = [], [], {}
+        for cam in tqdm(rt.streams, desc=f"profiling window {k}", unit="camera", leave=False):
+            start_model = rt.models_at_start[cam]
+            configs = []
+            for name in rt.space:
+                model, job = rt.retrain_job(cam, name, k, start_model)
+                configs.append(ConfigProfile(name, job.accuracy, job.cost))
+                val[(cam, name)] = rt.learner.evaluate(model, rt.windows_of[cam][k].val, rt.stream_set, teacher=True)
+            truth.append(StreamProfile(cam, starts[cam], tuple(configs)))
+            pred = pred_of.get(cam)
+            if pred is None or len(pred.configs) < len(rt.space):
+                pred = rt.micro_profile(cam, k, start_model, every_config=True).profile
+            predicted.append(pred)
+        self.profiled[k] = (truth, predicted)
+        self.profiled_val[k] = val
+
+    def on_run_end(self, run: RunContext) -> None:
+        """Write the profile set (simulator format) and the prediction-vs-truth table; attach both."""
+        if not self.profiled:
+            return
+        ks = sorted(self.profiled)
+        ps = ProfileSet(truth=tuple(tuple(self.profiled[k][0]) for k in ks),
+                        predicted=tuple(tuple(self.profiled[k][1]) for k in ks),
+                        window_ids=tuple(str(k) for k in ks),
+                        config_params={n: dict(c.params) for n, c in run.runtime.space.items()})
+        path = Path(run.run_dir) / self.profiles_file
+        write_profiles(path, ps)
+        rows = []
+        for k in ks:
+            truth, predicted = self.profiled[k]
+            for t, p in zip(truth, predicted):
+                for tc in t.configs:
+                    pc = p.config(tc.config)
+                    rows.append({"window": k, "stream": t.stream, "config": tc.config,
+                                 "predicted_accuracy": pc.accuracy,
+                                 "val_accuracy": self.profiled_val[k][(t.stream, tc.config)],
+                                 "live_accuracy": tc.accuracy, "predicted_cost": pc.cost, "cost": tc.cost,
+                                 "start_val_accuracy": p.start_accuracy, "start_live_accuracy": t.start_accuracy})
+        table = Path(run.run_dir) / self.table_file
+        atomic_write(table, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+        run.artifacts += [path, table]
+
+    def state(self) -> Any:
+        """The profiles of the windows played so far."""
+        return {"profiled": dict(self.profiled), "profiled_val": dict(self.profiled_val)}
+
+    def restore(self, state: Any) -> None:
+        """Take back the profiles of the windows played before the restart."""
+        state = state or {}
+        self.profiled = dict(state.get("profiled", {}))
+        self.profiled_val = dict(state.get("profiled_val", {}))

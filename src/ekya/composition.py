@@ -1,0 +1,184 @@
+"""The composition root: every part of a run is built here from the config, then handed to the runtime.
+
+``build_runtime`` instantiates the runtime named by ``runtime._target_`` with the parts its
+constructor asks for, by parameter name (scheduler, budget, window, seed, space, profiler,
+learner, stream_set, windows, base_key): no part ever receives the whole config. Parts are built
+cheapest first, so a bad value fails in seconds, before any dataset is generated or any model
+trained. The teacher (``labeler``) is applied to the dataset here, not inside loaders.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate as hydra_instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ekya.callbacks.base import Callback, RunContext
+from ekya.errors import EkyaError, user_error
+from ekya.execution.loop import run_windows
+from ekya.execution.runtime import Runtime, WindowSettings
+from ekya.process import configure_logging
+
+#: config groups each constructor parameter of a runtime draws on (they are the run's MLflow params)
+_GROUPS = {"scheduler": ("scheduler",), "budget": ("cluster",), "window": ("window",), "seed": ("seed",),
+           "space": ("configspace",), "profiler": ("profiler",), "learner": ("learner", "threads"),
+           "stream_set": ("dataset", "labeler"), "windows": ("dataset",)}
+_ALWAYS = ("runtime", "seed", "log_level")
+
+
+def instantiate(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate``, with a user error raised by the target passed on as the EkyaError it is.
+
+    Hydra wraps whatever a ``_target_`` raises in its InstantiationException; unwrapped, the entry
+    point prints the target's one-line message and exits with status 2.
+    """
+    try:
+        return hydra_instantiate(node, **kwargs)
+    except InstantiationException as e:
+        message = user_error(e)
+        if message is None:
+            raise
+        raise EkyaError(message) from None
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def window_settings(cfg: DictConfig) -> WindowSettings:
+    """The ``window`` group as a checked value."""
+    raw = dict(_plain(cfg.window))
+    known = set(WindowSettings.__dataclass_fields__)
+    if set(raw) - known:
+        raise EkyaError(f"window: unknown key(s) {sorted(set(raw) - known)}; expected {sorted(known)}")
+    try:
+        return WindowSettings(seconds=float(raw.get("seconds", 200)), label_delay=float(raw.get("label_delay", 0.0)),
+                              carry_over=bool(raw.get("carry_over", True)),
+                              history_weight=float(raw.get("history_weight", -1)),
+                              val_fraction=float(raw.get("val_fraction", 0.2)), segments=int(raw.get("segments", 1)))
+    except (TypeError, ValueError) as e:
+        raise EkyaError(f"window: a value has the wrong type ({e})") from None
+
+
+def _labelled_stream_set(cfg: DictConfig) -> Any:
+    """The dataset, loaded unlabelled, then labelled by the configured teacher."""
+    from ekya.labels.teachers import apply_teacher
+
+    dataset = dict(_plain(cfg.dataset))
+    dataset.pop("windows", None)  # the run's window count, read by build_runtime
+    return apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
+
+
+def _base_key(cfg: DictConfig) -> str:
+    """Everything that shapes a camera's base model (the base-model cache key, before seed and camera)."""
+    shaping = {key: _plain(cfg.get(key)) for key in ("dataset", "labeler", "learner", "window")}
+    return json.dumps(shaping, sort_keys=True, default=str)
+
+
+def _builders(cfg: DictConfig, built: dict[str, Any]) -> dict[str, Callable[[], Any]]:
+    """How to build each part a runtime may ask for, in the order they are built (cheap checks first)."""
+    from ekya.plans.budget import budget_from_config
+    from ekya.profiles.configspace import check_config_name, load_configspace
+
+    def space() -> Any:
+        out = load_configspace(_plain(cfg.configspace))
+        check_config_name(getattr(built["scheduler"], "config", None), out, "scheduler.config")
+        return out
+
+    def learner() -> Any:
+        from ekya.process import configure_torch
+
+        configure_torch(int(cfg.threads))
+        made = instantiate(cfg.learner)
+        for config in built["space"].values():
+            made.check_config(config)
+        return made
+
+    w = window_settings(cfg)
+    return {
+        "seed": lambda: int(cfg.seed),
+        "window": lambda: w,
+        "budget": lambda: budget_from_config(_plain(cfg.cluster), window=w.seconds, label_delay=w.label_delay),
+        "scheduler": lambda: instantiate(cfg.scheduler),
+        "space": space,
+        "profiler": lambda: instantiate(cfg.profiler),
+        "learner": learner,
+        "windows": lambda: int(cfg.dataset.windows),
+        "base_key": lambda: _base_key(cfg),
+        "stream_set": lambda: _labelled_stream_set(cfg),
+    }
+
+
+def build_runtime(cfg: DictConfig) -> tuple[Runtime, list[str]]:
+    """The runtime with every part it takes, and the config groups those parts came from."""
+    factory = instantiate(cfg.runtime, _partial_=True)
+    factory.func.check_settings(**factory.keywords)
+    wanted = inspect.signature(factory.func).parameters
+    built: dict[str, Any] = {}
+    builders = _builders(cfg, built)
+    needed = {"scheduler", "space"} if "learner" in wanted else set()  # the learner checks the space
+    for name, build in builders.items():
+        if name in wanted or name in needed:
+            built[name] = build()
+    groups = list(dict.fromkeys(g for name in built for g in _GROUPS.get(name, ())))
+    return factory(**{k: v for k, v in built.items() if k in wanted}), groups
+
+
+def build_callbacks(cfg: DictConfig, quiet: bool = False) -> dict[str, Callback]:
+    """The ``callbacks`` group's callbacks by name, plus MLflow ``tracking`` (unless null); quiet drops the summary."""
+    out: dict[str, Callback] = {}
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is None or (quiet and name == "summary"):
+            continue
+        out[str(name)] = instantiate(node)
+    if cfg.get("tracking") is not None:
+        out["tracking"] = instantiate(cfg.tracking, **({"hint": False} if quiet else {}))
+    for name, cb in out.items():
+        if not isinstance(cb, Callback):
+            raise EkyaError(f"callbacks.{name}: {type(cb).__name__} is not an ekya.callbacks.Callback; "
+                            "subclass it (see ekya/callbacks/base.py)")
+    return out
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def config_for(cfg: DictConfig, run_dir: Path) -> DictConfig:
+    """The resolved config of this run: saved at the first start, reloaded when resuming."""
+    saved = run_dir / "config.yaml"
+    if cfg.get("resume"):
+        if not saved.exists():
+            raise EkyaError(f"resume={cfg.resume}: no ekya run there ({saved} is missing); "
+                            "pass the directory an interrupted run printed")
+        return OmegaConf.load(saved)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    OmegaConf.save(resolved, saved)
+    return resolved
+
+
+def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> RunContext:
+    """Build and run (or resume) one cell in ``run_dir``; the finished run (records, frame, summary)."""
+    run_dir = Path(run_dir)
+    configure_logging(str(cfg.get("log_level", "warning")))
+    cfg = config_for(cfg, run_dir)
+    callbacks = build_callbacks(cfg, quiet)
+    runtime, groups = build_runtime(cfg)
+    params = {k: _plain(cfg[k]) for k in dict.fromkeys([*_ALWAYS, *groups]) if k in cfg}
+    G = runtime.describe().get("accelerators", "?")
+    name = f"{runtime.source}-{runtime.scheduler.name}-{G}acc-seed{cfg.seed}"
+    tags = {"runtime": type(runtime).__name__.removesuffix("Runtime").lower(), "source": runtime.source, "git_sha": _git_sha(),
+            "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), **runtime.describe()}
+    run = RunContext(run_dir=run_dir, name=name, runtime=runtime, params=params, tags=tags, callbacks=callbacks)
+    return run_windows(runtime, run)

@@ -1,0 +1,68 @@
+"""The window loop: play every window of a runtime, calling the run's callbacks around each."""
+
+from __future__ import annotations
+
+import logging
+
+from ekya.atomic import atomic_write
+from ekya.callbacks.base import RunContext
+from ekya.execution.runtime import Runtime
+from ekya.results.records import records_frame
+
+log = logging.getLogger("ekya.loop")
+
+
+def headline(run: RunContext) -> dict[str, float]:
+    """The run's headline metrics: mean window accuracy with retraining and without."""
+    overall = run.frame[["accuracy", "noretrain_accuracy"]].mean()
+    return {"mean_accuracy": float(overall["accuracy"]), "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])}
+
+
+def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
+    """Play the windows not yet played (a checkpoint callback may have restored some) and end the run.
+
+    Every callback's ``on_teardown`` runs whatever happens, with status FINISHED, FAILED (any
+    exception, the error passed along) or KILLED (Ctrl-C); the exception itself propagates.
+    """
+    callbacks = sorted(run.callbacks.values(), key=lambda cb: cb.order)
+    status, error = "FINISHED", None
+    try:
+        for cb in callbacks:
+            cb.on_run_start(run)
+        runtime.setup(run.runtime_state)
+        first = runtime.windows[0] if run.next_window is None else run.next_window
+        from tqdm.auto import tqdm
+
+        todo = [w for w in runtime.windows if w >= first]
+        for w in tqdm(todo, desc="windows", unit="window", leave=False):
+            for cb in callbacks:
+                cb.on_window_start(run, w)
+            result = runtime.play(w)
+            run.records = run.records + result.records
+            run.next_window = w + 1
+            for cb in callbacks:
+                cb.on_window_end(run, result)
+        run.frame = records_frame(run.records)
+        csv = run.run_dir / "windows.csv"
+        atomic_write(csv, lambda tmp: run.frame.to_csv(tmp, index=False))
+        run.artifacts = [csv, run.run_dir / "config.yaml", *run.artifacts]
+        run.summary = headline(run)
+        for cb in callbacks:
+            cb.on_run_end(run)
+    except KeyboardInterrupt as e:
+        status, error = "KILLED", e
+        raise
+    except BaseException as e:
+        status, error = "FAILED", e
+        raise
+    finally:
+        failed = None
+        for cb in callbacks:
+            try:
+                cb.on_teardown(run, status, error)
+            except Exception as e:  # noqa: BLE001 - a failing teardown must not hide the run's own error
+                log.error("callback %s could not end the run: %s: %s", type(cb).__name__, type(e).__name__, e)
+                failed = failed or e
+        if failed is not None and error is None:
+            raise failed
+    return run
