@@ -75,9 +75,14 @@ def _labelled_stream_set(cfg: DictConfig) -> Any:
     return apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
 
 
-def _base_key(cfg: DictConfig) -> str:
-    """Everything that shapes a camera's base model (the base-model cache key, before seed and camera)."""
+def _base_key(cfg: DictConfig, learner: Any) -> str:
+    """Everything that shapes a camera's base model (the base-model cache key, before seed and camera).
+
+    The learner's resolved device is part of it: ``accelerator: auto`` trains on CUDA where one
+    exists, and a model trained there need not equal one trained on the CPU to the last bit.
+    """
     shaping = {key: _plain(cfg.get(key)) for key in ("dataset", "labeler", "learner", "window")}
+    shaping["device"] = str(getattr(learner, "device", None))
     return json.dumps(shaping, sort_keys=True, default=str)
 
 
@@ -110,7 +115,7 @@ def _builders(cfg: DictConfig, built: dict[str, Any]) -> dict[str, Callable[[], 
         "profiler": lambda: instantiate(cfg.profiler),
         "learner": learner,
         "windows": lambda: int(cfg.dataset.windows),
-        "base_key": lambda: _base_key(cfg),
+        "base_key": lambda: _base_key(cfg, built.get("learner")),
         "stream_set": lambda: _labelled_stream_set(cfg),
     }
 

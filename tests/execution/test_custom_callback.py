@@ -6,19 +6,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def readme_block(marker: str) -> str:
-    """The README's fenced block that starts with the comment line ``marker``."""
-    text = (ROOT / "README.md").read_text()
-    found = re.search(r"```\w*\n(" + re.escape(marker) + r"\n.*?)```", text, re.S)
-    assert found, f"README has no block starting with {marker!r}"
-    return found.group(1)
+from helpers.readme import readme_block
 
 
 def test_the_readme_callback_runs_every_window(tmp_path):

@@ -1,26 +1,15 @@
 """A user adds a scheduler with one class and one YAML: the README's example, run as the README says."""
 
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ekya.configs import CONF_DIR
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def readme_block(marker: str) -> str:
-    """The README's fenced block that starts with the comment line ``marker``."""
-    text = (ROOT / "README.md").read_text()
-    found = re.search(r"```\w*\n(" + re.escape(marker) + r"\n.*?)```", text, re.S)
-    assert found, f"README has no block starting with {marker!r}"
-    return found.group(1)
+from helpers.readme import readme_block
 
 
 def test_the_readme_scheduler_runs_valid_on_the_default_deployment(tmp_path):

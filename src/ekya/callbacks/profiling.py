@@ -37,7 +37,7 @@ class ProfileAll(Callback):
         """Profiling mode trains for real: refuse runtimes that do not."""
         if not hasattr(run.runtime, "retrain_job"):
             raise EkyaError("callbacks.profile_all trains every config for real: it needs runtime=emulate "
-                            f"(this run's runtime has no training); drop profile_all from callbacks")
+                            "(this run's runtime has no training); drop profile_all from callbacks")
 
     def on_window_end(self, run: RunContext, result: WindowResult) -> None:
         """Train every config from each camera's window-start model; predict every config where the plan did not."""

@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
