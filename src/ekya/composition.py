@@ -51,17 +51,19 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
+#: how each ``window`` key is read (a YAML value may come as an int where a float is meant)
+_WINDOW_TYPES = {"seconds": float, "label_delay": float, "carry_over": bool, "history_weight": float,
+                 "val_fraction": float, "segments": int}
+
+
 def window_settings(cfg: DictConfig) -> WindowSettings:
     """The ``window`` group as a checked value."""
     raw = dict(_plain(cfg.window))
-    known = set(WindowSettings.__dataclass_fields__)
-    if set(raw) - known:
-        raise EkyaError(f"window: unknown key(s) {sorted(set(raw) - known)}; expected {sorted(known)}")
+    unknown = sorted(set(raw) - set(_WINDOW_TYPES))
+    if unknown:
+        raise EkyaError(f"window: unknown key(s) {unknown}; expected {sorted(_WINDOW_TYPES)}")
     try:
-        return WindowSettings(seconds=float(raw.get("seconds", 200)), label_delay=float(raw.get("label_delay", 0.0)),
-                              carry_over=bool(raw.get("carry_over", True)),
-                              history_weight=float(raw.get("history_weight", -1)),
-                              val_fraction=float(raw.get("val_fraction", 0.2)), segments=int(raw.get("segments", 1)))
+        return WindowSettings(**{key: _WINDOW_TYPES[key](value) for key, value in raw.items()})
     except (TypeError, ValueError) as e:
         raise EkyaError(f"window: a value has the wrong type ({e})") from None
 
@@ -86,14 +88,17 @@ def _base_key(cfg: DictConfig, learner: Any) -> str:
     return json.dumps(shaping, sort_keys=True, default=str)
 
 
-def _builders(cfg: DictConfig, built: dict[str, Any]) -> dict[str, Callable[[], Any]]:
-    """How to build each part a runtime may ask for, in the order they are built (cheap checks first)."""
+def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable[[], Any]]:
+    """How to build each part a runtime may ask for, in the order they are built (cheap checks first).
+
+    A builder that needs another part asks ``part(name)``, which builds it once.
+    """
     from ekya.plans.budget import budget_from_config
     from ekya.profiles.configspace import check_config_name, load_configspace
 
     def space() -> Any:
         out = load_configspace(_plain(cfg.configspace))
-        check_config_name(getattr(built["scheduler"], "config", None), out, "scheduler.config")
+        check_config_name(getattr(part("scheduler"), "config", None), out, "scheduler.config")
         return out
 
     def learner() -> Any:
@@ -101,21 +106,21 @@ def _builders(cfg: DictConfig, built: dict[str, Any]) -> dict[str, Callable[[], 
 
         configure_torch(int(cfg.threads))
         made = instantiate(cfg.learner)
-        for config in built["space"].values():
+        for config in part("space").values():
             made.check_config(config)
         return made
 
-    w = window_settings(cfg)
     return {
         "seed": lambda: int(cfg.seed),
-        "window": lambda: w,
-        "budget": lambda: budget_from_config(_plain(cfg.cluster), window=w.seconds, label_delay=w.label_delay),
+        "window": lambda: window_settings(cfg),
+        "budget": lambda: budget_from_config(_plain(cfg.cluster), window=part("window").seconds,
+                                             label_delay=part("window").label_delay),
         "scheduler": lambda: instantiate(cfg.scheduler),
         "space": space,
         "profiler": lambda: instantiate(cfg.profiler),
         "learner": learner,
         "windows": lambda: int(cfg.dataset.windows),
-        "base_key": lambda: _base_key(cfg, built.get("learner")),
+        "base_key": lambda: _base_key(cfg, part("learner")),
         "stream_set": lambda: _labelled_stream_set(cfg),
     }
 
@@ -126,11 +131,16 @@ def build_runtime(cfg: DictConfig) -> tuple[Runtime, list[str]]:
     factory.func.check_settings(**factory.keywords)
     wanted = inspect.signature(factory.func).parameters
     built: dict[str, Any] = {}
-    builders = _builders(cfg, built)
-    needed = {"scheduler", "space"} if "learner" in wanted else set()  # the learner checks the space
-    for name, build in builders.items():
-        if name in wanted or name in needed:
-            built[name] = build()
+
+    def part(name: str) -> Any:
+        if name not in built:
+            built[name] = builders[name]()
+        return built[name]
+
+    builders = _builders(cfg, part)
+    for name in builders:
+        if name in wanted:
+            part(name)
     groups = list(dict.fromkeys(g for name in built for g in _GROUPS.get(name, ())))
     return factory(**{k: v for k, v in built.items() if k in wanted}), groups
 
@@ -183,7 +193,8 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> RunContex
     params = {k: _plain(cfg[k]) for k in dict.fromkeys([*_ALWAYS, *groups]) if k in cfg}
     G = runtime.describe().get("accelerators", "?")
     name = f"{runtime.source}-{runtime.scheduler.name}-{G}acc-seed{cfg.seed}"
-    tags = {"runtime": type(runtime).__name__.removesuffix("Runtime").lower(), "source": runtime.source, "git_sha": _git_sha(),
+    kind = type(runtime).__name__.removesuffix("Runtime").lower()
+    tags = {"runtime": kind, "source": runtime.source, "git_sha": _git_sha(),
             "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), **runtime.describe()}
     run = RunContext(run_dir=run_dir, name=name, runtime=runtime, params=params, tags=tags, callbacks=callbacks)
     return run_windows(runtime, run)

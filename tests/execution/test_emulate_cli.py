@@ -80,7 +80,8 @@ def test_killed_run_resumes_to_the_same_numbers(reference, tmp_path):
 
 
 def test_ctrl_c_ends_the_runs_as_killed_and_prints_the_resume_command(tmp_path):
-    out = ekya(tmp_path, *TINY, "+callbacks.stop._target_=helpers.crash.InterruptAfter", "+callbacks.stop.window=1")
+    out = ekya(tmp_path, *TINY, "+callbacks.stop._target_=helpers.crash.CrashAfter", "+callbacks.stop.window=1",
+               "+callbacks.stop.how=interrupt")
     assert out.returncode == 130, out.stderr[-3000:]
     run_dir = run_dir_of(tmp_path)
     assert f"python -m ekya resume={run_dir}" in out.stderr

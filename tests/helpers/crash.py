@@ -1,4 +1,4 @@
-"""A deterministic crash hook for kill-and-resume tests: the process dies right after a window is saved."""
+"""Deterministic crash hooks for kill-and-resume tests: the run stops right after a window is saved."""
 
 from __future__ import annotations
 
@@ -9,28 +9,20 @@ from ekya.execution.runtime import WindowResult
 
 
 class CrashAfter(Callback):
-    """Kill the process (no cleanup, like SIGKILL) once window ``window`` is checkpointed, before it is logged."""
+    """Once window ``window`` is checkpointed, before it is logged: exit hard (like SIGKILL) or raise Ctrl-C's error.
+
+    ``how``: "exit" (no cleanup at all) or "interrupt" (KeyboardInterrupt, what Ctrl-C raises).
+    """
 
     order = 15  # after the checkpoint (10), before MLflow tracking (20)
 
-    def __init__(self, window: int) -> None:
-        self.window = int(window)
+    def __init__(self, window: int, how: str = "exit") -> None:
+        self.window, self.how = int(window), str(how)
 
     def on_window_end(self, run: RunContext, result: WindowResult) -> None:
-        """Exit hard after the chosen window."""
-        if result.window == self.window:
-            os._exit(137)
-
-
-class InterruptAfter(Callback):
-    """Raise KeyboardInterrupt (what Ctrl-C raises) once window ``window`` is checkpointed."""
-
-    order = 15
-
-    def __init__(self, window: int) -> None:
-        self.window = int(window)
-
-    def on_window_end(self, run: RunContext, result: WindowResult) -> None:
-        """Interrupt after the chosen window."""
-        if result.window == self.window:
+        """Stop after the chosen window."""
+        if result.window != self.window:
+            return
+        if self.how == "interrupt":
             raise KeyboardInterrupt
+        os._exit(137)

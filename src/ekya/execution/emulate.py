@@ -104,10 +104,6 @@ class EmulateRuntime(Runtime):
             raise EkyaError(f"runtime.cost_noise must be a number >= 0 (0 = costs exactly as measured), "
                             f"got {cost_noise}")
 
-    def describe(self) -> dict[str, str]:
-        """Tags for the tracking store."""
-        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}
-
     def setup(self, saved: Any | None) -> None:
         """Train (or restore) each camera's base model on its bootstrap window."""
         if saved is not None:

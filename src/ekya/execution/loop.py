@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from tqdm.auto import tqdm
+
 from ekya.atomic import atomic_write
 from ekya.callbacks.base import RunContext
 from ekya.execution.runtime import Runtime
@@ -15,7 +17,8 @@ log = logging.getLogger("ekya.loop")
 def headline(run: RunContext) -> dict[str, float]:
     """The run's headline metrics: mean window accuracy with retraining and without."""
     overall = run.frame[["accuracy", "noretrain_accuracy"]].mean()
-    return {"mean_accuracy": float(overall["accuracy"]), "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])}
+    return {"mean_accuracy": float(overall["accuracy"]),
+            "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])}
 
 
 def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
@@ -31,8 +34,6 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
             cb.on_run_start(run)
         runtime.setup(run.runtime_state)
         first = runtime.windows[0] if run.next_window is None else run.next_window
-        from tqdm.auto import tqdm
-
         todo = [w for w in runtime.windows if w >= first]
         for w in tqdm(todo, desc="windows", unit="window", leave=False):
             for cb in callbacks:

@@ -9,9 +9,10 @@ from typing import Any
 
 from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.types import Plan
+from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
 from ekya.results.records import WindowRecord
+from ekya.streams.windows import check_window_keys
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,9 @@ class WindowSettings:
     segments: int = 10
 
     def __post_init__(self) -> None:
-        if not (self.seconds > 0 and math.isfinite(self.seconds)):
-            raise EkyaError(f"window.seconds={self.seconds}: must be a number > 0")
-        if not 0 <= self.label_delay <= self.seconds:
+        check_window_keys(self.seconds, self.history_weight, self.val_fraction)
+        if not (math.isfinite(self.seconds) and 0 <= self.label_delay <= self.seconds):
             raise EkyaError(f"window.label_delay={self.label_delay}: must be in [0, window.seconds]")
-        if not (self.history_weight == -1 or 0 <= self.history_weight < 1):
-            raise EkyaError(f"window.history_weight={self.history_weight}: use -1 (all history), 0 (none) "
-                            "or a fraction in (0, 1)")
-        if not 0 <= self.val_fraction < 1:
-            raise EkyaError(f"window.val_fraction={self.val_fraction}: must be in [0, 1)")
         if int(self.segments) != self.segments or self.segments < 1:
             raise EkyaError(f"window.segments={self.segments}: must be an integer >= 1 (1 = score each model on "
                             "the whole window)")
@@ -59,6 +54,8 @@ class Runtime(ABC):
     windows: list[int]
     #: the scheduler that plans every window
     scheduler: Scheduler
+    #: the accelerators, window and curves every plan is made for
+    budget: Budget
     #: what the run plays on (a dataset's or a profile set's name): names the MLflow experiment by default
     source: str
 
@@ -80,4 +77,4 @@ class Runtime(ABC):
 
     def describe(self) -> dict[str, str]:
         """Tags that identify this runtime in the tracking store."""
-        return {"scheduler": self.scheduler.name}
+        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}

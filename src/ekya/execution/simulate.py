@@ -116,10 +116,6 @@ class SimulateRuntime(Runtime):
         self.windows = list(range(self.profile_set.n_windows))
         self.use_predictions = bool(use_predictions)
 
-    def describe(self) -> dict[str, str]:
-        """Tags for the tracking store."""
-        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}
-
     def setup(self, saved: Any | None) -> None:
         """Nothing carries between windows: each window starts from its profiled start accuracy."""
 
@@ -150,5 +146,5 @@ class SimulateRuntime(Runtime):
                 retrain_cost=cfg_true.cost if cfg_true else 0.0, completion_time=row["completion_time"],
                 scheduler_seconds=row["scheduler_seconds"], predicted_cost=cfg_told.cost if cfg_told else math.nan,
             ))
-        told_profiles = list(self.profile_set.predicted[window] if self.use_predictions else self.profile_set.truth[window])
-        return WindowResult(window, out, plan, told_profiles)
+        told_profiles = (self.profile_set.predicted if self.use_predictions else self.profile_set.truth)[window]
+        return WindowResult(window, out, plan, list(told_profiles))

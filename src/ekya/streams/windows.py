@@ -116,9 +116,8 @@ def _weight_history(current: pd.DataFrame, history: pd.DataFrame, history_weight
     return _take(current, n_cur, rng), history
 
 
-def _check(windows: int, window_seconds: float, history_weight: float, val_fraction: float) -> None:
-    if int(windows) < 1:
-        raise EkyaError(f"dataset.windows={windows}: must be at least 1 (window 0 is the bootstrap window)")
+def check_window_keys(window_seconds: float, history_weight: float, val_fraction: float) -> None:
+    """Raise EkyaError naming ``window.seconds``, ``window.history_weight`` or ``window.val_fraction`` if out of range."""
     if not float(window_seconds) > 0:
         raise EkyaError(f"window.seconds={window_seconds}: must be > 0")
     if not (history_weight == -1 or 0 <= history_weight < 1):
@@ -138,7 +137,9 @@ def cut_windows(
 ) -> list[Window]:
     """The first ``windows`` windows of one camera (index 0 = bootstrap); see the module doc."""
     history_weight, val_fraction = float(history_weight), float(val_fraction)
-    _check(windows, window_seconds, history_weight, val_fraction)
+    if int(windows) < 1:
+        raise EkyaError(f"dataset.windows={windows}: must be at least 1 (window 0 is the bootstrap window)")
+    check_window_keys(window_seconds, history_weight, val_fraction)
     if camera_df.empty:
         raise EkyaError("cut_windows: the camera has no samples")
     cameras = camera_df["camera"].unique()
