@@ -53,7 +53,8 @@ def _plain(node: Any) -> Any:
 
 #: how each ``window`` key is read (a YAML value may come as an int where a float is meant)
 _WINDOW_TYPES = {"seconds": float, "label_delay": float, "carry_over": bool, "history_weight": float,
-                 "val_fraction": float, "segments": int}
+                 "val_fraction": float, "segments": int,
+                 "probe_fraction": float, "forgetting": bool}
 
 
 def window_settings(cfg: DictConfig) -> WindowSettings:

@@ -183,3 +183,81 @@ def test_a_bad_option_fails_at_construction_naming_the_key_and_what_is_allowed(k
 
 def test_every_family_curvefit_knows_is_accepted():
     assert [MicroProfiler(family=f).family for f in FAMILIES] == list(FAMILIES)
+
+
+# -- a real learner with per-job work of its own: iCaRL ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def icarl_setup(small_synthetic):
+    """An iCaRL model one job past its base (a full memory) and the windows it continues on."""
+    from ekya.learners.icarl import ICaRLLearner
+    from ekya.streams.windows import cut_windows
+
+    windows = cut_windows(small_synthetic.camera("cam01"), 4, 100.0, history_weight=0.5, val_fraction=0.2, seed=3)
+    learner = ICaRLLearner(icarl={"memory": 30}, base_epochs=2, accelerator="cpu")
+    model = learner.base_model(small_synthetic, windows[0], seed=0)
+    model, _ = learner.retrain(model, RetrainConfig("full_e2", {"frozen": False, "epochs": 2, "lr": 0.002}),
+                               windows[1].train, windows[1].val, small_synthetic, seed=1)
+    return learner, model, windows
+
+
+@pytest.mark.parametrize("frozen", [False, True], ids=["full", "frozen"])
+def test_icarl_full_jobs_cost_what_the_trial_predicts_memory_and_per_job_passes_included(
+        icarl_setup, small_synthetic, frozen):
+    learner, model, windows = icarl_setup
+    w = windows[3]  # its pool holds part of the memory: the overlap matters
+    space = {n: RetrainConfig(n, {"frozen": frozen, "lr": 0.002, "epochs": e, "data_fraction": f})
+             for n, e, f in (("own", 2, 0.5), ("f1_e2", 2, 1.0), ("f1_e5", 5, 1.0))}
+    mp = MicroProfiler(sample_fraction=0.5, epochs=2, val_samples=0)
+    pred = mp.profile("cam01", learner, model, w, small_synthetic, space, seed=11, gflops=1.0)
+    trial = pred.trials[0]
+    # the trial itself, rerun as a job (same name and seed: the same subsample)
+    _, report = learner.retrain(model, RetrainConfig("own@micro", dict(space["own"].params)), w.train, w.val,
+                                small_synthetic, seed=11)
+    assert trial.cost == report.train_flops / 1e9
+    n_train = int((w.train["teacher_label"] >= 0).sum())
+    assert 0 < trial.extra_overlap < 1 and trial.extra_train_samples == len(model.memory)
+    # progress counts the window's samples only: the memory rides along every epoch but is no progress
+    assert trial.progress[1:] == pytest.approx([k * report.train_samples / n_train for k in (1, 2)])
+    cost = {c.config: c.cost for c in pred.profile.configs}
+    for name in ("f1_e2", "f1_e5"):
+        _, real = learner.retrain(model, space[name], w.train, w.val, small_synthetic, seed=11)
+        # Whole-pool jobs: the pool (window + memory less their overlap) is known exactly, as are the
+        # teacher, herding and NME passes per sample (memory full, every class in the pool). A trained
+        # backbone needs a flipped pass over every exemplar: exact. A frozen one only over the new
+        # exemplars, and how many herding takes from the window depends on the pool: here 3 % under.
+        assert cost[name] == pytest.approx(real.train_flops / 1e9, rel=0.05 if frozen else 1e-9)
+        if frozen:
+            assert cost[name] - trial.fixed_flops / 1e9 == pytest.approx(
+                (real.train_flops - real.fixed_flops) / 1e9, rel=1e-9)
+        # scaling the window's samples alone (the formula before) under-predicts by far more
+        window_only = (trial.pass_flops[0] * (n_train + len(w.val)) + real.epochs * (
+            trial.pass_flops[1] * n_train + trial.pass_flops[2] * len(w.val))) / 1e9
+        assert real.train_flops / 1e9 - window_only > 5 * abs(cost[name] - real.train_flops / 1e9)
+    # At a data fraction below 1 how many exemplars the subsample holds is a draw (the report gives
+    # the whole pool's overlap): beside the new exemplars' flipped pass (frozen), that is the only
+    # error: the samples mispredicted times their cost.
+    _, own = learner.retrain(model, space["own"], w.train, w.val, small_synthetic, seed=11)
+    per_epoch = own.samples_seen / own.epochs
+    assert own.train_samples < per_epoch < own.train_samples + own.extra_train_samples
+    guess = own.train_samples * (1 - trial.extra_overlap) + trial.extra_train_samples
+    per_sample = trial.pass_flops[0] + trial.train_once_flops + own.epochs * trial.pass_flops[1]
+    error = (cost["own"] - trial.fixed_flops / 1e9) - (own.train_flops - own.fixed_flops) / 1e9
+    assert error == pytest.approx((guess - per_epoch) * per_sample / 1e9, rel=1e-6)
+    assert cost["own"] == pytest.approx(own.train_flops / 1e9, rel=0.05)  # here 3 % (full), 4 % (frozen)
+
+
+def test_icarl_curve_is_moved_to_the_accuracy_the_model_serves(icarl_setup, small_synthetic):
+    learner, model, windows = icarl_setup
+    w = windows[2]
+    space = {"f1": RetrainConfig("f1", {"frozen": True, "lr": 0.002, "epochs": 4, "data_fraction": 1.0})}
+    mp = MicroProfiler(sample_fraction=0.5, epochs=2, val_samples=0)
+    pred = mp.profile("cam01", learner, model, w, small_synthetic, space, seed=5, gflops=1.0)
+    _, report = learner.retrain(model, RetrainConfig("f1@micro", {**space["f1"].params, "epochs": 2,
+                                                                  "data_fraction": 0.5}),
+                                w.train, w.val, small_synthetic, seed=5)
+    trained = np.asarray(pred.trials[0].val_acc[1:])
+    # the start point is the served (NME) accuracy; the trained points are moved by the measured gap
+    assert pred.trials[0].val_acc[0] == learner.evaluate(model, w.val, small_synthetic, teacher=True)
+    assert trained.max() == pytest.approx(report.val_accuracy, abs=1e-12)
+    assert trained - trained.max() == pytest.approx(np.asarray(report.val_acc) - max(report.val_acc), abs=1e-12)

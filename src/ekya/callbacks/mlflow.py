@@ -6,6 +6,7 @@ import logging
 
 from ekya.callbacks.base import Callback, RunContext
 from ekya.execution.runtime import WindowResult
+from ekya.results.continual import running_metrics
 from ekya.results.tracking import Tracker
 
 log = logging.getLogger("ekya.tracking")
@@ -31,11 +32,31 @@ class MlflowTracking(Callback):
             self.tracker.log_window(w, [r for r in run.records if r.window == w])
 
     def on_window_end(self, run: RunContext, result: WindowResult) -> None:
-        """Log the window's records."""
+        """Log the window's records and the continual-learning metrics as of this window."""
         self.tracker.log_window(result.window, result.records)
+        self._log_continual(run, result.window)
+        self._log_execution(result)
+
+    def _log_execution(self, result: WindowResult) -> None:
+        """Attach what a real execution saw (runtime=ray: per-segment timeline, fault events) as window artifacts."""
+        for name in ("timeline", "events"):
+            rows = getattr(result, name, None)
+            if rows is not None:
+                self.tracker.client.log_dict(self.tracker.parent_id, {"window": result.window, name: rows},
+                                             f"windows/{result.window:03d}/{name}.json")
+
+    def _log_continual(self, run: RunContext, through: int) -> None:
+        """Log the ``cl_`` metrics of every window up to ``through`` not logged yet (a resumed run catches up)."""
+        matrices = run.runtime.accuracy_matrices()
+        if not matrices:
+            return
+        for w in range(self.tracker.continual_through + 1, through + 1):
+            self.tracker.log_continual(w, *running_metrics(matrices, w))
 
     def on_run_end(self, run: RunContext) -> None:
-        """Attach the run's files."""
+        """Log what a resumed run has not logged yet; attach the run's files."""
+        if run.records:
+            self._log_continual(run, max(r.window for r in run.records))
         for path in run.artifacts:
             self.tracker.log_artifact(path)
 

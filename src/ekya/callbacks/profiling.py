@@ -5,10 +5,17 @@ The run then writes the simulator's profile format (``profiles.json``: truth and
 ``profiling.csv``: per (window, camera, config) the prediction next to what full training reached,
 on held-out data of the pool it trained on (what the micro-profiler estimates) and on live data.
 It needs ``runtime=emulate`` (real training). Enable it with ``callbacks=[default,profile_all]``.
+
+When the run's scheduler keeps a model cache (scheduler=model_cache, or the thief with
+cached_models=true), the cached models offered in each window are recorded too, as configs
+``cache:...`` with cost 0, their live accuracy, their measured validation accuracy (which is also
+what a scheduler is told) and their observables, next to the window's own observables; so
+simulate can play model_cache and the thief with cached models from the profile set.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
 from ekya.execution.runtime import WindowResult
 from ekya.profiles.io import write_profiles
-from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
+from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile, is_cached
 
 
 class ProfileAll(Callback):
@@ -45,6 +52,7 @@ class ProfileAll(Callback):
         starts = {r.stream: r.start_accuracy for r in result.records}
         pred_of = {p.stream: p for p in result.told}
         truth, predicted, val = [], [], {}
+        cache = getattr(rt, "model_cache", None)
         for cam in tqdm(rt.streams, desc=f"profiling window {k}", unit="camera", leave=False):
             start_model = rt.models_at_start[cam]
             configs = []
@@ -52,10 +60,23 @@ class ProfileAll(Callback):
                 model, job = rt.retrain_job(cam, name, k, start_model)
                 configs.append(ConfigProfile(name, job.accuracy, job.cost))
                 val[(cam, name)] = rt.learner.evaluate(model, rt.windows_of[cam][k].val, rt.stream_set, teacher=True)
-            truth.append(StreamProfile(cam, starts[cam], tuple(configs)))
             pred = pred_of.get(cam)
+            if pred is not None:  # the cached configs told are recorded below, from the cache itself
+                pred = replace(pred, configs=tuple(c for c in pred.configs if not is_cached(c.config)))
             if pred is None or len(pred.configs) < len(rt.space):
                 pred = rt.micro_profile(cam, k, start_model, every_config=True).profile
+            obs: dict[str, Any] = {}
+            if cache is not None:
+                obs = cache.observables(cam, k)
+                cached_truth, cached_pred = [], []
+                for c in cache.offered[cam]:
+                    val[(cam, c.name)] = cache.val_accuracy(cam, c)
+                    cached_truth.append(replace(cache.truth(cam, c), segments=(), val_accuracy=val[(cam, c.name)]))
+                    cached_pred.append(ConfigProfile(c.name, val[(cam, c.name)], 0.0,
+                                                     observables=cached_truth[-1].observables))
+                configs += cached_truth
+                pred = replace(pred, configs=pred.configs + tuple(cached_pred), observables=obs)
+            truth.append(StreamProfile(cam, starts[cam], tuple(configs), observables=obs))
             predicted.append(pred)
         self.profiled[k] = (truth, predicted)
         self.profiled_val[k] = val

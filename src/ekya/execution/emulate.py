@@ -12,6 +12,11 @@ live samples of the time it serves: the window is cut into ``window.segments`` e
 Re-planning learns only what a deployed system knows: the new model's validation accuracy. Nothing
 depends on wall time, so the same seed gives the same numbers on any machine.
 
+A scheduler that asks for cached models (``cache_request``: scheduler=model_cache, the thief with
+``cached_models``) gets them as zero-cost ``cache:w<i>`` configs from ``ekya.execution.model_cache``,
+which keeps them across windows (and in the snapshot); switching to one is a job that completes
+at the label delay.
+
 Profiling mode (training every config fully on every camera and window, next to the predictions)
 is the ``profile_all`` callback (``ekya.callbacks.profiling``); it calls ``retrain_job`` and
 ``micro_profile`` here.
@@ -34,15 +39,19 @@ from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
+from ekya.execution.continual_eval import ProbeEvaluator
+from ekya.execution.model_cache import ModelCache, cached_job
 from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
 from ekya.execution.scoring import segment_accuracies
 from ekya.learners.base import Learner
 from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
+from ekya.plans.schedulers.model_cache import is_cached
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.types import Budget
 from ekya.profiles.microprofiler import MicroProfiler, StreamPrediction
 from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
+from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
@@ -86,14 +95,19 @@ class EmulateRuntime(Runtime):
         self.streams = stream_set.cameras
         self.windows_of: dict[str, list[Window]] = {
             cam: cut_windows(stream_set.camera(cam), windows, window.seconds, history_weight=window.history_weight,
-                             val_fraction=window.val_fraction, seed=derive_seed(self.seed, "split", cam))
+                             val_fraction=window.val_fraction, seed=derive_seed(self.seed, "split", cam),
+                             probe_fraction=window.probe_fraction)
             for cam in self.streams
         }
+        #: forgetting measured (``window.forgetting``): every served model scored on every window's probe
+        self.probes = ProbeEvaluator(learner, stream_set, self.windows_of) if window.forgetting else None
         self.windows = list(range(1, len(next(iter(self.windows_of.values())))))
         self.models: dict[str, torch.nn.Module] = {}
         self.base: dict[str, torch.nn.Module] = {}
         #: each camera's model when the window being played started (profiling mode retrains from it)
         self.models_at_start: dict[str, torch.nn.Module] = {}
+        #: the cached models the scheduler asks for (``cache_request``), None when it asks for none
+        self.model_cache = ModelCache.for_scheduler(self)
 
     @classmethod
     def check_settings(cls, accelerator_gflops: float = 2.0, cost_noise: float = 0.0, **_: Any) -> None:
@@ -110,11 +124,21 @@ class EmulateRuntime(Runtime):
             self.models = {cam: self.learner.load_model_state(s) for cam, s in saved["models"].items()}
             self.base = {cam: self.learner.load_model_state(s) for cam, s in saved["base"].items()}
             self.profiler.restore(saved.get("profiler"))
+            if self.model_cache is not None:
+                self.model_cache.restore(saved.get("cache"))
+            if self.probes is not None and saved.get("probes") is None:
+                log.warning("the checkpoint holds no accuracy matrices (saved without window.forgetting): "
+                            "forgetting is not measured in this resumed run")
+                self.probes = None
+            elif self.probes is not None:
+                self.probes.restore(saved["probes"])
             return
         for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False):
             model = self._base_model(cam)
             self.base[cam] = model
             self.models[cam] = model
+        if self.probes is not None:
+            self.probes.add_row(0, self.base)
 
     def _base_model(self, cam: str) -> torch.nn.Module:
         """Train a camera's base model, or load it from ``runtime.base_cache`` where the same one was trained.
@@ -140,10 +164,16 @@ class EmulateRuntime(Runtime):
         return self.base_cache / f"{cam}-{digest}.pt"
 
     def snapshot(self) -> Any:
-        """Current and base models of every camera (descriptions and state dicts) and the profiler's state."""
+        """Current and base models of every camera (descriptions and state dicts), the profiler's state, the matrices."""
         return {"models": {cam: self.learner.model_state(m) for cam, m in self.models.items()},
                 "base": {cam: self.learner.model_state(m) for cam, m in self.base.items()},
-                "profiler": self.profiler.state()}
+                "profiler": self.profiler.state(),
+                "probes": self.probes.state() if self.probes is not None else None,
+                "cache": self.model_cache.state() if self.model_cache is not None else None}
+
+    def accuracy_matrices(self) -> dict[str, AccuracyMatrix] | None:
+        """Each camera's probe-accuracy matrix so far; None with ``window.forgetting=false``."""
+        return self.probes.matrices() if self.probes is not None else None
 
     # -- what the scheduler is told --------------------------------------------------------------
 
@@ -166,6 +196,9 @@ class EmulateRuntime(Runtime):
                 start = self.learner.evaluate(self.models[cam], w.val, self.stream_set, teacher=True)
                 out.append(StreamProfile(cam, start, tuple(ConfigProfile(n, math.nan, math.nan) for n in self.space)))
                 spent[cam] = 0.0
+            if self.model_cache is not None:  # cached models as configs; measuring them is profiling work
+                out[-1], cost = self.model_cache.tell(cam, out[-1])
+                spent[cam] += cost
         if notes:
             n = sum(len(p.configs) for p in out)
             log.warning("window %d: %d of %d micro-profiling fits fell back to the conservative estimate "
@@ -208,8 +241,8 @@ class EmulateRuntime(Runtime):
                                              self.stream_set, derive_seed(self.seed, "retrain", k, cam, config))
         acc, segs = self.live_accuracy(cam, model, k)
         cost = accelerator_seconds(report.train_flops, self.gflops) * self._cost_factor(k, cam, config)
-        # the best epoch's validation accuracy is the model's own (its weights were restored)
-        seen = max(report.val_acc) if report.val_acc else math.nan
+        # the returned model's own validation accuracy as it serves (else its restored best epoch's)
+        seen = report.model_val_accuracy
         return model, ConfigProfile(config, acc, cost, segs, seen)
 
     def _reference(self, k: int) -> dict[str, float]:
@@ -226,6 +259,8 @@ class EmulateRuntime(Runtime):
         """Plan, retrain for real, and play one window on the virtual clock."""
         k = window
         self.models_at_start = dict(self.models)
+        if self.model_cache is not None:
+            self.model_cache.start_window(k)
         told, spent = self._told(k)
         budget = self._window_budget(sum(spent.values()))
         self.scheduler.start_window(k)
@@ -240,11 +275,15 @@ class EmulateRuntime(Runtime):
             if sp.config is None:
                 truths.append(StreamProfile(cam, starts[cam], (), segs))
                 continue
-            new_models[cam], done_jobs[cam] = self.retrain_job(cam, sp.config, k, self.models[cam])
+            if is_cached(sp.config):  # switching to a cached model: no retraining
+                new_models[cam], done_jobs[cam] = cached_job(self.model_cache, self.scheduler, cam, sp.config)
+            else:
+                new_models[cam], done_jobs[cam] = self.retrain_job(cam, sp.config, k, self.models[cam])
             truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
         outcome = play_window(plan, truths, budget, self.scheduler, predicted=told,
                               checks=segment_boundaries(self.budget.window, self.settings.segments))
         reference = self._reference(k)
+        oracle = self.model_cache.oracle(plan, truths, told) if self.model_cache is not None else {}
 
         records = []
         by_plan, told_of = plan.by_stream(), {p.stream: p for p in told}
@@ -253,6 +292,8 @@ class EmulateRuntime(Runtime):
             done = res.completion_time is not None
             if done:
                 self.models[cam] = new_models[cam]
+            if self.model_cache is not None:
+                self.model_cache.went_live(cam, k, sp.config if done else None, self.models[cam])
             end_acc = done_jobs[cam].accuracy if done else starts[cam]
             if not self.settings.carry_over:
                 self.models[cam] = self.base[cam]
@@ -264,6 +305,9 @@ class EmulateRuntime(Runtime):
                 start_accuracy=starts[cam], end_accuracy=end_acc,
                 retrain_cost=done_jobs[cam].cost if cam in done_jobs else 0.0,
                 completion_time=res.completion_time if done else math.nan, scheduler_seconds=sched_s,
-                predicted_cost=pred_cost, profiling_cost=spent[cam],
+                predicted_cost=pred_cost, profiling_cost=spent[cam], oracle_accuracy=oracle.get(cam, math.nan),
             ))
+        if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it
+            self.probes.add_row(k, {cam: new_models[cam] if outcome.streams[cam].completion_time is not None
+                                    else self.models_at_start[cam] for cam in self.streams})
         return WindowResult(k, records, plan, told if self.scheduler.needs_profiles else [])

@@ -11,6 +11,7 @@ from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
+from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.streams.windows import check_window_keys
 
@@ -25,9 +26,11 @@ class WindowSettings:
     history_weight: float = 0.5
     val_fraction: float = 0.2
     segments: int = 10
+    probe_fraction: float = 0.0
+    forgetting: bool = True
 
     def __post_init__(self) -> None:
-        check_window_keys(self.seconds, self.history_weight, self.val_fraction)
+        check_window_keys(self.seconds, self.history_weight, self.val_fraction, self.probe_fraction)
         if not (math.isfinite(self.seconds) and 0 <= self.label_delay <= self.seconds):
             raise EkyaError(f"window.label_delay={self.label_delay}: must be in [0, window.seconds]")
         if int(self.segments) != self.segments or self.segments < 1:
@@ -74,6 +77,13 @@ class Runtime(ABC):
     @abstractmethod
     def snapshot(self) -> Any:
         """The picklable state (plain data, no live objects) needed to continue after the last played window."""
+
+    def accuracy_matrices(self) -> dict[str, AccuracyMatrix] | None:
+        """Each camera's probe-accuracy matrix so far (``ekya.results.continual``); None where no models exist."""
+        return None
+
+    def close(self) -> None:
+        """Release what the runtime holds outside this process (actors, leases); the loop calls it at every end."""
 
     def describe(self) -> dict[str, str]:
         """Tags that identify this runtime in the tracking store."""

@@ -19,6 +19,7 @@ from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
 from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
+from ekya.plans.schedulers.model_cache import cache_request, oracle_accuracies, without_cache
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.types import Budget
 from ekya.profiles.types import ProfileSet, RetrainConfig
@@ -54,6 +55,8 @@ def _play(profile_set: ProfileSet, scheduler: Scheduler, budget: Budget, windows
     for w in todo:
         truth = profile_set.truth[w]
         told = profile_set.predicted[w] if use_predictions else truth
+        if cache_request(scheduler) is None:  # cached-model configs are only for schedulers that ask for them
+            truth, told = without_cache(truth), without_cache(told)
         scheduler.start_window(w)
         t0 = time.perf_counter()
         plan = scheduler.plan(told, budget)
@@ -131,6 +134,12 @@ class SimulateRuntime(Runtime):
         ref_acc = dict(zip(ref["stream"], ref["accuracy"]))
         truth = {p.stream: p for p in self.profile_set.truth[window]}
         told = {p.stream: p for p in self.profile_set.predicted[window]}
+        told_profiles = (self.profile_set.predicted if self.use_predictions else self.profile_set.truth)[window]
+        request = cache_request(self.scheduler)
+        oracle = {}
+        if request is not None and request.oracle:
+            oracle = oracle_accuracies(plan, self.profile_set.truth[window], told_profiles, self.budget,
+                                       self.scheduler, checks, window)
         out = []
         for row in rows:
             t = truth[row["stream"]]
@@ -145,6 +154,6 @@ class SimulateRuntime(Runtime):
                 end_accuracy=cfg_true.accuracy if (done and cfg_true) else t.start_accuracy,
                 retrain_cost=cfg_true.cost if cfg_true else 0.0, completion_time=row["completion_time"],
                 scheduler_seconds=row["scheduler_seconds"], predicted_cost=cfg_told.cost if cfg_told else math.nan,
+                oracle_accuracy=oracle.get(row["stream"], math.nan),
             ))
-        told_profiles = (self.profile_set.predicted if self.use_predictions else self.profile_set.truth)[window]
         return WindowResult(window, out, plan, list(told_profiles))

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ekya.learners.base import Learner, TrainReport
     from ekya.learners.checkpoint import load_checkpoint, save_checkpoint
+    from ekya.learners.icarl import ICaRLLearner
+    from ekya.learners.icarl_model import ICaRLModel
     from ekya.learners.learner import FinetuneLearner
     from ekya.learners.model import EdgeModel
 
 _WHERE = {"Learner": "base", "TrainReport": "base", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-          "FinetuneLearner": "learner", "EdgeModel": "model"}
+          "FinetuneLearner": "learner", "EdgeModel": "model", "ICaRLLearner": "icarl", "ICaRLModel": "icarl_model"}
 
 __all__ = sorted(_WHERE)
 

@@ -11,6 +11,7 @@ compare the same everywhere.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -41,9 +42,37 @@ class TrainReport:
     #: freshly initialised model of that backbone (nothing pretrained exists to start from)
     from_scratch: bool = False
     #: FLOPs per sample of each pass this job ran, as measured on its architecture: (once per
-    #: train+val sample (feature caching), per train sample and epoch, per val sample and epoch);
-    #: train_flops = once*(train+val) + epochs*(train*per_train + val*per_val)
+    #: train+val sample (feature caching), per train sample and epoch, per val sample and epoch).
+    #: With P the samples trained per epoch (train_samples * (1 - extra_overlap) +
+    #: extra_train_samples) and V = val_samples: train_flops = fixed_flops + once*(P + V) +
+    #: train_once_flops*P + val_once_flops*V + epochs*(per_train*P + per_val*V), up to the trailing
+    #: one-sample batch a shuffled epoch skips. The micro-profiler predicts a full job from a trial by it.
     pass_flops: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    #: samples the learner adds to every job's training set beside the train_samples drawn from the
+    #: window, whatever the data fraction (iCaRL: the exemplars the starting model carries)
+    extra_train_samples: int = 0
+    #: fraction of the window's labelled training pool (before data_fraction) that is already among
+    #: those extra samples: a sample that is both is trained once per epoch, not twice
+    extra_overlap: float = 0.0
+    #: FLOPs per sample trained per epoch (P above) paid once per job beyond pass_flops[0]
+    #: (iCaRL: teacher targets, herding's feature pass and its selection)
+    train_once_flops: float = 0.0
+    #: FLOPs per validation sample paid once per job beyond pass_flops[0] (iCaRL: scoring the
+    #: returned model as it serves, for val_accuracy)
+    val_once_flops: float = 0.0
+    #: FLOPs per job that scale with neither the training nor the validation samples (iCaRL: the
+    #: pass over the new memory's flipped crops for the class means)
+    fixed_flops: float = 0.0
+    #: the returned model's validation accuracy as it serves (iCaRL: by its class means); NaN: the
+    #: restored epoch's, max(val_acc)
+    val_accuracy: float = math.nan
+
+    @property
+    def model_val_accuracy(self) -> float:
+        """The returned model's validation accuracy as it serves: val_accuracy, else the best epoch's (NaN: none)."""
+        if math.isfinite(self.val_accuracy):
+            return float(self.val_accuracy)
+        return float(max(self.val_acc)) if self.val_acc else math.nan
 
 
 class Learner(ABC):

@@ -1,7 +1,8 @@
 """Edge models as plain dicts (architecture + weights) and as checkpoint files of that dict.
 
-The dict is ``{"arch": EdgeModel.describe(), "state_dict": ...}``: no pickled module, so renaming a
-class never breaks a saved run, and a checkpoint file is that dict written by ``torch.save``.
+The dict is ``{"arch": EdgeModel.describe(), "state_dict": ...}``, plus ``"replay"`` (plain values)
+when the model carries a replay buffer: no pickled module, so renaming a class never breaks a saved
+run, and a checkpoint file is that dict written by ``torch.save``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.learners.model import EdgeModel
+from ekya.learners.replay import buffer_from_state, buffer_state
 
 
 def edge_model_state(model: EdgeModel) -> dict[str, Any]:
@@ -21,7 +23,11 @@ def edge_model_state(model: EdgeModel) -> dict[str, Any]:
     state = model.state_dict()
     for key, value in state.items():  # in place, so the state_dict's version metadata stays
         state[key] = value.detach().to("cpu", copy=True)
-    return {"arch": dict(model.describe()), "state_dict": state}
+    out = {"arch": dict(model.describe()), "state_dict": state}
+    # Only with a buffer, so models without one keep the dict (and the file bytes) they always had.
+    if getattr(model, "replay", None) is not None:
+        out["replay"] = buffer_state(model.replay)
+    return out
 
 
 def edge_model_from_state(state: dict[str, Any]) -> EdgeModel:
@@ -31,6 +37,8 @@ def edge_model_from_state(state: dict[str, Any]) -> EdgeModel:
     with torch.random.fork_rng(devices=[]):
         model = EdgeModel(arch["backbone"], arch["hidden"], arch["num_classes"], arch["image_size"])
     model.load_state_dict(state["state_dict"])
+    if state.get("replay") is not None:
+        model.replay = buffer_from_state(state["replay"])
     return model.eval()
 
 

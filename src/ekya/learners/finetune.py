@@ -24,12 +24,24 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ekya.learners.distill import kd_loss
+from ekya.seeds import derive_seed
+
 
 class Batches:
-    """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given."""
+    """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given.
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None) -> None:
-        self.x, self.y = x, y
+    ``soft``: per-sample teacher logits, yielded as a third tensor. ``memory``: (x, y, soft or None)
+    of a replay memory; with a seed, each batch of ``size`` pool samples gets
+    ``round(size * ratio / (1 - ratio))`` memory samples (at most all of them), drawn without
+    replacement by a second seeded generator, so ``ratio`` is the memory's share of the batch.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None,
+                 soft: torch.Tensor | None = None,
+                 memory: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None,
+                 ratio: float = 0.0) -> None:
+        self.x, self.y, self.soft = x, y, soft
         self.batch_size = max(1, int(batch_size))
         self.generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
         n = len(y)
@@ -38,40 +50,62 @@ class Batches:
         self.sizes = [min(self.batch_size, n - i) for i in range(0, n, self.batch_size)]
         if self.generator is not None and len(self.sizes) > 1 and self.sizes[-1] == 1:
             self.sizes.pop()
+        self.memory = memory if memory is not None and len(memory[1]) > 0 and self.generator is not None else None
+        self.memory_sizes = [0] * len(self.sizes)
+        self.memory_generator = None
+        if self.memory is not None:
+            if not 0.0 < float(ratio) < 1.0:
+                raise ValueError(f"Batches: ratio must be in (0, 1) with a memory, got {ratio}")
+            share = float(ratio) / (1.0 - float(ratio))
+            self.memory_sizes = [min(len(self.memory[1]), int(round(s * share))) for s in self.sizes]
+            self.memory_generator = torch.Generator().manual_seed(derive_seed(int(seed), "memory"))
 
     @property
     def samples(self) -> int:
-        """Samples one pass yields."""
-        return sum(self.sizes)
+        """Samples one pass yields (memory samples included)."""
+        return sum(self.sizes) + sum(self.memory_sizes)
 
     def __len__(self) -> int:
         return len(self.sizes)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         n = len(self.y)
         order = None
         if self.generator is not None:
             order = torch.randperm(n, generator=self.generator).to(self.x.device)
         start = 0
-        for size in self.sizes:
+        for size, extra in zip(self.sizes, self.memory_sizes):
             if order is None:
-                x, y = self.x[start:start + size], self.y[start:start + size]
+                batch = [t[start:start + size] for t in self._tensors()]
             else:
                 idx = order[start:start + size]
-                x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
+                batch = [t.index_select(0, idx) for t in self._tensors()]
             start += size
-            yield x, y
+            if extra:
+                mx, my, msoft = self.memory
+                pick = torch.randperm(len(my), generator=self.memory_generator)[:extra].to(mx.device)
+                more = [mx, my] + ([msoft] if self.soft is not None else [])
+                batch = [torch.cat([b, m.index_select(0, pick)]) for b, m in zip(batch, more)]
+            yield tuple(batch)
+
+    def _tensors(self) -> list[torch.Tensor]:
+        return [self.x, self.y] + ([self.soft] if self.soft is not None else [])
 
 
 class FinetuneModule(pl.LightningModule):
-    """Cross-entropy fine-tuning of ``net`` (the whole model, or the head on features)."""
+    """Cross-entropy fine-tuning of ``net`` (the whole model, or the head on features).
+
+    With ``kd_weight`` > 0 and batches that carry teacher logits, the loss adds
+    ``kd_weight * kd_loss(student, teacher, temperature)`` (learning without forgetting).
+    """
 
     def __init__(self, net: nn.Module, lr: float, optimizer: str = "adam", momentum: float = 0.9,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, kd_weight: float = 0.0, temperature: float = 2.0) -> None:
         super().__init__()
         self.net = net
         self.lr, self.optimizer_name = float(lr), str(optimizer)
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
+        self.kd_weight, self.temperature = float(kd_weight), float(temperature)
         self.val_acc: list[float] = []
         self.best_acc = -1.0
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -81,15 +115,19 @@ class FinetuneModule(pl.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        return F.cross_entropy(self.net(x), y)
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        x, y = batch[0], batch[1]
+        logits = self.net(x)
+        loss = F.cross_entropy(logits, y)
+        if self.kd_weight > 0 and len(batch) > 2:
+            loss = loss + self.kd_weight * kd_loss(logits, batch[2], self.temperature)
+        return loss
 
     def on_validation_epoch_start(self) -> None:
         self._correct, self._total = 0, 0
 
-    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        x, y = batch
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        x, y = batch[0], batch[1]
         self._correct += int((self.net(x).argmax(dim=1) == y).sum())
         self._total += len(y)
 

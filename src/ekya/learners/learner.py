@@ -6,6 +6,11 @@ RetrainConfig (frozen backbone + head on cached features, or every layer), and s
 table's labels. Jobs are deterministic given their seed; their cost is reported in FLOPs actually
 computed (see ``ekya.learners.flops``), never in wall time. Training and inference run on
 ``accelerator``; models are built, and handed back, on the CPU.
+
+Two opt-in guards against forgetting: ``replay`` mixes samples of a bounded per-camera buffer
+(``ekya.learners.replay``, carried by the model) into every training batch, and ``lwf`` adds the
+distillation term of learning without forgetting against the model the job starts from (the one
+serving), its logits computed once per job. Their extra passes are counted in the job's FLOPs.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ekya.learners.finetune import Batches, FinetuneModule, fit
 from ekya.learners.flops import sample_flops
 from ekya.learners.model import EdgeModel
 from ekya.learners.params import JobParams, job_params
+from ekya.learners.replay import BUFFERS, ReplayBuffer, update_buffer
 from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
@@ -47,6 +53,46 @@ def _labelled(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["teacher_label"].to_numpy() >= 0]
 
 
+def _replay_settings(replay: Mapping[str, Any] | None) -> tuple[str, int, float]:
+    """(buffer, memory, ratio) of ``learner.replay``; EkyaError names the bad key."""
+    r = {"buffer": "none", "memory": 200, "ratio": 0.5, **dict(replay or {})}
+    unknown = sorted(set(r) - {"buffer", "memory", "ratio"})
+    if unknown:
+        raise EkyaError(f"learner.replay: unknown key(s) {unknown}; it takes buffer, memory and ratio")
+    buffer = str(r["buffer"])
+    if buffer not in BUFFERS:
+        raise EkyaError(f"learner.replay.buffer={buffer!r}: choose one of {list(BUFFERS)}")
+    try:
+        memory, ratio = int(r["memory"]), float(r["ratio"])
+    except (TypeError, ValueError):
+        raise EkyaError(f"learner.replay: memory={r['memory']!r} must be an integer and ratio={r['ratio']!r} "
+                        "a number") from None
+    if memory < 1:
+        raise EkyaError(f"learner.replay.memory={memory}: must be at least 1 sample")
+    if not 0.0 < ratio < 1.0:
+        raise EkyaError(f"learner.replay.ratio={ratio}: the buffer's share of each batch must be in (0, 1); "
+                        "0.5 mixes 1:1")
+    return buffer, memory, ratio
+
+
+def _lwf_settings(lwf: Mapping[str, Any] | None) -> tuple[float, float]:
+    """(weight, temperature) of ``learner.lwf``; EkyaError names the bad key."""
+    d = {"weight": 0.0, "temperature": 2.0, **dict(lwf or {})}
+    unknown = sorted(set(d) - {"weight", "temperature"})
+    if unknown:
+        raise EkyaError(f"learner.lwf: unknown key(s) {unknown}; it takes weight and temperature")
+    try:
+        weight, temperature = float(d["weight"]), float(d["temperature"])
+    except (TypeError, ValueError):
+        raise EkyaError(f"learner.lwf: weight={d['weight']!r} and temperature={d['temperature']!r} must be "
+                        "numbers") from None
+    if not (weight >= 0 and np.isfinite(weight)):
+        raise EkyaError(f"learner.lwf.weight={weight}: must be >= 0 (0 turns distillation off)")
+    if not (temperature > 0 and np.isfinite(temperature)):
+        raise EkyaError(f"learner.lwf.temperature={temperature}: must be > 0")
+    return weight, temperature
+
+
 class FinetuneLearner(Learner):
     """Continuous fine-tuning of per-camera edge models (see the module doc)."""
 
@@ -63,6 +109,8 @@ class FinetuneLearner(Learner):
         config_defaults: Mapping[str, Any] | None = None,
         accelerator: str = "auto",
         eval_batch_size: int = 256,
+        replay: Mapping[str, Any] | None = None,
+        lwf: Mapping[str, Any] | None = None,
     ) -> None:
         if backbone not in BACKBONES:
             raise EkyaError(f"learner.backbone={backbone!r} is not known; choose one of {sorted(BACKBONES)}")
@@ -76,6 +124,8 @@ class FinetuneLearner(Learner):
         self.checkpoint = checkpoint
         self.device = resolve_accelerator(accelerator)
         self.eval_batch_size = int(eval_batch_size)
+        self.replay_buffer, self.replay_memory, self.replay_ratio = _replay_settings(replay)
+        self.lwf_weight, self.lwf_temperature = _lwf_settings(lwf)
         self.defaults: dict[str, Any] = {"backbone": self.backbone, "frozen": False, "hidden": self.hidden,
                                          "epochs": 5, "data_fraction": 1.0, "batch_size": 32, "lr": 1e-3,
                                          "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0}
@@ -153,7 +203,8 @@ class FinetuneLearner(Learner):
         model = self.new_model(len(stream_set.classes), derive_seed(seed, "base-init", camera))
         config = RetrainConfig("base", {"frozen": False, "epochs": self.base_epochs, "lr": self.base_lr,
                                         "batch_size": self.base_batch_size, "data_fraction": 1.0})
-        return self.retrain(model, config, train_df, val_df, stream_set, seed)
+        # A fresh model has nothing to keep, so the base job does not distil from it.
+        return self.retrain(model, config, train_df, val_df, stream_set, seed, distill=False)
 
     def _split(self, df: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
         perm = np.random.default_rng(seed).permutation(len(df))
@@ -163,8 +214,11 @@ class FinetuneLearner(Learner):
     # -- retraining ----------------------------------------------------------------------------
 
     def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
-                stream_set: StreamSet, seed: int) -> tuple[EdgeModel, TrainReport]:
-        """Train a copy of ``model`` with ``config`` on the teacher labels of ``train_df``; ``model`` is untouched."""
+                stream_set: StreamSet, seed: int, distill: bool = True) -> tuple[EdgeModel, TrainReport]:
+        """Train a copy of ``model`` with ``config`` on the teacher labels of ``train_df``; ``model`` is untouched.
+
+        ``distill``: with ``lwf.weight`` > 0, distil from ``model`` (False for an untrained start).
+        """
         t0 = time.perf_counter()
         job = self.params(config)
         camera = _camera_of(train_df)
@@ -193,6 +247,19 @@ class FinetuneLearner(Learner):
         x_tr, y_tr = self._tensors(train_df, stream_set, "teacher_label")
         x_va, y_va = self._tensors(val_df, stream_set, "teacher_label")
         flops = sample_flops(new.backbone_name, new.hidden, num_classes, new.image_size)
+        buffer = self._buffer_of(model)
+        x_mem = y_mem = None
+        if buffer is not None and len(buffer):
+            x_mem, y_mem = self._tensors(buffer.rows, stream_set, "teacher_label")
+        n_mem = 0 if y_mem is None else len(y_mem)
+        soft_tr = soft_mem = None
+        teacher_flops = 0.0
+        if distill and self.lwf_weight > 0:
+            # The teacher is the starting model as it serves: eval mode, no augmentation, so its
+            # logits are computed once per job (one forward pass per pool and memory sample).
+            soft_tr = self._logits(model, x_tr)
+            soft_mem = self._logits(model, x_mem) if x_mem is not None else None
+            teacher_flops = self.forward_flops(model) * (len(x_tr) + n_mem)
 
         with torch.random.fork_rng():
             torch.manual_seed(job_seed)
@@ -204,25 +271,42 @@ class FinetuneLearner(Learner):
                 with torch.no_grad():
                     f_tr = _batched(new.features, x_tr, self.eval_batch_size)
                     f_va = _batched(new.features, x_va, self.eval_batch_size)
-                train = Batches(f_tr, y_tr, job.batch_size, seed=job_seed)
+                    f_mem = _batched(new.features, x_mem, self.eval_batch_size) if n_mem else None
+                memory = (f_mem, y_mem, soft_mem) if n_mem else None
+                train = Batches(f_tr, y_tr, job.batch_size, seed=job_seed, soft=soft_tr, memory=memory,
+                                ratio=self.replay_ratio)
                 val = Batches(f_va, y_va, self.eval_batch_size)
                 net: nn.Module = new.head
                 passes = (flops.backbone_forward, flops.head_train, flops.head_forward)
-                once = passes[0] * (len(x_tr) + len(x_va))
+                once = passes[0] * (len(x_tr) + len(x_va) + n_mem)
                 per_epoch = passes[1] * train.samples + passes[2] * val.samples
             else:
                 new.requires_grad_(True)
-                train = Batches(x_tr, y_tr, job.batch_size, seed=job_seed)
+                memory = (x_mem, y_mem, soft_mem) if n_mem else None
+                train = Batches(x_tr, y_tr, job.batch_size, seed=job_seed, soft=soft_tr, memory=memory,
+                                ratio=self.replay_ratio)
                 val = Batches(x_va, y_va, self.eval_batch_size)
                 net = new
                 passes = (0.0, flops.full_train, flops.forward)
                 once = 0.0
                 per_epoch = passes[1] * train.samples + passes[2] * val.samples
-            module = fit(FinetuneModule(net, job.lr, job.optimizer, job.momentum, job.weight_decay),
+            once += teacher_flops
+            module = fit(FinetuneModule(net, job.lr, job.optimizer, job.momentum, job.weight_decay,
+                                        kd_weight=self.lwf_weight if soft_tr is not None else 0.0,
+                                        temperature=self.lwf_temperature),
                          train, val, job.epochs, self.device)
         new.cpu()
         new.requires_grad_(True)
         new.eval()
+        if self.replay_buffer != "none":
+            # The buffer learns the pool this job trained on; it travels with the retrained model.
+            start = buffer if buffer is not None else ReplayBuffer(self.replay_buffer, self.replay_memory)
+            new.replay = update_buffer(start, train_df, derive_seed(job_seed, "replay"))
+        if n_mem or teacher_flops:
+            # Per pool sample, so the micro-profiler's cost model (see TrainReport.pass_flops) still
+            # adds up to this job's FLOPs: memory samples and teacher passes ride on the pool's.
+            passes = (once / max(len(x_tr) + len(x_va), 1),
+                      (per_epoch - passes[2] * val.samples) / max(len(x_tr), 1), passes[2])
         report = TrainReport(
             epochs=job.epochs, samples_seen=train.samples * job.epochs,
             train_flops=float(once + per_epoch * job.epochs), val_acc=list(module.val_acc),
@@ -230,6 +314,26 @@ class FinetuneLearner(Learner):
             from_scratch=from_scratch, pass_flops=passes,
         )
         return new, report
+
+    def _buffer_of(self, model: nn.Module) -> ReplayBuffer | None:
+        """The starting model's replay buffer when replay is on and the buffer is of the configured kind and size."""
+        if self.replay_buffer == "none":
+            return None
+        buffer = getattr(model, "replay", None)
+        if buffer is None or buffer.kind != self.replay_buffer or buffer.memory != self.replay_memory:
+            return None
+        return buffer
+
+    def _logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``model``'s logits on ``x`` in eval mode without gradients; the model's own mode is left as it was."""
+        net = self._on_device(model)
+        was_training = net.training
+        net.eval()
+        try:
+            with torch.no_grad():
+                return _batched(net, x, self.eval_batch_size)
+        finally:
+            net.train(was_training)
 
     # -- inference -----------------------------------------------------------------------------
 

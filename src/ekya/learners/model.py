@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ekya.learners.backbones import build_backbone, build_head
+
+if TYPE_CHECKING:
+    from ekya.learners.replay import ReplayBuffer
 
 # Crops are scaled to [0, 1] then centred; fixed constants (no ImageNet statistics: nothing is pretrained).
 _MEAN, _STD = 0.5, 0.25
@@ -27,6 +32,8 @@ class EdgeModel(nn.Module):
         self.image_size = int(image_size)
         self.backbone, self.feature_dim = build_backbone(self.backbone_name, self.image_size)
         self.head = build_head(self.feature_dim, self.hidden, self.num_classes)
+        #: the camera's replay buffer (learner.replay), kept with the model it trained; None without replay
+        self.replay: ReplayBuffer | None = None
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """Backbone features of uint8 crops."""

@@ -6,7 +6,9 @@ really needed (optionally per time segment of the window, so that the old model 
 part of the window it serves and the new one on the rest). Between events every share is
 constant, so accuracy integrals and job progress are exact; events are the start and end of
 micro-profiling, the end of the label delay, job completions (the scheduler's ``on_completion``
-re-plans) and periodic progress checks (``on_progress``).
+re-plans) and periodic progress checks (``on_progress``). A zero-cost job (installing a cached
+model, ``ekya.plans.schedulers.model_cache``) needs no training share: it completes at the label
+delay, when its decision can be made, like any job that starts then.
 
 The plan is checked before it is played, and so is every re-plan: shares in [0, 1], no accelerator
 holding more than 1.0. The scheduler is told only what a deployed system could observe: the
@@ -172,6 +174,11 @@ class _Jobs:
     has_job: np.ndarray
 
 
+def _needs_no_share(p: StreamProfile, config: str) -> bool:
+    """Whether the planned config is a zero-cost job (installing a cached model): it needs no training share."""
+    return any(c.config == config and c.cost == 0 for c in p.configs)
+
+
 def _jobs(streams: Sequence[StreamPlan], truth: Mapping[str, StreamProfile], told: Mapping[str, StreamProfile]) -> _Jobs:
     """Look up every planned stream's true and told profile of its planned config."""
     S = len(streams)
@@ -184,7 +191,7 @@ def _jobs(streams: Sequence[StreamPlan], truth: Mapping[str, StreamProfile], tol
     cost, told_cost, told_target = np.zeros(S), np.zeros(S), np.full(S, math.nan)
     has_job = np.zeros(S, dtype=bool)
     for k, s in enumerate(streams):
-        if s.config is None or s.train_share <= EPS:
+        if s.config is None or (s.train_share <= EPS and not _needs_no_share(truth[s.stream], s.config)):
             continue
         try:
             cp = truth[s.stream].config(s.config)
@@ -278,6 +285,8 @@ class _Timeline:
         rate = evaluate(self.budget.train_rate, self.train)
         with np.errstate(divide="ignore", invalid="ignore"):
             left = np.where(self.running & (rate > 0), self.remaining / np.where(rate > 0, rate, 1.0), np.inf)
+        # a job with no work left completes now, with or without a training share (zero-cost jobs)
+        left = np.where(self.running & (self.remaining <= 0), 0.0, left)
         step = float(left.min()) if self.names else math.inf
         t, t_next = self.now, min(self.now + step, limit)
         if t_next > t:

@@ -10,16 +10,22 @@ Format ``ekya-profiles/1``::
         "<stream>": [                                         # one entry per window, same count for all
           {"start_accuracy": 0.71,                            # deployed model on this window, in [0, 1]
            "predicted_start_accuracy": 0.70,                  # optional
+           "observables": {"window": 2, ...},                 # optional: what the window start shows
            "configs": {
              "<config>": {"accuracy": 0.83,                   # reached after retraining, in [0, 1]
                           "cost": 41.5,                       # accelerator-seconds at a full share, >= 0
                           "predicted_accuracy": 0.80,         # optional (what a scheduler is told)
-                          "predicted_cost": 40.0}}}           # optional
+                          "predicted_cost": 40.0,             # optional
+                          "val_accuracy": 0.81,               # optional: measured validation accuracy
+                          "observables": {"window": 1, ...}}}}  # cached models (cache:...) only
         ]
       }
     }
 
-When "configs" is declared at the top, every config named in a window must be declared there.
+When "configs" is declared at the top, every config named in a window must be declared there,
+except cached models (names starting with ``cache:``, see ``ekya.plans.schedulers.model_cache``),
+which are not retraining configs and must carry ``observables.window`` (an integer >= 0: the
+window whose pool trained them). Observables hold numbers, strings or lists of numbers.
 Every problem raises EkyaError naming the file and the field path (e.g.
 ``streams.cam0[2].configs.c1.cost``).
 """
@@ -33,7 +39,7 @@ from typing import Any, Mapping
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
-from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
+from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile, is_cached
 
 FORMAT = "ekya-profiles/1"
 
@@ -56,6 +62,26 @@ def _req(obj: Mapping[str, Any], key: str, where: str, path: Path) -> Any:
     return obj[key]
 
 
+def _observables(v: Any, where: str, path: Path) -> dict[str, Any]:
+    """An observables object: numbers, strings or lists of numbers, by name."""
+    if not isinstance(v, dict):
+        raise EkyaError(f"{path}: field {where} must be an object of name -> number, string or list of numbers")
+    out: dict[str, Any] = {}
+    for key, x in v.items():
+        if isinstance(x, str):
+            out[key] = x
+        elif isinstance(x, list):
+            out[key] = [_num(e, f"{where}.{key}[{n}]", path) for n, e in enumerate(x)]
+        else:
+            out[key] = _num(x, f"{where}.{key}", path)
+    if "window" in out:
+        w = out["window"]
+        if not isinstance(w, float) or w != int(w) or w < 0:
+            raise EkyaError(f"{path}: field {where}.window must be an integer >= 0, got {v['window']!r}")
+        out["window"] = int(w)
+    return out
+
+
 def _parse_window(name: str, win: Any, where: str, declared: Mapping[str, Any] | None,
                   path: Path) -> tuple[StreamProfile, StreamProfile]:
     """One stream's window: (its true profile, what a scheduler is told), validated field by field."""
@@ -68,7 +94,7 @@ def _parse_window(name: str, win: Any, where: str, declared: Mapping[str, Any] |
     tc, pc = [], []
     for cname, c in cfgs.items():
         cw = f"{where}.configs.{cname}"
-        if declared is not None and cname not in declared:
+        if declared is not None and cname not in declared and not is_cached(cname):
             raise EkyaError(f"{path}: field {cw}: unknown config {cname!r} (not declared in configs)")
         acc = _num(_req(c, "accuracy", cw, path), f"{cw}.accuracy", path, 0.0, 1.0)
         cost = _num(_req(c, "cost", cw, path), f"{cw}.cost", path, 0.0)
@@ -76,9 +102,17 @@ def _parse_window(name: str, win: Any, where: str, declared: Mapping[str, Any] |
         pacc = acc if pacc is None else _num(pacc, f"{cw}.predicted_accuracy", path, 0.0, 1.0)
         pcost = c.get("predicted_cost")
         pcost = cost if pcost is None else _num(pcost, f"{cw}.predicted_cost", path, 0.0)
-        tc.append(ConfigProfile(cname, acc, cost))
-        pc.append(ConfigProfile(cname, pacc, pcost))
-    return StreamProfile(name, a0, tuple(tc)), StreamProfile(name, pa0, tuple(pc))
+        val = c.get("val_accuracy")
+        val = math.nan if val is None else _num(val, f"{cw}.val_accuracy", path, 0.0, 1.0)
+        obs = _observables(c.get("observables", {}), f"{cw}.observables", path)
+        if is_cached(cname) and "window" not in obs:
+            raise EkyaError(f"{path}: field {cw}.observables.window is missing: a cached model must say which "
+                            "window's pool trained it")
+        tc.append(ConfigProfile(cname, acc, cost, val_accuracy=val, observables=obs))
+        pc.append(ConfigProfile(cname, pacc, pcost, observables=obs))
+    obs = _observables(win.get("observables", {}), f"{where}.observables", path)
+    return (StreamProfile(name, a0, tuple(tc), observables=obs),
+            StreamProfile(name, pa0, tuple(pc), observables=obs))
 
 
 def parse_profiles(doc: Any, path: str | Path = "<profiles>") -> ProfileSet:
@@ -142,6 +176,8 @@ def to_document(ps: ProfileSet) -> dict[str, Any]:
             win: dict[str, Any] = {"start_accuracy": t.start_accuracy}
             if p.start_accuracy != t.start_accuracy:
                 win["predicted_start_accuracy"] = p.start_accuracy
+            if t.observables or p.observables:
+                win["observables"] = dict(t.observables or p.observables)
             cfgs = {}
             for c in t.configs:
                 e: dict[str, Any] = {"accuracy": c.accuracy, "cost": c.cost}
@@ -150,6 +186,10 @@ def to_document(ps: ProfileSet) -> dict[str, Any]:
                     e["predicted_accuracy"] = q.accuracy
                 if q is not None and q.cost != c.cost:
                     e["predicted_cost"] = q.cost
+                if math.isfinite(c.val_accuracy):
+                    e["val_accuracy"] = c.val_accuracy
+                if c.observables or (q is not None and q.observables):
+                    e["observables"] = dict(c.observables or q.observables)
                 cfgs[c.config] = e
             win["configs"] = cfgs
             streams[t.stream].append(win)

@@ -10,6 +10,9 @@ validation accuracy (teacher labels) after every epoch and the work done, then:
   observed (never an invented gain) and the note is logged.
 - cost: the per-sample FLOPs of every pass the trial ran (measured by the learner while training)
   times the config's samples and epochs, divided by the accelerator's rate: measured work, not a table.
+  A learner's own per-job work scales as its ``TrainReport`` says: samples it adds to every
+  epoch whatever the data fraction (iCaRL's exemplars, less those the window's pool holds too),
+  passes paid once per training or validation sample, and a fixed part per job.
 
 Every pass is charged: the trials' training and validation, and the evaluation of the deployed
 model on the whole validation set that anchors the curves. The runtime charges that cost to the
@@ -63,6 +66,12 @@ class Trial:
     counts: tuple[int, ...] = ()
     pass_flops: tuple[float, float, float] = (0.0, 0.0, 0.0)
     reused: bool = False
+    #: the learner's per-job work beyond pass_flops, as its TrainReport gave it (same names)
+    extra_train_samples: int = 0
+    extra_overlap: float = 0.0
+    train_once_flops: float = 0.0
+    val_once_flops: float = 0.0
+    fixed_flops: float = 0.0
 
 
 @dataclass
@@ -198,6 +207,11 @@ class MicroProfiler:
         frac = report.train_samples / max(n_train, 1)
         x = np.arange(1, len(report.val_acc) + 1) * frac
         y = np.asarray(report.val_acc, dtype=float)
+        served = float(getattr(report, "val_accuracy", math.nan))
+        if math.isfinite(served) and len(y):
+            # The model serves by another rule than the one scoring the epochs (iCaRL: class means
+            # vs its head): the curve is moved by the gap the trial measured on its returned model.
+            y = np.clip(y + (served - float(y.max())), 0.0, 1.0)
         counts = [max(int(report.val_samples), 1)] * len(y)
         keeps_head = getattr(model, "hidden", None) == params.get("hidden", getattr(model, "hidden", None))
         if keeps_head and not report.from_scratch:
@@ -205,7 +219,12 @@ class MicroProfiler:
             x, y = np.concatenate([[0.0], x]), np.concatenate([[start], y])
             counts = [max(n_val, 1)] + counts
         return Trial(fam, tuple(x.tolist()), tuple(y.tolist()), report.train_flops / (gflops * 1e9),
-                     start=start, window=index, counts=tuple(counts), pass_flops=tuple(report.pass_flops))
+                     start=start, window=index, counts=tuple(counts), pass_flops=tuple(report.pass_flops),
+                     extra_train_samples=int(getattr(report, "extra_train_samples", 0)),
+                     extra_overlap=float(getattr(report, "extra_overlap", 0.0)),
+                     train_once_flops=float(getattr(report, "train_once_flops", 0.0)),
+                     val_once_flops=float(getattr(report, "val_once_flops", 0.0)),
+                     fixed_flops=float(getattr(report, "fixed_flops", 0.0)))
 
     def _predict(self, stream: str, trial: Trial, start: float, members: Mapping[str, RetrainConfig], n_train: int,
                  n_val: int, gflops: float, notes: list[str]) -> list[ConfigProfile]:
@@ -224,8 +243,11 @@ class MicroProfiler:
                 log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
             acc = float(fit.predict(e * f))
             n_tr = max(1, int(round(f * n_train)))
+            # Samples trained per epoch: the window's share plus the learner's extra ones, each once.
+            n_job = n_tr + trial.extra_train_samples - trial.extra_overlap * n_tr
             # The full job validates on the whole validation set every epoch.
-            flops = once * (n_tr + n_val) + e * (per_train * n_tr + per_val * n_val)
+            flops = (trial.fixed_flops + once * (n_job + n_val) + trial.train_once_flops * n_job
+                     + trial.val_once_flops * n_val + e * (per_train * n_job + per_val * n_val))
             out.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
         return out
 

@@ -7,6 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 
+#: configs whose name starts with this are cached models to switch to, not retraining configs
+CACHE_PREFIX = "cache:"
+
+
+def is_cached(config: str | None) -> bool:
+    """Whether a config name stands for a cached model rather than a retraining config."""
+    return config is not None and config.startswith(CACHE_PREFIX)
+
+
 @dataclass(frozen=True)
 class RetrainConfig:
     """One point of the retraining configuration space (gamma in the paper).
@@ -30,6 +39,9 @@ class ConfigProfile:
         equal time segments, so a model is scored on the part of the window it really serves.
     val_accuracy: (truth only, optional) the retrained model's teacher-labelled validation accuracy:
         what a deployed system knows about it once the job completes (NaN = not measured).
+    observables: (cached models only, see ``ekya.plans.schedulers.model_cache``) what is known of
+        the data the cached model was trained on: its source ``window`` and ``camera``, and
+        ``class_distribution``, ``object_count``, ``time_of_day``, ``location`` where measured.
     """
 
     config: str
@@ -37,6 +49,7 @@ class ConfigProfile:
     cost: float
     segments: tuple[float, ...] = ()
     val_accuracy: float = math.nan
+    observables: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     @property
     def known(self) -> bool:
@@ -51,12 +64,16 @@ class StreamProfile:
     start_accuracy: accuracy of the deployed model on this window's live data at full inference share.
     configs: the candidate retraining configs; an empty tuple means the stream cannot retrain.
     start_segments: (truth only, optional) the deployed model's live accuracy per time segment.
+    observables: (optional) what is observable of the window at its start (the teacher labels of
+        the previous chunk: ``class_distribution``, ``object_count``; ``time_of_day`` and
+        ``location`` where the dataset has them); empty when nothing asked for them.
     """
 
     stream: str
     start_accuracy: float
     configs: tuple[ConfigProfile, ...] = ()
     start_segments: tuple[float, ...] = ()
+    observables: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
     def config(self, name: str) -> ConfigProfile:
         """The profile of one config, by name."""

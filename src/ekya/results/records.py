@@ -20,6 +20,9 @@ class WindowRecord:
     completion_time: seconds from the window start when the retrained model went live (NaN = never).
     predicted_cost / profiling_cost: the scheduler's predicted retraining cost, and the
         accelerator-seconds micro-profiling spent on this stream in this window.
+    frames_classified .. faults are measured by runtime=ray only (NaN in other runtimes).
+    oracle_accuracy: scheduler=model_cache only (NaN otherwise): the window accuracy of the best
+        cached model of an earlier window, chosen after the fact on the live data (its upper bound).
     """
 
     window: int
@@ -37,6 +40,17 @@ class WindowRecord:
     scheduler_seconds: float
     predicted_cost: float = math.nan
     profiling_cost: float = 0.0
+    # runtime=ray only (NaN elsewhere): what really ran on the wall clock. frames_*: the window's
+    # live frames classified, skipped (served by the last result) and lost (see
+    # ekya/execution/ray/serving.py); infer_fps: frames classified per wall second of the window;
+    # job_wall_seconds: the retraining job's real duration; faults: actors of this stream that died.
+    frames_classified: float = math.nan
+    frames_skipped: float = math.nan
+    frames_lost: float = math.nan
+    infer_fps: float = math.nan
+    job_wall_seconds: float = math.nan
+    faults: float = math.nan
+    oracle_accuracy: float = math.nan
 
     def metrics(self) -> dict[str, float]:
         """The numeric fields, as MLflow metrics (NaN fields left out)."""

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -73,6 +74,8 @@ class Tracker:
         self.parent_id: str | None = None
         self.child_ids: dict[str, str] = {}
         self.logged_through = -1
+        #: the last window whose continual-learning metrics are logged (they may lag the records on resume)
+        self.continual_through = 0
 
     @property
     def _ids_file(self) -> Path:
@@ -80,7 +83,8 @@ class Tracker:
 
     def _save_ids(self) -> None:
         atomic_write(self._ids_file, json.dumps({"parent": self.parent_id, "children": self.child_ids,
-                                                 "logged_through": self.logged_through}))
+                                                 "logged_through": self.logged_through,
+                                                 "continual_through": self.continual_through}))
 
     def start(self, run_name: str, params: Mapping[str, Any], streams: Iterable[str], tags: Mapping[str, str]) -> bool:
         """Open (or reopen, when resuming) the parent and child runs; returns True if resumed."""
@@ -88,6 +92,7 @@ class Tracker:
             ids = json.loads(self._ids_file.read_text())
             self.parent_id, self.child_ids = ids["parent"], ids["children"]
             self.logged_through = int(ids.get("logged_through", -1))
+            self.continual_through = int(ids.get("continual_through", 0))
             for rid in [self.parent_id, *self.child_ids.values()]:
                 self.client.update_run(rid, status="RUNNING")
             return True
@@ -124,6 +129,20 @@ class Tracker:
         }
         self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), ts, window) for k, v in parent.items()])
         self.logged_through = max(self.logged_through, int(window))
+        self._save_ids()
+
+    def log_continual(self, window: int, per_stream: Mapping[str, Mapping[str, float]],
+                      macro: Mapping[str, float]) -> None:
+        """Log the continual-learning metrics as of ``window`` (``cl_`` keys): per camera to its child, macro to the parent."""
+        from mlflow.entities import Metric
+
+        def batch(metrics: Mapping[str, float]) -> list[Metric]:
+            return [Metric(f"cl_{k}", float(v), 0, window) for k, v in metrics.items() if not math.isnan(float(v))]
+
+        for stream, metrics in per_stream.items():
+            self.client.log_batch(self.child_ids[stream], metrics=batch(metrics))
+        self.client.log_batch(self.parent_id, metrics=batch(macro))
+        self.continual_through = max(self.continual_through, int(window))
         self._save_ids()
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:

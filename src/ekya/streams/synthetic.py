@@ -33,13 +33,14 @@ def load_synthetic(
     drift_max: float = SyntheticSpec.drift_max,
     drift_min: float = SyntheticSpec.drift_min,
     name: str = "synthetic",
+    recur: bool = SyntheticSpec.recur,
 ) -> StreamSet:
     """Generate (once, cached under ``root``) and load the synthetic multi-camera stream, unlabelled.
 
     The generator's parameters are :class:`SyntheticSpec`'s (see ``conf/dataset/synthetic.yaml``).
     """
     spec = SyntheticSpec(int(seed), int(cameras), int(chunks), float(chunk_seconds), int(samples_per_chunk),
-                         int(image_size), float(drift_max), float(drift_min))
+                         int(image_size), float(drift_max), float(drift_min), bool(recur))
     where = write_dataset(Path(root), spec)
     meta_file = json.loads((where / "meta.json").read_text())
     cams = [c["camera"] for c in meta_file["cameras"]]

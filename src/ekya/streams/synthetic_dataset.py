@@ -30,7 +30,7 @@ from PIL import Image
 from ekya.errors import EkyaError
 from ekya.streams.classes import SIX_CLASSES
 from ekya.streams.samplelist import frame_path, samplelist_path, write_frame_samplelist
-from ekya.streams.synthetic_render import CameraDrift, background, render_camera
+from ekya.streams.synthetic_render import CameraDrift, background, recurring_position, render_camera
 
 #: Bump when the drawing changes, so cached datasets of an older generator are not reused.
 GENERATOR_VERSION = 2
@@ -49,10 +49,18 @@ class SyntheticSpec:
     image_size: int = 40
     drift_max: float = 1.0
     drift_min: float = 0.3
+    recur: bool = False
+
+    def fields(self) -> dict:
+        """The parameters as written to meta.json and hashed; ``recur`` only when set, so older keys stay valid."""
+        out = asdict(self)
+        if not self.recur:
+            del out["recur"]
+        return out
 
     def key(self) -> str:
         """A short, stable hash of the parameters and the generator version."""
-        blob = json.dumps({**asdict(self), "version": GENERATOR_VERSION}, sort_keys=True)
+        blob = json.dumps({**self.fields(), "version": GENERATOR_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def check(self) -> None:
@@ -98,7 +106,10 @@ def _write_camera(out: Path, d: CameraDrift, spec: SyntheticSpec, index: int) ->
     ts = np.minimum(np.round(ts, 3), np.repeat(np.arange(1, spec.chunks + 1) * length - 1e-3, per))
     scene = background(rng, spec.image_size)
     base_hues = rng.random(len(SIX_CLASSES))
-    pixels, labels, crop = render_camera(d, spec.image_size, ts / (spec.chunks * length), rng, scene, base_hues)
+    u = ts / (spec.chunks * length)
+    if spec.recur:
+        u = recurring_position(u)
+    pixels, labels, crop = render_camera(d, spec.image_size, u, rng, scene, base_hues)
     frames = np.arange(1, len(ts) + 1)  # 1-based, as ffmpeg numbers frames
     img_dir = out / d.camera / "frame_images"
     img_dir.mkdir(parents=True)
@@ -134,7 +145,7 @@ def write_dataset(root: Path, spec: SyntheticSpec, workers: int | None = None) -
         with ThreadPoolExecutor(max(1, min(spec.cameras, workers or _usable_cpus()))) as pool:
             for done in [pool.submit(_write_camera, tmp, d, spec, i) for i, d in enumerate(drifts)]:
                 done.result()
-        meta = {"spec": asdict(spec), "version": GENERATOR_VERSION, "cameras": [asdict(d) for d in drifts]}
+        meta = {"spec": spec.fields(), "version": GENERATOR_VERSION, "cameras": [asdict(d) for d in drifts]}
         # meta.json last: its presence marks a complete dataset.
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
         try:

@@ -11,6 +11,9 @@ drift on real video, section 2.3):
 - appearance: the object colour palette rotates in hue;
 - class mix: the class frequencies move from one random mix to another.
 
+With ``recur`` (``recurring_position``) the drift position runs there and back, so the scenes of
+the stream's start return at its end.
+
 Everything is drawn from the generator it is given, so the same generator state gives the same pixels.
 """
 
@@ -43,6 +46,11 @@ class CameraDrift:
 # ---------------------------------------------------------------------------------------------
 # Drift as smooth functions of u = t / stream duration, so adjacent windows look alike (retraining
 # on recent data helps) while far-apart windows differ (a stale model decays).
+
+
+def recurring_position(u: np.ndarray) -> np.ndarray:
+    """Stream positions folded to run 0 -> 1 -> 0: the scene drifts away, then every condition comes back."""
+    return 1.0 - np.abs(2.0 * np.asarray(u, dtype=float) - 1.0)
 
 
 def _bump(u: np.ndarray, center: float, width: float) -> np.ndarray:

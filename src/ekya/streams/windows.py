@@ -14,6 +14,14 @@ That role is permanent: a sample is train or val in every window that uses it.
   -1 appends all of it, 0 none, h in (0, 1) makes it a fraction h of the side (shrinking the
   current part when there is too little history).
 
+Probes (forgetting measured, ``ekya.results.continual``): window k's ``probe`` is a part of its
+test set that no window ever trains on. With ``probe_fraction`` 0 it is chunk k's val part (never
+trained on; later windows validate on it, so later models picked their best epoch partly by it);
+with a fraction p > 0 a third permanent role is carved out of each chunk k >= 1 first, with its own
+stream from (seed, camera, "probe", chunk): round(p * n) samples (at least one, leaving one) that
+are in no train or val set of any window and stay in chunk k's test set. Chunk 0 is never carved,
+so the base model is the same at every p. The bootstrap window has no test set, hence no probe.
+
 Why permanent roles: a window's model descends from the base model through every earlier window's
 retraining (carry-over), and each ancestor trained on train-role samples only. So no val sample of
 any window was ever trained on by the deployed model or its lineage, and the validation accuracy
@@ -48,6 +56,8 @@ class Window:
     train: pd.DataFrame
     val: pd.DataFrame
     test: pd.DataFrame
+    #: held-out part of ``test`` that no window trains on, to measure forgetting (see the module doc)
+    probe: pd.DataFrame
 
     @property
     def bootstrap(self) -> bool:
@@ -116,8 +126,9 @@ def _weight_history(current: pd.DataFrame, history: pd.DataFrame, history_weight
     return _take(current, n_cur, rng), history
 
 
-def check_window_keys(window_seconds: float, history_weight: float, val_fraction: float) -> None:
-    """Raise EkyaError naming ``window.seconds``, ``window.history_weight`` or ``window.val_fraction`` if out of range."""
+def check_window_keys(window_seconds: float, history_weight: float, val_fraction: float,
+                      probe_fraction: float = 0.0) -> None:
+    """Raise EkyaError naming the ``window.`` key (seconds, history_weight, val_fraction, probe_fraction) out of range."""
     if not float(window_seconds) > 0:
         raise EkyaError(f"window.seconds={window_seconds}: must be > 0")
     if not (history_weight == -1 or 0 <= history_weight < 1):
@@ -125,6 +136,19 @@ def check_window_keys(window_seconds: float, history_weight: float, val_fraction
                         "or a fraction in (0, 1)")
     if not 0 <= val_fraction < 1:
         raise EkyaError(f"window.val_fraction={val_fraction}: must be in [0, 1)")
+    if not 0 <= probe_fraction < 1:
+        raise EkyaError(f"window.probe_fraction={probe_fraction}: must be in [0, 1) (0 = probe on the "
+                        "val-role samples)")
+
+
+def _carve_probe(chunk: pd.DataFrame, probe_fraction: float,
+                 rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rest, probe): round(probe_fraction * n) rows, at least one, leaving one for training."""
+    n = len(chunk)
+    n_probe = min(max(int(round(probe_fraction * n)), 1), n - 1)
+    mask = np.zeros(n, dtype=bool)
+    mask[rng.permutation(n)[:n_probe]] = True
+    return chunk[~mask], chunk[mask]
 
 
 def cut_windows(
@@ -134,12 +158,13 @@ def cut_windows(
     history_weight: float = -1.0,
     val_fraction: float = 0.2,
     seed: int = 0,
+    probe_fraction: float = 0.0,
 ) -> list[Window]:
     """The first ``windows`` windows of one camera (index 0 = bootstrap); see the module doc."""
-    history_weight, val_fraction = float(history_weight), float(val_fraction)
+    history_weight, val_fraction, probe_fraction = float(history_weight), float(val_fraction), float(probe_fraction)
     if int(windows) < 1:
         raise EkyaError(f"dataset.windows={windows}: must be at least 1 (window 0 is the bootstrap window)")
-    check_window_keys(window_seconds, history_weight, val_fraction)
+    check_window_keys(window_seconds, history_weight, val_fraction, probe_fraction)
     if camera_df.empty:
         raise EkyaError("cut_windows: the camera has no samples")
     cameras = camera_df["camera"].unique()
@@ -155,9 +180,16 @@ def cut_windows(
                         f"{MIN_WINDOW_SAMPLES}+ samples each; set dataset.windows <= {most}")
     ids = _window_ids(df, window_seconds)
     chunks = [df[ids == k] for k in range(int(windows))]
+    probes = [chunks[0].iloc[:0]] * len(chunks)
+    pools = list(chunks)
+    if probe_fraction > 0:
+        for j in range(1, len(chunks)):
+            pools[j], probes[j] = _carve_probe(chunks[j], probe_fraction, derive_rng(seed, camera, "probe", j))
     # One split per chunk, from its own stream: a sample's role never depends on the window asking.
-    parts = [_split(chunk, val_fraction, derive_rng(seed, camera, j)) for j, chunk in enumerate(chunks)]
-    out = [Window(0, camera, *parts[0], chunks[0].iloc[:0])]
+    parts = [_split(pool, val_fraction, derive_rng(seed, camera, j)) for j, pool in enumerate(pools)]
+    if probe_fraction == 0:
+        probes = [chunks[0].iloc[:0]] + [val for _, val in parts[1:]]
+    out = [Window(0, camera, *parts[0], chunks[0].iloc[:0], chunks[0].iloc[:0])]
     for k in range(1, int(windows)):
         sides = []
         rng = derive_rng(seed, camera, "history", k)
@@ -166,5 +198,5 @@ def cut_windows(
             history = pd.concat([p[side] for p in parts[:k - 1]]) if k >= 2 else current.iloc[:0]
             current, history = _weight_history(current, history, history_weight, rng)
             sides.append(pd.concat([history, current]).sort_values("idx", kind="stable"))
-        out.append(Window(k, camera, *sides, chunks[k]))
+        out.append(Window(k, camera, *sides, chunks[k], probes[k]))
     return out

@@ -12,6 +12,13 @@ several initial allocations ('fair': every job an equal share; 'inference': all 
 inference; 'pool': nothing allocated) and keeps the best. Quanta still unused at the end go to
 inference (they cost nothing and help when predictions are off).
 ``a_min`` (0 = off) makes options whose inference accuracy ever drops below it infeasible.
+``cached_models`` (beyond the paper): the stream's own earlier models (the base model and every
+model that went live in an earlier window) are candidates beside the retraining configs, named
+``cache:w<i>``: zero retraining cost, predicted accuracy = their measured validation accuracy on
+the window's validation set (those evaluation passes are charged as profiling). Such a "job"
+completes at the label delay; its one quantum of training share serves inference the whole
+window (co-located: before the delay as the stream's allotment, after it as the freed share), so
+no share is wasted on it. Without the option, cached configs in the profiles are ignored.
 
 ``variant="sco"``: the original code's thief_sco_scheduler for reproduction: ``iterations`` rounds of
 (a) per-stream config choice at the current shares (single-camera optimiser), then (b) a stealing
@@ -35,6 +42,7 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.plans.quanta import EPS, even_units, to_units, total_units, units_per_accelerator
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
+from ekya.plans.schedulers.model_cache import CacheRequest, without_cache
 from ekya.plans.schedulers.plan_building import check_inputs, plan_from_tables
 from ekya.plans.steal import RULES, steal, total_value
 from ekya.plans.types import Budget, Plan
@@ -101,6 +109,7 @@ class ThiefScheduler(Scheduler):
         iterations: int = 3,
         replan_on_completion: bool = True,
         max_passes: int = 100,
+        cached_models: bool = False,
     ) -> None:
         if variant not in VARIANTS:
             raise EkyaError(f"scheduler.variant must be one of {list(VARIANTS)}, got {variant!r}")
@@ -124,12 +133,18 @@ class ThiefScheduler(Scheduler):
         self.iterations = int(iterations)
         self.replan_on_completion = bool(replan_on_completion)
         self.max_passes = int(max_passes)
+        self.cached_models = bool(cached_models)
+
+    @property
+    def cache_request(self) -> CacheRequest | None:
+        """With cached_models: the run's own earlier models, each told with its measured validation accuracy."""
+        return CacheRequest("served", measure=True) if self.cached_models else None
 
     # ----------------------------------------------------------------- window start
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
         """Algorithm 1 (or the SCO variant) at the window start."""
         check_inputs(profiles, budget)
-        profiles = list(profiles)
+        profiles = list(profiles if self.cached_models else without_cache(profiles))
         if not profiles:
             return Plan(())
         if self.variant == "sco":

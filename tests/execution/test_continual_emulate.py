@@ -1,0 +1,112 @@
+"""Forgetting measured in emulate: the accuracy matrix, what is logged of it, and that a resume keeps it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from ekya.composition import run_config
+from ekya.results.continual import continual_metrics, running_metrics
+
+TESTS = Path(__file__).resolve().parents[1]
+# 3 windows after the bootstrap one: the first run length where backward transfer is defined (lag 1)
+TINY = ["experiment=tiny", "dataset.windows=4", "threads=1", "scheduler=uniform",
+        "++callbacks.continual._target_=ekya.callbacks.continual.ContinualCsv"]
+
+
+def test_matrix_rows_are_the_served_models_on_every_probe(make_cfg, tmp_path):
+    run = run_config(make_cfg(*TINY), tmp_path / "run", quiet=True)
+    rt = run.runtime
+    mats = rt.accuracy_matrices()
+    assert sorted(mats) == sorted(rt.streams)
+    for cam, m in mats.items():
+        probes = [w.probe for w in rt.windows_of[cam][1:]]
+        assert m.values.shape == (4, 3) and m.played == 3
+        assert m.probe_sizes == tuple(len(p) for p in probes) and min(m.probe_sizes) > 0
+        # row 0 is the base model, the last row the model serving when the run ended (carry-over)
+        base = [rt.learner.evaluate(rt.base[cam], p, rt.stream_set) for p in probes]
+        last = [rt.learner.evaluate(rt.models[cam], p, rt.stream_set) for p in probes]
+        np.testing.assert_allclose(m.values[0], base)
+        np.testing.assert_allclose(m.values[-1], last)
+        assert np.isfinite(m.values).all() and ((m.values >= 0) & (m.values <= 1)).all()
+    # uniform retrains every camera in every window, so the rows after the base model are new models
+    assert any(not np.array_equal(m.values[0], m.values[1]) for m in mats.values())
+
+    table = pd.read_csv(tmp_path / "run" / "continual.csv")
+    assert len(table) == len(mats) * 4 * 3
+    cam = rt.streams[0]
+    back = table[table.camera == cam].pivot(index="row", columns="col", values="accuracy").to_numpy()
+    np.testing.assert_allclose(back, mats[cam].values)
+
+    # MLflow: running metrics per window step, the last step being the final metrics of the whole matrix
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    child = next(r for r in runs if r.data.tags.get("stream") == cam)
+    parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+    history = client.get_metric_history(child.info.run_id, "cl_live_accuracy")
+    assert sorted(h.step for h in history) == [1, 2, 3]
+    final = continual_metrics(mats[cam].values, sizes=mats[cam].probe_sizes)
+    assert child.data.metrics["cl_bwt"] == pytest.approx(final["bwt"])
+    assert child.data.metrics["cl_forgetting"] == pytest.approx(final["forgetting"])
+    assert [h.step for h in client.get_metric_history(child.info.run_id, "cl_bwt")] == [3]  # NaN before
+    _, macro = running_metrics(mats, 3)
+    assert parent.data.metrics["cl_final_accuracy"] == pytest.approx(macro["final_accuracy"])
+    assert any(a.path == "continual.csv" for a in client.list_artifacts(parent.info.run_id))
+
+
+def test_switched_off_changes_no_number(make_cfg, tmp_path):
+    on = run_config(make_cfg(*TINY[:4]), tmp_path / "on", quiet=True)
+    off = run_config(make_cfg(*TINY, "window.forgetting=false"), tmp_path / "off", quiet=True)
+    assert off.runtime.accuracy_matrices() is None and not (tmp_path / "off" / "continual.csv").exists()
+    cols = [c for c in on.frame.columns if c != "scheduler_seconds"]
+    pd.testing.assert_frame_equal(on.frame[cols], off.frame[cols])
+
+
+def test_simulate_has_no_matrix(make_cfg, tmp_path):
+    run = run_config(make_cfg("runtime=simulate", *TINY[4:]), tmp_path / "sim", quiet=True)
+    assert run.runtime.accuracy_matrices() is None and not (tmp_path / "sim" / "continual.csv").exists()
+
+
+def _ekya(tmp: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "EKYA_DATA": str(tmp / "data"), "HYDRA_FULL_ERROR": "0",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "ekya", *args], cwd=tmp, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_a_killed_run_resumes_with_its_matrix(tmp_path):
+    whole, broken = tmp_path / "whole", tmp_path / "broken"
+    whole.mkdir(), broken.mkdir()
+    assert _ekya(whole, *TINY).returncode == 0
+    # dies right after window 2 is checkpointed, before it is logged
+    out = _ekya(broken, *TINY, "+callbacks.crash._target_=helpers.crash.CrashAfter", "+callbacks.crash.window=2")
+    assert out.returncode == 137, out.stderr[-3000:]
+    (run_dir,) = list((broken / "outputs" / "runs").iterdir())
+    out = _ekya(broken, f"resume={run_dir}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    (ref_dir,) = list((whole / "outputs" / "runs").iterdir())
+    pd.testing.assert_frame_equal(pd.read_csv(ref_dir / "continual.csv"), pd.read_csv(run_dir / "continual.csv"))
+    # every window's running metrics logged once, window 2's by the resumed process
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{broken}/mlflow.db")
+    parent = next(r for r in client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+                  if "mlflow.parentRunId" not in r.data.tags)
+    assert sorted(h.step for h in client.get_metric_history(parent.info.run_id, "cl_live_accuracy")) == [1, 2, 3]
+
+
+def test_a_model_that_serves_again_is_scored_once(make_cfg, tmp_path, monkeypatch):
+    from ekya.execution.continual_eval import ProbeEvaluator
+
+    scored = []
+    real = ProbeEvaluator.score
+    monkeypatch.setattr(ProbeEvaluator, "score", lambda self, cam, model: scored.append(cam) or real(self, cam, model))
+    run = run_config(make_cfg(*TINY[:3], "scheduler=noretrain"), tmp_path / "run", quiet=True)
+    for m in run.runtime.accuracy_matrices().values():
+        assert (m.values == m.values[0]).all()  # the base model served every window
+    assert sorted(scored) == sorted(run.runtime.streams)  # row 0 only; later rows are the same model's
