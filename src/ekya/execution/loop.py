@@ -58,6 +58,11 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
         raise
     finally:
         failed = None
+        try:  # before the callbacks end the run: a KILLED run must not leave actors holding shares
+            runtime.close()
+        except Exception as e:  # noqa: BLE001 - a failing close must not hide the run's own error
+            log.error("the runtime could not release its resources: %s: %s", type(e).__name__, e)
+            failed = e
         for cb in callbacks:
             try:
                 cb.on_teardown(run, status, error)

@@ -28,7 +28,7 @@ def make_budget(
     window: float,
     delta: float = 0.1,
     label_delay: float = 0.0,
-    throughput: str = "mps",
+    throughput: str | Mapping[str, Any] = "mps",
     inference: InferenceCurve | Mapping[str, Any] | None = None,
     stream_inference: Mapping[str, InferenceCurve | Mapping[str, Any]] | None = None,
 ) -> Budget:
@@ -44,10 +44,22 @@ def make_budget(
         delta=float(delta),
         label_delay=float(label_delay),
         infer_scale=curve,
-        train_rate=TrainThroughput(kind=throughput),
+        train_rate=_throughput(throughput),
         stream_scales=own,
     )
     return check_budget(budget)
+
+
+def _throughput(spec: str | Mapping[str, Any]) -> TrainThroughput:
+    """'mps', 'linear', or a measured table {kind, shares, seconds_per_task} (as ekya.bench calibrate writes)."""
+    if isinstance(spec, str):
+        return TrainThroughput(kind=spec)
+    keys = set(spec)
+    if keys - {"kind", "shares", "seconds_per_task"} or not {"shares", "seconds_per_task"} <= keys:
+        raise EkyaError(f"cluster.throughput: give 'mps', 'linear' or a table with keys shares and seconds_per_task "
+                        f"(optional kind), got keys {sorted(keys)}")
+    return TrainThroughput(kind=str(spec.get("kind", "mps")), shares=tuple(float(v) for v in spec["shares"]),
+                           seconds_per_task=tuple(float(v) for v in spec["seconds_per_task"]))
 
 
 def _curve(spec: InferenceCurve | Mapping[str, Any]) -> InferenceCurve:

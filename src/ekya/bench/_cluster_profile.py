@@ -1,0 +1,144 @@
+"""A measured share-throughput curve, and the cluster/*.yaml profile that carries it (calibrate, accelerator check).
+
+Training throughput measured at several shares of one accelerator becomes the ``throughput`` table
+of conf/cluster (the format of ``ekya.plans.curves.TrainThroughput``: seconds per task at each
+share; a task here is 1000 training samples), so the schedulers and emulate plan with the curve the
+machine really has. Torch-free: the measuring is done by the callers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+
+from ekya.atomic import atomic_write
+from ekya.errors import EkyaError
+from ekya.plans.curves import (DEFAULT_MAX_INFERENCE_SHARE, DEFAULT_RELATIVE_ACCURACY, DEFAULT_SUBSAMPLING,
+                               TrainThroughput)
+
+#: training samples in one "task" of the throughput table
+TASK_SAMPLES = 1000
+
+
+@dataclass(frozen=True)
+class SharePoint:
+    """Throughputs measured at one share of one accelerator (effective GFLOP/s: FLOPs computed / wall time)."""
+
+    share: float
+    train_samples_per_s: float
+    infer_samples_per_s: float
+    train_gflops: float
+    infer_gflops: float
+
+
+@dataclass(frozen=True)
+class ProportionCheck:
+    """Two processes at shares a and b ran at once: did their throughputs split in that proportion?"""
+
+    share_a: float
+    share_b: float
+    rate_a: float
+    rate_b: float
+    tolerance: float  # relative, on the ratio rate_b / rate_a
+
+    @property
+    def expected(self) -> float:
+        """The ratio the shares promise."""
+        return self.share_b / self.share_a
+
+    @property
+    def ratio(self) -> float:
+        """The ratio measured."""
+        return self.rate_b / self.rate_a if self.rate_a > 0 else math.inf
+
+    @property
+    def ok(self) -> bool:
+        """Whether the measured ratio is within ``tolerance`` (relative) of the expected one."""
+        return abs(self.ratio / self.expected - 1.0) <= self.tolerance
+
+
+def median_rate(counts: Sequence[float], seconds: Sequence[float]) -> float:
+    """The median of per-chunk rates count/seconds (robust to one chunk disturbed by another process)."""
+    rates = [c / s for c, s in zip(counts, seconds) if s > 0]
+    if not rates or len(rates) != len(counts):
+        raise EkyaError("a throughput measurement needs chunks with positive durations")
+    return float(statistics.median(rates))
+
+
+def throughput_table(points: Sequence[SharePoint]) -> dict[str, object]:
+    """The ``cluster.throughput`` table for measured points: shares increasing up to 1.0, seconds per task.
+
+    The full share must be among them: the curve is relative to one whole accelerator.
+    """
+    pts = sorted(points, key=lambda p: p.share)
+    shares = [round(float(p.share), 4) for p in pts]
+    if len(set(shares)) != len(shares):
+        raise EkyaError(f"throughput curve: each share measured once, got shares {shares}")
+    if not shares or shares[-1] != 1.0 or shares[0] <= 0:
+        raise EkyaError(f"throughput curve: shares must lie in (0, 1] and include 1.0, got {shares}")
+    bad = [p.share for p in pts if not (p.train_samples_per_s > 0 and math.isfinite(p.train_samples_per_s))]
+    if bad:
+        raise EkyaError(f"throughput curve: no positive training throughput measured at share(s) {bad}")
+    seconds = [float(f"{TASK_SAMPLES / p.train_samples_per_s:.6g}") for p in pts]
+    TrainThroughput(kind="mps", shares=tuple(shares), seconds_per_task=tuple(seconds))  # the reader accepts it
+    return {"kind": "mps", "shares": shares, "seconds_per_task": seconds}
+
+
+def profile_name(label: str) -> str:
+    """A cluster config name from a device label ("NVIDIA H200" -> "nvidia-h200")."""
+    name = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+    if not name:
+        raise EkyaError(f"cannot make a cluster config name from {label!r}; pass the output path explicitly")
+    return name
+
+
+def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int = 1,
+                 delta: float = 0.05, notes: Sequence[str] = ()) -> str:
+    """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml)."""
+    table = throughput_table(points)
+    full = max(points, key=lambda p: p.share)
+    lines = [f"# {title}", f"# Measured by: {how}"]
+    lines += [f"# {n}" for n in notes]
+    lines += ["# Measured (share: training samples/s, effective training GFLOP/s; inference samples/s, GFLOP/s):"]
+    for p in sorted(points, key=lambda p: p.share):
+        lines.append(f"#   {p.share:.2f}: {p.train_samples_per_s:.1f}, {p.train_gflops:.3f}; "
+                     f"{p.infer_samples_per_s:.1f}, {p.infer_gflops:.3f}")
+    lines += [
+        f"# With emulate, pair it with runtime.accelerator_gflops={full.train_gflops:.4g} (the full-share rate).",
+        "# Number of accelerators G; a job never spans two of them.",
+        f"accelerators: {int(accelerators)}",
+        "# Allocation quantum Delta: every planned share is a multiple of it.",
+        f"delta: {float(delta)}",
+        f"# Training throughput vs share, measured: seconds per task ({TASK_SAMPLES} training samples) at each",
+        "# share; rate(share) = t(1.0) / t(share), piecewise-linear in between (see ekya.plans.curves).",
+        "throughput:",
+        f"  kind: {table['kind']}",
+        f"  shares: {list(table['shares'])}",
+        f"  seconds_per_task: {list(table['seconds_per_task'])}",
+        "# Inference accuracy vs share: the default curve (see cluster/default.yaml).",
+        "inference:",
+        f"  max_share: {DEFAULT_MAX_INFERENCE_SHARE}",
+        f"  subsampling: {[int(v) for v in DEFAULT_SUBSAMPLING]}",
+        f"  relative_accuracy: {[float(v) for v in DEFAULT_RELATIVE_ACCURACY]}",
+        "# Optional per-camera inference curves (see cluster/default.yaml).",
+        "stream_inference: {}",
+    ]
+    text = "\n".join(lines) + "\n"
+    yaml.safe_load(text)  # a profile that does not parse is never written
+    return text
+
+
+def write_profile(path: str | Path, text: str) -> Path:
+    """Write a cluster profile in one step; cluster/default.yaml is never replaced."""
+    path = Path(path)
+    if path.suffix != ".yaml":
+        raise EkyaError(f"cluster profile {path}: the file name must end in .yaml (Hydra reads cluster=NAME from NAME.yaml)")
+    if path.name == "default.yaml" and path.parent.name == "cluster":
+        raise EkyaError(f"refusing to replace {path}: choose another name (cluster=NAME selects NAME.yaml)")
+    return atomic_write(path, text)

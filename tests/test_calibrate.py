@@ -1,0 +1,51 @@
+"""python -m ekya.bench calibrate: its arithmetic, and one short real run that writes a usable cluster profile."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ekya.bench.calibrate import parse_shares, share_point
+from ekya.errors import EkyaError
+from ekya.plans.curves import TrainThroughput
+
+
+def test_shares_must_include_the_full_accelerator() -> None:
+    assert parse_shares("1.0,0.25,0.5,0.25") == (0.25, 0.5, 1.0)
+    for bad in ("0.5,0.75", "0,1.0", "1.5,1.0", "x"):
+        with pytest.raises(EkyaError, match="--shares"):
+            parse_shares(bad)
+
+
+def test_a_share_point_is_the_median_of_its_runs() -> None:
+    # 400 training samples (4e9 FLOPs) in 2, 4 (a disturbed run) and 2.5 s: the median 2.5 s counts
+    p = share_point(0.5, [2.0, 4.0, 2.5], 400, 4e9, [1.0, 1.0, 1.2], 200, 2e6)
+    assert p.train_samples_per_s == pytest.approx(160.0)
+    assert p.train_gflops == pytest.approx(1.6)  # what runtime.accelerator_gflops means: FLOPs / wall
+    assert p.infer_samples_per_s == pytest.approx(200.0)
+    assert p.infer_gflops == pytest.approx(0.4)
+    with pytest.raises(EkyaError, match="no time"):
+        share_point(0.5, [0.0], 1, 1.0, [1.0], 1, 1.0)
+
+
+def test_a_short_calibration_writes_a_profile_whose_curve_follows_the_share(tmp_path: Path) -> None:
+    out = tmp_path / "cluster" / "calibrated.yaml"
+    # its own process, as users run it: calibrate sets torch's threads and determinism process-wide
+    proc = subprocess.run([sys.executable, "-m", "ekya.bench", "calibrate", "--shares", "0.5,1.0", "--repeats", "1",
+                           "--epochs", "1", "--infer-samples", "64", "--out", str(out), "dataset.samples_per_chunk=60"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert figures["shares"] == [0.5, 1.0] and figures["profile"] == str(out)
+    t = yaml.safe_load(out.read_text())["throughput"]
+    curve = TrainThroughput(kind=t["kind"], shares=tuple(t["shares"]), seconds_per_task=tuple(t["seconds_per_task"]))
+    # held to half the accelerator by the duty cycle, the job runs at about half the full rate
+    assert 0.3 < curve(0.5) < 0.85
+    assert figures["rate_vs_full"][0] == pytest.approx(curve(0.5), abs=1e-3)
+    assert figures["accelerator_gflops"] > 0
+    assert f"runtime.accelerator_gflops={figures['accelerator_gflops']:.4g}" in out.read_text()
