@@ -16,7 +16,8 @@ def local_ray():
     """A single-node Ray on loopback with one logical accelerator, shut down after the module."""
     import ray
 
-    ray.init(num_cpus=2, resources={ACC: 1.0}, include_dashboard=False, object_store_memory=200 * 2 ** 20,
+    ray.init(address="local", num_cpus=2, resources={ACC: 1.0}, include_dashboard=False,
+             object_store_memory=200 * 2 ** 20,
              log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()

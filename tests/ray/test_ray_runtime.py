@@ -102,6 +102,7 @@ def test_hot_swap_drops_no_frame(local_ray):
     ray = local_ray
     from ekya.execution.ray import actors
     from ekya.learners.checkpoint import edge_model_state
+    from ekya.learners.learner import FinetuneLearner
     from ekya.learners.model import EdgeModel
 
     import torch
@@ -110,7 +111,7 @@ def test_hot_swap_drops_no_frame(local_ray):
     m0, m1 = EdgeModel("resnet10_w16", 32, 6, 16), EdgeModel("resnet10_w16", 32, 6, 16)
     w0, w1 = (actors.numpy_state(edge_model_state(m)) for m in (m0, m1))
     frames = np.random.default_rng(0).integers(0, 255, (120, 3, 16, 16), dtype=np.uint8)
-    actor = actors.InferenceActor.options(num_cpus=0, resources={"ekya_local_acc0": 0.5}).remote(w0, 0, 0.5, 8, True)
+    actor = actors.InferenceActor.options(num_cpus=0, resources={"ekya_local_acc0": 0.5}).remote(FinetuneLearner(), w0, 0, 0.5, 8, True)
     ray.get(actor.ready.remote())
     ray.get(actor.warm.remote(frames))
     start = time.time() + 0.2
@@ -139,11 +140,12 @@ def test_inference_duty_cycle_holds_the_share(local_ray):
     ray = local_ray
     from ekya.execution.ray import actors
     from ekya.learners.checkpoint import edge_model_state
+    from ekya.learners.learner import FinetuneLearner
     from ekya.learners.model import EdgeModel
 
     w = actors.numpy_state(edge_model_state(EdgeModel("resnet10_w16", 64, 6, 32)))
     frames = np.zeros((4000, 3, 32, 32), dtype=np.uint8)
-    actor = actors.InferenceActor.options(num_cpus=0, resources={"ekya_local_acc0": 0.25}).remote(w, 0, 0.25, 16, True)
+    actor = actors.InferenceActor.options(num_cpus=0, resources={"ekya_local_acc0": 0.25}).remote(FinetuneLearner(), w, 0, 0.25, 16, True)
     ray.get(actor.ready.remote())
     now = time.time()
     out = ray.get(actor.serve.remote(ray.put(frames), np.full(4000, now), 0, -1, 2.0))

@@ -30,26 +30,29 @@ import torch
 
 from ekya.execution.ray.serving import CLASSIFIED, SKIPPED
 from ekya.execution.ray.share import CPU_THREADS_PER_JOB, DutyCycle, check_share
-from ekya.learners.checkpoint import edge_model_from_state
 
 #: longest stretch of training charged as one duty-cycle unit (seconds)
 UNIT_SECONDS = 0.02
 
 
 def numpy_state(state: dict[str, Any]) -> dict[str, Any]:
-    """A ``model_state`` dict with its weights as numpy arrays (zero-copy through Ray's object store)."""
-    return {"arch": dict(state["arch"]),
-            "weights": OrderedDict((k, v.detach().cpu().numpy()) for k, v in state["state_dict"].items())}
+    """A ``model_state`` dict with its weights as numpy arrays (zero-copy through Ray's object store).
+
+    Every other entry (a learner's memory: replay buffer, iCaRL exemplars) is plain data and travels as is.
+    """
+    rest = {k: v for k, v in state.items() if k != "state_dict"}
+    return {**rest, "weights": OrderedDict((k, v.detach().cpu().numpy()) for k, v in state["state_dict"].items())}
 
 
 def torch_state(state: dict[str, Any]) -> dict[str, Any]:
     """The ``model_state`` dict back from ``numpy_state`` (copies: arrays from the object store are read-only)."""
-    return {"arch": dict(state["arch"]),
-            "state_dict": OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in state["weights"].items())}
+    rest = {k: v for k, v in state.items() if k != "weights"}
+    return {**rest, "state_dict": OrderedDict((k, torch.from_numpy(np.array(v))) for k, v in state["weights"].items())}
 
 
-def _build(weights: dict[str, Any]) -> torch.nn.Module:
-    return edge_model_from_state(torch_state(weights))
+def _build(learner: Any, weights: dict[str, Any]) -> torch.nn.Module:
+    """The learner's own model from shipped weights (its model class and memory included)."""
+    return learner.load_model_state(torch_state(weights))
 
 
 def _cycle(share: float, enforce: bool) -> DutyCycle:
@@ -60,10 +63,11 @@ def _cycle(share: float, enforce: bool) -> DutyCycle:
 class InferenceActor:
     """Classifies a camera's frames in time order at its share; swaps in new weights between batches."""
 
-    def __init__(self, weights: dict[str, Any], version: int, share: float, batch_size: int,
+    def __init__(self, learner: Any, weights: dict[str, Any], version: int, share: float, batch_size: int,
                  duty_cycle: bool) -> None:
         torch.set_num_threads(CPU_THREADS_PER_JOB)
-        self._model, self._version = _build(weights), int(version)
+        self._learner = learner
+        self._model, self._version = _build(learner, weights), int(version)
         self._lock = threading.Lock()
         self._cycle, self._enforce = _cycle(share, duty_cycle), bool(duty_cycle)
         self._batch = int(batch_size)
@@ -90,7 +94,7 @@ class InferenceActor:
     def update_weights(self, weights: dict[str, Any], version: int) -> float:
         """Load new weights into a standby model and swap it in between batches; the seconds the swap took."""
         t0 = time.perf_counter()
-        standby = _build(weights)
+        standby = _build(self._learner, weights)
         with self._lock:
             self._model, self._version = standby, int(version)
         return time.perf_counter() - t0
@@ -193,7 +197,7 @@ class RetrainActor:
     def retrain(self, learner: Any, weights: dict[str, Any], config: Any, train_df: Any, val_df: Any,
                 stream_set: Any, seed: int) -> tuple[dict[str, Any], Any, float]:
         """``learner.retrain`` from the given weights: (new weights as numpy, the report, busy fraction held)."""
-        model = _build(weights)
+        model = _build(learner, weights)
         with _paced(self._cycle):
             new, report = learner.retrain(model, config, train_df, val_df, stream_set, seed)
         return numpy_state(learner.model_state(new)), report, self._cycle.busy_fraction()

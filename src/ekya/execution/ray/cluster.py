@@ -93,7 +93,9 @@ def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
             if len(set(a.node for a in accs)) > 1:
                 raise EkyaError(f"runtime.nodes lists {len(set(a.node for a in accs))} nodes but runtime.address is "
                                 "null (a local single-node Ray); start the cluster and pass runtime.address")
-            ray.init(num_cpus=num_cpus, resources={a.resource: 1.0 for a in accs}, include_dashboard=False,
+            # address="local": always a fresh Ray of our own, never one that happens to run on this machine
+            ray.init(address="local", num_cpus=num_cpus, resources={a.resource: 1.0 for a in accs},
+                     include_dashboard=False,
                      object_store_memory=int(object_store_mb) * 2 ** 20, log_to_driver=False,
                      logging_level="warning", configure_logging=False)
         else:

@@ -239,7 +239,8 @@ class RayRuntime(EmulateRuntime):
         job = f"{cam}/infer#{self._generation}"
         opts = self._options(acc, job, share)
         handle = self._actors.InferenceActor.options(**opts).remote(
-            self.weights[cam], self._version(cam), share, self.batch_size, self.device == "cpu")
+            self._shipped_learner(), self.weights[cam], self._version(cam), share, self.batch_size,
+            self.device == "cpu")
         return _Server(handle, acc, share, job, self._version(cam))
 
     def _version(self, cam: str) -> int:
@@ -316,6 +317,7 @@ class RayRuntime(EmulateRuntime):
                 ray.kill(job.handle, no_restart=True)
             self.ledger.release(job.acc, job.job)
         self.jobs = {}
+        self._learner_ref = None  # owned by this driver's Ray session, which may end below
         for server in list(self.servers.values()):
             try:
                 ray.get(server.handle.retire.remote(), timeout=self.ready_timeout)
@@ -749,14 +751,22 @@ class RayRuntime(EmulateRuntime):
             self.stats.setdefault(key, []).extend(values)
         return self._records(k, plan, told, spent, budget, sched_s, feeds, logs, done, faults, timeline, events)
 
+    def _shipped_learner(self) -> Any:
+        """The learner as actors get it (a ref put once): it builds their models, memory included."""
+        import ray
+
+        if getattr(self, "_learner_ref", None) is None:
+            shipped = copy.copy(self.learner)
+            if hasattr(shipped, "_caches"):
+                shipped._caches = {}  # the driver's decoded crops stay here; a job decodes its own pool
+            self._learner_ref = ray.put(shipped)
+        return self._learner_ref
+
     def _train_args(self, k: int) -> dict[str, tuple[Any, ...]]:
         """What each planned retraining job is called with (its training pool travels with the call)."""
         import ray
 
-        shipped = copy.copy(self.learner)
-        if hasattr(shipped, "_caches"):
-            shipped._caches = {}  # the driver's decoded crops stay here; the job decodes its own pool
-        learner_ref, data_ref = ray.put(shipped), ray.put(self.stream_set)
+        learner_ref, data_ref = self._shipped_learner(), ray.put(self.stream_set)
         out = {}
         for cam, job in self.jobs.items():
             w = self.windows_of[cam][k]
