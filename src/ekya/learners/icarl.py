@@ -209,11 +209,7 @@ class ICaRLLearner(FinetuneLearner):
         with torch.random.fork_rng():
             torch.manual_seed(job_seed)
             if job.frozen:
-                new.backbone.eval()
-                new.backbone.requires_grad_(False)
-                with torch.no_grad():
-                    f_pool = _batched(new.features, x_pool, self.eval_batch_size)
-                    f_va = _batched(new.features, x_va, self.eval_batch_size)
+                f_pool, f_va = self.frozen_features(new, x_pool, x_va)
                 inputs, val_inputs, net = f_pool, f_va, new.head
                 passes = (flops.backbone_forward, flops.head_train, flops.head_forward)
                 once = passes[0] * (len(x_pool) + len(x_va))

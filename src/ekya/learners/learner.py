@@ -264,14 +264,7 @@ class FinetuneLearner(Learner):
         with torch.random.fork_rng():
             torch.manual_seed(job_seed)
             if job.frozen:
-                # Frozen backbone: BatchNorm keeps its running statistics (eval mode) and the
-                # features are computed once; only the head trains, on the cached features.
-                new.backbone.eval()
-                new.backbone.requires_grad_(False)
-                with torch.no_grad():
-                    f_tr = _batched(new.features, x_tr, self.eval_batch_size)
-                    f_va = _batched(new.features, x_va, self.eval_batch_size)
-                    f_mem = _batched(new.features, x_mem, self.eval_batch_size) if n_mem else None
+                f_tr, f_va, f_mem = self.frozen_features(new, x_tr, x_va, x_mem if n_mem else None)
                 memory = (f_mem, y_mem, soft_mem) if n_mem else None
                 train = Batches(f_tr, y_tr, job.batch_size, seed=job_seed, soft=soft_tr, memory=memory,
                                 ratio=self.replay_ratio)
@@ -334,6 +327,16 @@ class FinetuneLearner(Learner):
                 return _batched(net, x, self.eval_batch_size)
         finally:
             net.train(was_training)
+
+    def frozen_features(self, model: nn.Module, *inputs: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Freeze ``model``'s backbone and compute each input's features once (None stays None).
+
+        BatchNorm keeps its running statistics (eval mode); only the head trains, on these features.
+        """
+        model.backbone.eval()
+        model.backbone.requires_grad_(False)
+        with torch.no_grad():
+            return [None if x is None else _batched(model.features, x, self.eval_batch_size) for x in inputs]
 
     # -- inference -----------------------------------------------------------------------------
 
