@@ -49,3 +49,22 @@ def test_a_short_calibration_writes_a_profile_whose_curve_follows_the_share(tmp_
     assert figures["rate_vs_full"][0] == pytest.approx(curve(0.5), abs=1e-3)
     assert figures["accelerator_gflops"] > 0
     assert f"runtime.accelerator_gflops={figures['accelerator_gflops']:.4g}" in out.read_text()
+
+
+def test_the_inference_curve_keeps_up_with_the_frame_rate_measured() -> None:
+    from ekya.bench._cluster_profile import SharePoint, keep_up_share, profile_yaml
+    from ekya.plans.curves import InferenceCurve
+
+    pts = [SharePoint(0.25, 10.0, 100.0, 1.0, 1.0), SharePoint(0.5, 20.0, 180.0, 2.0, 2.0),
+           SharePoint(1.0, 40.0, 400.0, 4.0, 4.0)]
+    assert keep_up_share(pts, 50.0) == pytest.approx(0.125)  # proportional below the smallest share measured
+    assert keep_up_share(pts, 140.0) == pytest.approx(0.375)  # halfway between 100 and 180 frames/s
+    assert keep_up_share(pts, 900.0) == 1.0  # faster than a whole accelerator serves
+    with pytest.raises(EkyaError, match="frames-per-second"):
+        keep_up_share(pts, 0.0)
+    inf = yaml.safe_load(profile_yaml(pts, title="t", how="h", frames_per_second=140.0))["inference"]
+    curve = InferenceCurve(max_share=inf["max_share"], subsampling=tuple(inf["subsampling"]),
+                           relative_accuracy=tuple(inf["relative_accuracy"]))
+    assert curve(0.375) == 1.0 and curve(0.2) < 1.0  # keeps up from the measured share on, subsamples below
+    default = yaml.safe_load(profile_yaml(pts, title="t", how="h"))["inference"]
+    assert default["max_share"] == 0.25

@@ -97,6 +97,37 @@ def test_window_runs_on_actors_with_faults_survived(local_ray, make_cfg):
     assert ray.available_resources().get("ekya_local_acc0", 0) == pytest.approx(1.0)
 
 
+def test_share_change_by_a_replacement_takes_a_warm_spare(local_ray, make_cfg):
+    """share_change=replace (what GPUs do): the new actor is a spare already up, serving within 5 s, no frame lost."""
+    ray = local_ray
+    rt, _ = build_runtime(make_cfg(*RUN, "runtime.share_change=replace"))
+    rt.setup(None)
+    spare_pids = set()
+    try:
+        time.sleep(0.5)
+        spare_pids = {ray.get(ref)["pid"] for pool in rt._spares.values() for _, ref in pool}
+        res = rt.play(1)
+    finally:
+        ended = set(rt.servers) | set(rt._spares)
+        rt.close()
+    assert spare_pids and ended
+    assert rt.stats["replace_seconds"] and max(rt.stats["replace_seconds"]) < 5.0
+    assert not rt.stats.get("lease_seconds")  # no change was made in place
+    by = {r.stream: r for r in res.records}
+    for cam, r in by.items():
+        assert r.frames_lost == 0
+        assert r.frames_classified + r.frames_skipped == _test_frames(rt, cam, 1)
+    # a replacement took a process started before it was needed (the first window's actors may too)
+    assert spare_pids & {where["pid"] for job, where in rt.placed.items() if "/infer#" in job}
+    for t in {row["start"] for row in res.timeline}:  # never more than the accelerator, either way
+        held = sum(r["infer_share"] + r["train_share"] for r in res.timeline if r["start"] <= t < r["end"])
+        assert held <= 1.0 + 1e-6, (t, held)
+    deadline = time.time() + 30  # every booking ends with the run, spares included
+    while time.time() < deadline and ray.available_resources().get("ekya_local_acc0", 0) < 1.0 - 1e-9:
+        time.sleep(0.2)
+    assert ray.available_resources().get("ekya_local_acc0", 0) == pytest.approx(1.0)
+
+
 def test_hot_swap_drops_no_frame(local_ray):
     """Weights swapped while frames stream in: every frame is classified, the new model from the swap on."""
     ray = local_ray
@@ -156,15 +187,15 @@ def test_inference_duty_cycle_holds_the_share(local_ray):
     # grown in place: Ray books the extra 0.25 through a lease first, then the same process runs at 0.5
     from ekya.execution.ray.lease import ShareLease
 
-    lease = ShareLease.options(num_cpus=0, resources={"ekya_local_acc0": 0.25}).remote()
-    ray.get(lease.ready.remote())
+    lease = ShareLease.request("ekya_local_acc0", 0.25)
+    assert lease.granted(30.0)
     assert ray.available_resources().get("ekya_local_acc0", 0) == pytest.approx(0.5)
     ray.get(actor.set_share.remote(0.5))
     now = time.time()
     out2 = ray.get(actor.serve.remote(ray.put(frames), np.full(4000, now), 0, -1, 2.0))
     fraction2 = (out2["busy_seconds"] - out["busy_seconds"]) / out2["wall_seconds"]
     assert 0.35 < fraction2 < 0.6 and fraction2 > fraction + 0.1, (fraction, fraction2)
-    ray.kill(lease, no_restart=True)
+    lease.end()
     actor.__ray_terminate__.remote()
 
 

@@ -98,10 +98,38 @@ def profile_name(label: str) -> str:
     return name
 
 
+def keep_up_share(points: Sequence[SharePoint], frames_per_second: float) -> float:
+    """The smallest share whose measured inference rate keeps up with ``frames_per_second`` (linear between points).
+
+    Below the smallest measured share the rate is taken as proportional to the share (from 0 at 0);
+    a frame rate above the full share's rate needs the whole accelerator and more: 1.0 is returned,
+    and the curve then subsamples at every share.
+    """
+    fps = float(frames_per_second)
+    if not (fps > 0 and math.isfinite(fps)):
+        raise EkyaError(f"--frames-per-second must be a rate > 0, got {frames_per_second!r}")
+    pts = [(0.0, 0.0)] + [(p.share, p.infer_samples_per_s) for p in sorted(points, key=lambda p: p.share)]
+    for (s0, r0), (s1, r1) in zip(pts, pts[1:]):
+        if r1 >= fps:
+            return float(s0 + (s1 - s0) * (fps - r0) / (r1 - r0)) if r1 > r0 else float(s1)
+    return 1.0
+
+
 def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int = 1,
-                 delta: float = 0.05, notes: Sequence[str] = ()) -> str:
-    """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml)."""
+                 delta: float = 0.05, notes: Sequence[str] = (), frames_per_second: float | None = None) -> str:
+    """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml).
+
+    With ``frames_per_second`` (a camera's frame rate in wall time) the inference curve's
+    ``max_share`` is the measured share that keeps up with it; otherwise the default curve's.
+    """
     table = throughput_table(points)
+    if frames_per_second is None:
+        max_share, inference_note = DEFAULT_MAX_INFERENCE_SHARE, "# Inference accuracy vs share: the default curve (see cluster/default.yaml)."
+    else:
+        max_share = round(keep_up_share(points, frames_per_second), 4)
+        inference_note = (f"# Inference accuracy vs share: max_share is the measured share whose inference rate keeps up "
+                          f"with {float(frames_per_second):.4g} frames/s;\n# below it the stream subsamples as in the "
+                          "default curve (see cluster/default.yaml).")
     full = max(points, key=lambda p: p.share)
     lines = [f"# {title}", f"# Measured by: {how}"]
     lines += [f"# {n}" for n in notes]
@@ -110,7 +138,8 @@ def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelera
         lines.append(f"#   {p.share:.2f}: {p.train_samples_per_s:.1f}, {p.train_gflops:.3f}; "
                      f"{p.infer_samples_per_s:.1f}, {p.infer_gflops:.3f}")
     lines += [
-        f"# With emulate, pair it with runtime.accelerator_gflops={full.train_gflops:.4g} (the full-share rate).",
+        f"# With emulate, pair it with runtime.accelerator_gflops={full.train_gflops:.4g} (the full-share rate;",
+        "# x window_wall_seconds / window.seconds to predict a runtime=ray run whose windows play faster).",
         "# Number of accelerators G; a job never spans two of them.",
         f"accelerators: {int(accelerators)}",
         "# Allocation quantum Delta: every planned share is a multiple of it.",
@@ -121,9 +150,9 @@ def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelera
         f"  kind: {table['kind']}",
         f"  shares: {list(table['shares'])}",
         f"  seconds_per_task: {list(table['seconds_per_task'])}",
-        "# Inference accuracy vs share: the default curve (see cluster/default.yaml).",
+        inference_note,
         "inference:",
-        f"  max_share: {DEFAULT_MAX_INFERENCE_SHARE}",
+        f"  max_share: {max_share}",
         f"  subsampling: {[int(v) for v in DEFAULT_SUBSAMPLING]}",
         f"  relative_accuracy: {[float(v) for v in DEFAULT_RELATIVE_ACCURACY]}",
         "# Optional per-camera inference curves (see cluster/default.yaml).",

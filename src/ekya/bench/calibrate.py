@@ -1,6 +1,7 @@
 """This machine's real training and inference rate at several shares, written as a cluster profile.
 
-    python -m ekya.bench calibrate [--shares 0.1,0.25,0.5,0.75,1.0] [--repeats 2] [--epochs 2] [--out PATH] [OVERRIDES...]
+    python -m ekya.bench calibrate [--shares 0.1,0.25,0.5,0.75,1.0] [--repeats 2] [--epochs 2]
+                                   [--frames-per-second FPS] [--out PATH] [OVERRIDES...]
 
 Runs what the ray runtime runs on a logical (CPU) accelerator: the configured learner's real
 ``retrain`` of one config on a real window, and ``predict`` in batches, on one torch thread
@@ -9,8 +10,12 @@ It writes a conf/cluster profile (default: conf/cluster/calibrated.yaml, selecte
 ``cluster=calibrated``) whose throughput table is the measured curve, and reports the effective
 training GFLOP/s (FLOPs the job computed / its wall time at the full share), which is what emulate's
 ``runtime.accelerator_gflops`` means, so ``cluster=calibrated runtime.accelerator_gflops=X`` lets
-emulate predict the ray runtime on this machine. Hydra overrides (e.g. ``learner.backbone=...``)
-choose the learner and dataset measured. The figures are one JSON line last.
+emulate predict the ray runtime on this machine when a window plays in real time. A ray window of
+``window.seconds`` T played in ``runtime.window_wall_seconds`` W gives every job W/T of the wall time
+per dataset second, so emulate predicts it with ``X * W / T``. With ``--frames-per-second`` (a
+camera's frame rate in wall time) the profile's inference ``max_share`` is the measured share that
+keeps up with it. Hydra overrides (e.g. ``learner.backbone=...``) choose the learner and dataset
+measured. The figures are one JSON line last.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ekya.bench._cluster_profile import SharePoint, profile_yaml, write_profile
 from ekya.configs import CONF_DIR
@@ -62,6 +69,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     ap.add_argument("--window", type=int, default=1, help="the window whose training pool is trained on")
     ap.add_argument("--infer-batch", type=int, default=16, help="samples per inference batch")
     ap.add_argument("--infer-samples", type=int, default=480, help="samples classified per inference run")
+    ap.add_argument("--frames-per-second", type=float, default=None,
+                    help="a camera's frame rate in wall time: the profile's inference max_share keeps up with it")
     ap.add_argument("--out", default=str(CONF_DIR / "cluster" / "calibrated.yaml"), help="the profile written")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides choosing the learner and dataset")
     args = ap.parse_args(argv)
@@ -154,7 +163,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         points, title="This machine's logical (CPU) accelerator, measured by ekya.bench calibrate.", how=how,
         accelerators=int(cfg.cluster.accelerators), delta=float(cfg.cluster.delta),
         notes=[f"Measured on {time.strftime('%Y-%m-%d')}; a share is enforced by the duty cycle of "
-               "ekya.execution.ray.share."]))
+               "ekya.execution.ray.share."], frames_per_second=args.frames_per_second))
     return {
         "shares": list(shares),
         "train_samples_per_s": [round(p.train_samples_per_s, 1) for p in points],
@@ -163,6 +172,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "infer_gflops": [round(p.infer_gflops, 4) for p in points],
         "rate_vs_full": [round(p.train_samples_per_s / full.train_samples_per_s, 3) for p in points],
         "accelerator_gflops": round(full.train_gflops, 4),
+        "max_inference_share": yaml.safe_load(out.read_text())["inference"]["max_share"],
         "config": name,
         "profile": str(out),
         "seconds": round(time.perf_counter() - t_start, 1),

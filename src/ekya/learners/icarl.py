@@ -166,6 +166,13 @@ class ICaRLLearner(FinetuneLearner):
             new.hidden, new.num_classes = hidden, num_classes
         return new, False
 
+    def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
+        """The pool and the model's exemplars: every sample whose crop a ``retrain`` of ``model`` reads."""
+        rows = super().job_rows(model, train_df, val_df)
+        if isinstance(model, ICaRLModel) and len(model.memory):
+            rows = pd.concat([rows, model.memory[["path", "x0", "y0", "x1", "y1"]]], ignore_index=True)
+        return rows
+
     def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
                 stream_set: StreamSet, seed: int, distill: bool = True) -> tuple[ICaRLModel, TrainReport]:
         """Train a copy of ``model`` on the pool plus its exemplars, then herd its next memory; ``model`` is untouched.

@@ -154,6 +154,14 @@ class FinetuneLearner(Learner):
             self._caches[id(stream_set)] = hit
         return hit[1]
 
+    def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
+        """Every sample whose crop a ``retrain`` of ``model`` on this pool reads: the pool and the model's replay memory."""
+        parts = [train_df, val_df]
+        buffer = self._buffer_of(model)
+        if buffer is not None and len(buffer):
+            parts.append(buffer.rows)
+        return pd.concat([p[["path", "x0", "y0", "x1", "y1"]] for p in parts], ignore_index=True)
+
     def _tensors(self, df: pd.DataFrame, stream_set: StreamSet, target: str) -> tuple[torch.Tensor, torch.Tensor]:
         images = self.crops(stream_set).images(df)
         targets = torch.tensor(df[target].to_numpy(dtype=np.int64))

@@ -9,6 +9,11 @@ thread and reads ``self._model`` once per batch; the "control" group (one thread
 weights into a standby model and swaps it in under a lock, so a swap lands between two batches
 and no frame waits for it.
 
+Spares: an inference actor started without weights books nothing and serves nothing until the
+controller takes it for a camera (loading the weights, setting the share, and booking that share
+with a ``lease.ShareLease`` on the accelerator's node), so a share change or a restart on CPU does
+not wait for a new process to import torch.
+
 Shares: on logical (CPU) accelerators both actors keep their thread to the share with
 ``share.DutyCycle`` (inference: one unit per batch; retraining: the training loop is cut into
 units at module calls, at most ``UNIT_SECONDS`` long). On NVIDIA GPUs MPS enforces the share
@@ -63,11 +68,14 @@ def _cycle(share: float, enforce: bool) -> DutyCycle:
 class InferenceActor:
     """Classifies a camera's frames in time order at its share; swaps in new weights between batches."""
 
-    def __init__(self, learner: Any, weights: dict[str, Any], version: int, share: float, batch_size: int,
+    def __init__(self, learner: Any, weights: dict[str, Any] | None, version: int, share: float, batch_size: int,
                  duty_cycle: bool) -> None:
         torch.set_num_threads(CPU_THREADS_PER_JOB)
         self._learner = learner
-        self._model, self._version = _build(learner, weights), int(version)
+        # no weights: a spare, started ahead so a replacement needs no process start; it gets its
+        # camera's weights and share when the controller takes it (``update_weights``, ``set_share``)
+        self._model = _build(learner, weights) if weights is not None else None
+        self._version = int(version)
         self._lock = threading.Lock()
         self._cycle, self._enforce = _cycle(share, duty_cycle), bool(duty_cycle)
         self._batch = int(batch_size)
@@ -98,6 +106,13 @@ class InferenceActor:
         with self._lock:
             self._model, self._version = standby, int(version)
         return time.perf_counter() - t0
+
+    @ray.method(concurrency_group="control")
+    def adopt(self, weights: dict[str, Any], version: int, share: float) -> dict[str, Any]:
+        """A spare taken for a camera: its weights and share; then where it runs, as ``ready`` answers."""
+        self.update_weights(weights, version)
+        self.set_share(share)
+        return self.ready()
 
     @ray.method(concurrency_group="control")
     def set_share(self, share: float) -> None:
@@ -195,8 +210,14 @@ class RetrainActor:
         return {"pid": os.getpid(), "node": ray.get_runtime_context().get_node_id()}
 
     def retrain(self, learner: Any, weights: dict[str, Any], config: Any, train_df: Any, val_df: Any,
-                stream_set: Any, seed: int) -> tuple[dict[str, Any], Any, float]:
-        """``learner.retrain`` from the given weights: (new weights as numpy, the report, busy fraction held)."""
+                stream_set: Any, seed: int, crops: Any = None) -> tuple[dict[str, Any], Any, float]:
+        """``learner.retrain`` from the given weights: (new weights as numpy, the report, busy fraction held).
+
+        ``crops`` (a ``CropPack``): the job's data, decoded by the controller and shipped with the
+        call, so this node reads nothing from the dataset's files.
+        """
+        if crops is not None:
+            learner.crops(stream_set).preload(crops)
         model = _build(learner, weights)
         with _paced(self._cycle):
             new, report = learner.retrain(model, config, train_df, val_df, stream_set, seed)

@@ -7,10 +7,14 @@ inference actor holds its planned share of an accelerator (a literal Ray request
 resource ``ekya_<node>_acc<i>``) and classifies the window's frames as they arrive (the rule for
 frames it cannot keep up with is in ``serving``); a retraining actor starts when the teacher's
 labels are ready, runs ``learner.retrain`` at its share and returns the weights, which the
-inference actor hot-swaps between batches. On every completion the scheduler re-plans, and an
-inference share that changes is carried out by a replacement actor at the new share, warmed
-before the frame feed moves to it, the old one retiring after its batch. A job not finished by
-the window end does not count (as in emulate). Accuracy is what was really served.
+inference actor hot-swaps between batches. On every completion the scheduler re-plans. An
+inference share that changes is changed in place on CPU (the actor's duty cycle, its booking
+moving through share leases) and otherwise carried out by a replacement actor at the new share,
+warmed before the frame feed moves to it, the old one retiring after its batch. A replacement on
+CPU (and a restart) takes one of the node's ``spares``, inference processes started ahead with
+no weights and no booking, so it does not wait for a process to import torch; under MPS the
+percentage is fixed when a process starts, so there a replacement is a new process. A job not
+finished by the window end does not count (as in emulate). Accuracy is what was really served.
 
 Faults: a retraining actor that dies leaves its camera on the previous model (logged, counted in
 the record's ``faults``); an inference actor that dies is restarted from the camera's last good
@@ -49,6 +53,7 @@ from ekya.streams.samples import StreamSet
 log = logging.getLogger("ekya.ray")
 
 DEVICES = ("cpu", "cuda")
+SHARE_CHANGES = ("auto", "replace")
 
 
 @dataclass
@@ -61,7 +66,7 @@ class RayWindowResult(WindowResult):
 
 @dataclass
 class _Lease:
-    """A share lease (``lease.ShareLease``): the part of a camera's inference share above its actor's own booking."""
+    """A share lease (``lease.ShareLease``, a placement group): the part of a camera's inference share above its actor's own booking."""
 
     handle: Any
     job: str
@@ -84,6 +89,9 @@ class _Server:
     serving: Any = None
     base: float = math.nan
     leases: list[_Lease] = field(default_factory=list)
+    #: what must answer before it may serve (job -> actor handle or call ref): a new process, or a
+    #: spare's ``adopt`` and its lease
+    waits: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if math.isnan(self.base):
@@ -132,13 +140,15 @@ class RayRuntime(EmulateRuntime):
         object_store_mb: int = 256,
         ready_timeout: float = 120.0,
         poll_seconds: float = 0.1,
+        spares: int = 2,
+        share_change: str = "auto",
     ) -> None:
         super().__init__(stream_set=stream_set, learner=learner, scheduler=scheduler, profiler=profiler, space=space,
                          budget=budget, window=window, windows=windows, seed=seed, base_key=base_key,
                          accelerator_gflops=accelerator_gflops, cost_noise=cost_noise, base_cache=base_cache)
         self.check_settings(window_wall_seconds=window_wall_seconds, max_lag_seconds=max_lag_seconds,
                             batch_size=batch_size, device=device, ready_timeout=ready_timeout,
-                            poll_seconds=poll_seconds, nodes=nodes)
+                            poll_seconds=poll_seconds, nodes=nodes, spares=spares, share_change=share_change)
         self.address = None if address in (None, "") else str(address)
         self.nodes = dict(nodes or {"local": 1})
         self.accelerators = accelerators_of(self.nodes)
@@ -149,6 +159,9 @@ class RayRuntime(EmulateRuntime):
         self.wall, self.max_lag, self.batch_size = float(window_wall_seconds), float(max_lag_seconds), int(batch_size)
         self.device, self.num_cpus, self.object_store_mb = str(device), num_cpus, int(object_store_mb)
         self.ready_timeout, self.poll = float(ready_timeout), float(poll_seconds)
+        # spares hold no MPS percentage (fixed when a process starts), so they serve CPU shares only
+        self.spares, self.share_change = (int(spares) if self.device == "cpu" else 0), str(share_change)
+        self._spares: dict[str, list[tuple[Any, Any]]] = {}  # node -> [(spare handle, its ready ref)]
         self.conn: Connection | None = None
         self.ledger = Ledger(self.accelerators)
         self.servers: dict[str, _Server] = {}
@@ -163,7 +176,8 @@ class RayRuntime(EmulateRuntime):
     @classmethod
     def check_settings(cls, window_wall_seconds: float = 20.0, max_lag_seconds: float = 5.0, batch_size: int = 16,
                        device: str = "cpu", ready_timeout: float = 120.0, poll_seconds: float = 0.1,
-                       nodes: Mapping[str, int] | None = None, **rest: Any) -> None:
+                       nodes: Mapping[str, int] | None = None, spares: int = 2, share_change: str = "auto",
+                       **rest: Any) -> None:
         """The ray runtime's own keys (and emulate's) must be in range."""
         super().check_settings(**{k: v for k, v in rest.items() if k in ("accelerator_gflops", "cost_noise")})
         for key, value in (("window_wall_seconds", window_wall_seconds), ("ready_timeout", ready_timeout),
@@ -174,6 +188,12 @@ class RayRuntime(EmulateRuntime):
             raise EkyaError(f"runtime.max_lag_seconds must be >= 0 (dataset seconds), got {max_lag_seconds!r}")
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or int(batch_size) < 1:
             raise EkyaError(f"runtime.batch_size must be an integer >= 1, got {batch_size!r}")
+        if isinstance(spares, bool) or int(spares) != spares or int(spares) < 0:
+            raise EkyaError(f"runtime.spares must be an integer >= 0 (inference processes kept started per node), "
+                            f"got {spares!r}")
+        if str(share_change) not in SHARE_CHANGES:
+            raise EkyaError(f"runtime.share_change={share_change!r}: use 'auto' (in place on CPU, a replacement actor "
+                            "on GPUs) or 'replace' (always a replacement actor)")
         if str(device) not in DEVICES:
             raise EkyaError(f"runtime.device={device!r}: use 'cpu' (logical accelerators, duty cycle) or 'cuda' (MPS)")
         if nodes is not None:
@@ -190,11 +210,12 @@ class RayRuntime(EmulateRuntime):
         if getattr(self, "model_cache", None) is not None:
             raise EkyaError(f"scheduler {self.scheduler.name!r} switches to cached models, which runtime=ray does "
                             "not run yet; use runtime=emulate for it")
-        super().setup(saved)
         self.conn = connect(self.address, self.nodes, self.num_cpus, self.object_store_mb)
         from ekya.execution.ray import actors, lease
 
         self._actors, self._lease = actors, lease
+        self._fill_spares()  # their processes start while the base models train
+        super().setup(saved)
         self.weights = {cam: actors.numpy_state(self.learner.model_state(m)) for cam, m in self.models.items()}
 
     def _plan_acc(self, index: int | None, job: str) -> Accelerator:
@@ -221,11 +242,25 @@ class RayRuntime(EmulateRuntime):
             opts["runtime_env"] = {"env_vars": gpu_env(share, acc.local_index, mps_dirs().pipe)}
         return opts
 
-    def _ready(self, handles: dict[str, Any], what: str) -> None:
-        """Wait until every actor answers; a clear error when Ray cannot place one in ``ready_timeout``."""
+    @staticmethod
+    def _ready_ref(waited: Any) -> Any:
+        """What to wait on for an actor handle (its ``ready``) or for a call already made (its ref)."""
         import ray
 
-        refs = {name: h.ready.remote() for name, h in handles.items()}
+        return waited if isinstance(waited, ray.ObjectRef) else waited.ready.remote()
+
+    def _ready(self, handles: dict[str, Any], what: str) -> None:
+        """Wait until every actor (or call) answers and every lease is granted; a clear error when Ray cannot in ``ready_timeout``."""
+        import ray
+
+        leases = {name: h for name, h in handles.items() if isinstance(h, self._lease.ShareLease)}
+        refs = {name: self._ready_ref(h) for name, h in handles.items() if name not in leases}
+        for name, held in leases.items():
+            if not held.granted(self.ready_timeout):
+                raise EkyaError(f"{what}: Ray could not reserve {held.quantity:g} of {held.resource} for {name} within "
+                                f"runtime.ready_timeout={self.ready_timeout:g}s; free resources now: "
+                                f"{ray.available_resources()}; another job may hold the accelerator")
+            self.placed[name] = held.where()
         ready, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=self.ready_timeout)
         if pending:
             name = next(n for n, r in refs.items() if r in pending)
@@ -234,14 +269,91 @@ class RayRuntime(EmulateRuntime):
         for name, ref in refs.items():
             self.placed[name] = ray.get(ref)
 
-    def _new_server(self, cam: str, acc: Accelerator, share: float) -> _Server:
+    def _new_server(self, cam: str, acc: Accelerator, share: float, spare: bool = False) -> _Server:
+        """A camera's new inference actor at ``share`` of ``acc``: with ``spare``, a spare of that node if any, else a new process.
+
+        Spares are for changes while a window plays (replacements, restarts), where a process start
+        would cost served frames; a window's first actors start before its clock does.
+
+        A spare books nothing itself: its whole share is a lease, granted before it serves. A spare
+        still starting is taken too (it is ahead of a new process); its weights and share are set
+        by its ``adopt``, which answers as ``ready`` does once it has them (``waits``).
+        """
         self._generation += 1
         job = f"{cam}/infer#{self._generation}"
+        taken = self._take_spare(acc) if spare else None
+        if taken is not None:
+            handle = taken
+            try:
+                lease = self._new_lease(cam, acc, share)  # refuses an over-commitment before anything changes
+            except EkyaError:
+                self._spares[acc.node].insert(0, (handle, handle.ready.remote()))
+                raise
+            adopted = handle.adopt.remote(self.weights[cam], self._version(cam), share)
+            return _Server(handle, acc, share, job, self._version(cam), base=0.0, leases=[lease],
+                           waits={job: adopted, lease.job: lease.handle})
         opts = self._options(acc, job, share)
         handle = self._actors.InferenceActor.options(**opts).remote(
             self._shipped_learner(), self.weights[cam], self._version(cam), share, self.batch_size,
             self.device == "cpu")
-        return _Server(handle, acc, share, job, self._version(cam))
+        return _Server(handle, acc, share, job, self._version(cam), waits={job: handle})
+
+    @staticmethod
+    def _ray() -> Any:
+        import ray
+
+        return ray
+
+    def _node_id(self, acc: Accelerator) -> str | None:
+        from ekya.execution.ray.cluster import node_of_resource
+
+        node = node_of_resource(acc.resource)
+        return None if node is None else str(node["NodeID"])
+
+    def _fill_spares(self) -> None:
+        """Start spares until every node still in the cluster has ``runtime.spares`` (not waiting for them).
+
+        Called before the first window and after each one, never while a window plays: a process
+        start there would take the CPU the window's jobs are running on.
+        """
+        if self.spares <= 0:
+            return
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        for acc in self.accelerators:
+            pool = self._spares.setdefault(acc.node, [])
+            node_id = self._node_id(acc) if len(pool) < self.spares else None
+            while node_id is not None and len(pool) < self.spares:
+                handle = self._actors.InferenceActor.options(
+                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(
+                    self._shipped_learner(), None, -1, 1.0, self.batch_size, True)
+                pool.append((handle, handle.ready.remote()))
+
+    def _take_spare(self, acc: Accelerator) -> Any | None:
+        """A spare of ``acc``'s node: one already up if any, else the one started first; None when there is none."""
+        ray_ = self._ray()
+        pool = self._spares.get(acc.node, [])
+        if not pool:
+            return None
+        up = [i for i, (_, ref) in enumerate(pool) if ray_.wait([ref], timeout=0)[0]]
+        handle, ref = pool.pop(up[0] if up else 0)
+        if up:
+            try:
+                ray_.get(ref)
+            except ray_.exceptions.RayActorError:
+                return self._take_spare(acc)  # it died idle: try the next
+        return handle
+
+    def _stop_spares(self) -> None:
+        """End every spare (they do no work: gracefully, not waiting for those still starting)."""
+        for pool in self._spares.values():
+            for handle, _ in pool:
+                handle.retire.remote()
+        self._spares = {}
+
+    def _in_place(self, server: _Server, share: float) -> bool:
+        """Whether a share change of this actor can be made in place: CPU (a duty cycle), not below its own booking."""
+        return self.device == "cpu" and self.share_change == "auto" and share >= server.base - EPS
 
     def _version(self, cam: str) -> int:
         return int(self.weights[cam].get("version", 0)) if isinstance(self.weights.get(cam), dict) else 0
@@ -263,13 +375,11 @@ class RayRuntime(EmulateRuntime):
         self._generation += 1
         job = f"{cam}/lease#{self._generation}"
         opts = self.ledger.book(acc, job, share)
-        return _Lease(self._lease.ShareLease.options(**opts).remote(), job, share)
+        return _Lease(self._lease.ShareLease.request(acc.resource, opts["resources"][acc.resource]), job, share)
 
     def _end_lease(self, acc: Accelerator, lease: _Lease) -> None:
-        """Kill a lease (it runs no work, so a kill is safe) and free its booking."""
-        import ray
-
-        ray.kill(lease.handle, no_restart=True)
+        """End a lease (it runs no work) and free its booking."""
+        lease.handle.end()
         self.ledger.release(acc, lease.job)
 
     def _drop_leases(self, server: _Server) -> None:
@@ -326,6 +436,8 @@ class RayRuntime(EmulateRuntime):
             self.ledger.release(server.acc, server.job)
             self._drop_leases(server)
         self.servers = {}
+        if self._spares:
+            self._stop_spares()
         if self.conn is not None:
             self.conn.close()
             self.conn = None
@@ -392,13 +504,29 @@ class RayRuntime(EmulateRuntime):
                 self.ledger.release(server.acc, server.job)
                 self._drop_leases(server)
                 del self.servers[cam]
-        # inference actors: kept when the plan keeps their accelerator and share, else replaced
+        # inference actors: kept when the plan keeps their accelerator and share, resized in place
+        # when it keeps the accelerator and the actor can (CPU), else replaced
+        resize: dict[str, float] = {}
         for cam in self.streams:
             sp, old = by_plan[cam], self.servers.get(cam)
             acc = self._plan_acc(sp.infer_device, f"{cam}/infer") if sp.infer_share > EPS else None
             if old is not None and (acc is None or old.acc != acc or abs(old.share - sp.infer_share) > EPS):
-                self._retire(old)
-                del self.servers[cam]
+                if acc is not None and old.acc == acc and self._in_place(old, sp.infer_share):
+                    self._drop_leases(old)  # idle between windows: its duty cycle is set before it serves
+                    old.share = old.base
+                    resize[cam] = float(sp.infer_share)
+                else:
+                    self._retire(old)
+                    del self.servers[cam]
+        resized = {}
+        for cam, share in resize.items():  # booked once every shrink and retirement has freed its room
+            server = self.servers[cam]
+            if share - server.base > EPS:
+                lease = self._new_lease(cam, server.acc, share - server.base)
+                server.leases.append(lease)
+                resized[lease.job] = lease.handle
+            ray.get(server.handle.set_share.remote(share))
+            server.share = share
         fresh = {}
         for cam in self.streams:
             sp = by_plan[cam]
@@ -413,8 +541,8 @@ class RayRuntime(EmulateRuntime):
                 opts = self._options(acc, job, sp.train_share)
                 handle = self._actors.RetrainActor.options(**opts).remote(sp.train_share, self.device == "cpu")
                 self.jobs[cam] = _Job(handle, acc, sp.train_share, job, sp.config)
-        self._ready({**{s.job: s.handle for s in fresh.values()}, **{j.job: j.handle for j in self.jobs.values()}},
-                    f"window {k}")
+        self._ready({**{n: h for s in fresh.values() for n, h in s.waits.items()}, **resized,
+                     **{j.job: j.handle for j in self.jobs.values()}}, f"window {k}")
         ray.get([s.handle.warm.remote(frame_refs[c]) for c, s in fresh.items() if len(feeds[c][1])])
         stats["plan_to_running_seconds"] = [time.perf_counter() - t_plan]
 
@@ -467,8 +595,8 @@ class RayRuntime(EmulateRuntime):
                     return
                 events.append({"window": k, "stream": cam, "time": now_ds(), "event": "inference_moved",
                                "from": old.acc.resource, "to": acc.resource})
-            new = self._new_server(cam, acc, old.share)
-            self._ready({new.job: new.handle}, f"window {k}: restarting {cam}'s inference")
+            new = self._new_server(cam, acc, old.share, spare=True)
+            self._ready(new.waits, f"window {k}: restarting {cam}'s inference")
             if len(feeds[cam][1]):
                 ray.get(new.handle.warm.remote(frame_refs[cam]))
             start = max(first, int(np.searchsorted(arrivals[cam], time.time() - lag, side="left")))
@@ -523,7 +651,7 @@ class RayRuntime(EmulateRuntime):
             old = self.servers.get(cam)
             if old is not None and not self._node_alive(old.acc):
                 return  # the actor is gone with its node; ``restart`` re-places it when its death is seen
-            if old is not None and self.device == "cpu" and share >= old.base - EPS:
+            if old is not None and self._in_place(old, share):
                 if share > old.share:
                     need = share - old.share
                     if self.ledger.load(old.acc.index) + ray_quantity(need) > 1.0 + 1e-9:
@@ -543,21 +671,22 @@ class RayRuntime(EmulateRuntime):
                     return
                 lease = self._new_lease(cam, old.acc, need)
                 pending[cam] = {"kind": "lease", "lease": lease, "server": old, "share": share,
-                                "ready": lease.handle.ready.remote(), "t0": time.perf_counter()}
+                                "t0": time.perf_counter()}
                 return
             acc = old.acc if old is not None else self._plan_acc(by_plan[cam].infer_device, f"{cam}/infer")
             if self.ledger.load(acc.index) + share > 1.0 + 1e-9:
                 deferred[cam] = share
                 return
-            new = self._new_server(cam, acc, share)
-            pending[cam] = {"kind": "replace", "server": new, "ready": new.handle.ready.remote(),
+            new = self._new_server(cam, acc, share, spare=True)
+            # the process (new or spare) is the slow part; its lease is checked when it is up
+            pending[cam] = {"kind": "replace", "server": new, "ready": self._ready_ref(new.waits[new.job]),
                             "t0": time.perf_counter()}
 
         def lease_up(cam: str) -> None:
             """Ray granted the lease: the actor's duty cycle rises to the new share."""
             p = pending.pop(cam)
             lease, server = p["lease"], p["server"]
-            self.placed[lease.job] = ray.get(p["ready"])
+            self.placed[lease.job] = lease.handle.where()
             if self.servers.get(cam) is not server:  # the actor was restarted meanwhile: ask again for the new one
                 self._end_lease(server.acc, lease)
                 deferred[cam] = p["share"]
@@ -576,6 +705,7 @@ class RayRuntime(EmulateRuntime):
             p = pending.pop(cam)
             new = p["server"]
             self.placed[new.job] = ray.get(p["ready"])
+            self._ready({n: h for n, h in new.waits.items() if n != new.job}, f"window {k}: {cam}'s new share")
             if len(feeds[cam][1]):
                 ray.get(new.handle.warm.remote(frame_refs[cam]))
             if new.version != self._version(cam):  # a job completed while it started
@@ -664,9 +794,14 @@ class RayRuntime(EmulateRuntime):
             serving = {s.serving: cam for cam, s in self.servers.items() if cam not in serve_done}
             if now >= wall_end and not serving:
                 break
-            starting = {p["ready"]: cam for cam, p in pending.items()}
+            granted = [c for c, p in pending.items() if p["kind"] == "lease" and p["lease"].handle.granted()]
+            for c in granted:  # a lease is bookkeeping in Ray's control plane: asked, not waited on
+                lease_up(c)
+            starting = {p["ready"]: cam for cam, p in pending.items() if p["kind"] != "lease"}
             wait_for = list(running) + list(serving) + list(starting)
-            timeout = max(0.0, min(self.poll, (t_label if not launched else wall_end + 3600) - now))
+            asked = any(p["kind"] == "lease" for p in pending.values())
+            timeout = max(0.0, min(self.poll / 10 if asked else self.poll,
+                                   (t_label if not launched else wall_end + 3600) - now))
             ready = ray.wait(wait_for, num_returns=1, timeout=timeout)[0] if wait_for else (time.sleep(timeout) or [])
             for ref in ready:
                 if ref in starting:
@@ -679,6 +814,7 @@ class RayRuntime(EmulateRuntime):
                             self._end_lease(gone["server"].acc, gone["lease"])
                         elif gone is not None:
                             self.ledger.release(gone["server"].acc, gone["server"].job)
+                            self._drop_leases(gone["server"])
                         events.append({"window": k, "stream": c, "time": now_ds(), "event": "replacement_failed",
                                        "why": type(e).__name__})
                     continue
@@ -749,6 +885,7 @@ class RayRuntime(EmulateRuntime):
                 log.warning("window %d: %d frame(s) of %s were never served", k, n_left, cam)
         for key, values in stats.items():
             self.stats.setdefault(key, []).extend(values)
+        self._fill_spares()  # the ones this window took, started while the records are computed
         return self._records(k, plan, told, spent, budget, sched_s, feeds, logs, done, faults, timeline, events)
 
     def _shipped_learner(self) -> Any:
@@ -763,15 +900,25 @@ class RayRuntime(EmulateRuntime):
         return self._learner_ref
 
     def _train_args(self, k: int) -> dict[str, tuple[Any, ...]]:
-        """What each planned retraining job is called with (its training pool travels with the call)."""
+        """What each planned retraining job is called with: its pool, and the pool's decoded crops.
+
+        The data moves explicitly: the controller decodes every crop the job reads (its pool and
+        its model's memory, as ``learner.job_rows`` lists them) and ships them through the object
+        store with the call, so a job on another node needs no copy of the dataset. A learner
+        without ``job_rows`` has its job read the dataset's files where it runs.
+        """
         import ray
 
         learner_ref, data_ref = self._shipped_learner(), ray.put(self.stream_set)
         out = {}
         for cam, job in self.jobs.items():
             w = self.windows_of[cam][k]
+            crops = None
+            if hasattr(self.learner, "job_rows") and hasattr(self.learner, "crops"):
+                rows = self.learner.job_rows(self.models[cam], w.train, w.val)
+                crops = ray.put(self.learner.crops(self.stream_set).pack(rows))
             out[cam] = (learner_ref, self.weights[cam], self.space[job.config], w.train, w.val, data_ref,
-                        derive_seed(self.seed, "retrain", k, cam, job.config))
+                        derive_seed(self.seed, "retrain", k, cam, job.config), crops)
         return out
 
     def _records(self, k: int, plan: Any, told: list, spent: dict, budget: Budget, sched_s: float, feeds: dict,
