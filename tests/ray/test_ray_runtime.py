@@ -27,6 +27,17 @@ def test_window_runs_on_actors_with_faults_survived(local_ray, make_cfg):
     """Window 1 plays normally (jobs finish, weights hot-swap, shares change); window 2 survives two kills."""
     ray = local_ray
     rt, _ = build_runtime(make_cfg(*RUN))
+    fair = rt.scheduler
+
+    class Shrinking(type(fair)):
+        """fair's re-plan, and every other camera's inference share halved: shrinks in place too."""
+
+        def on_completion(self, state, budget):
+            new = super().on_completion(state, budget)
+            return {c: (s[0] / 2 if c != state.completed else s[0], s[1]) for c, s in new.items()}
+
+    rt.scheduler = Shrinking.__new__(Shrinking)
+    rt.scheduler.__dict__.update(fair.__dict__)
     rt.setup(None)
     res = rt.play(1)
     by = {r.stream: r for r in res.records}
@@ -44,6 +55,12 @@ def test_window_runs_on_actors_with_faults_survived(local_ray, make_cfg):
     grown = [row for row in res.timeline if row["infer_share"] > 0.1 + 1e-9]
     # the room came from the first finished job (the scheduler may give it to either camera)
     assert grown and min(row["start"] for row in grown) >= min(r.completion_time for r in res.records)
+    shrinks = []
+    for cam in by:
+        rows = sorted((r for r in res.timeline if r["stream"] == cam), key=lambda r: r["start"])
+        shrinks += [(a["infer_share"], b["infer_share"]) for a, b in zip(rows, rows[1:])
+                    if b["infer_share"] < a["infer_share"] - 1e-9]
+    assert shrinks and all(new > 0 for _, new in shrinks), res.timeline  # made in place, never left at nothing
     assert {row["model_version"] for row in res.timeline} >= {0, 1}
     # what the timeline says ran never adds up to more than the accelerator
     for t in {row["start"] for row in res.timeline}:

@@ -162,6 +162,7 @@ class RayRuntime(EmulateRuntime):
         # spares hold no MPS percentage (fixed when a process starts), so they serve CPU shares only
         self.spares, self.share_change = (int(spares) if self.device == "cpu" else 0), str(share_change)
         self._spares: dict[str, list[tuple[Any, Any]]] = {}  # node -> [(spare handle, its ready ref)]
+        self._leases: dict[str, _Lease] = {}  # every lease not yet ended, by job name
         self.conn: Connection | None = None
         self.ledger = Ledger(self.accelerators)
         self.servers: dict[str, _Server] = {}
@@ -272,22 +273,24 @@ class RayRuntime(EmulateRuntime):
     def _new_server(self, cam: str, acc: Accelerator, share: float, spare: bool = False) -> _Server:
         """A camera's new inference actor at ``share`` of ``acc``: with ``spare``, a spare of that node if any, else a new process.
 
-        Spares are for changes while a window plays (replacements, restarts), where a process start
-        would cost served frames; a window's first actors start before its clock does.
-
-        A spare books nothing itself: its whole share is a lease, granted before it serves. A spare
-        still starting is taken too (it is ahead of a new process); its weights and share are set
-        by its ``adopt``, which answers as ``ready`` does once it has them (``waits``).
+        On CPU an inference process books nothing itself: it is placed on its accelerator's node
+        and its whole share is a lease, granted before it serves, so it can change share in place
+        and, once retired, wait as a spare for the next camera. Spares are taken for changes while
+        a window plays (replacements, restarts), where a process start would cost served frames; a
+        window's first actors start before its clock does. A spare still starting is taken too (it
+        is ahead of a new process); its weights and share are set by its ``adopt``, which answers
+        as ``ready`` does once it has them (``waits``). On GPUs the process books its share (MPS
+        fixes its percentage when it starts).
         """
         self._generation += 1
         job = f"{cam}/infer#{self._generation}"
-        taken = self._take_spare(acc) if spare else None
-        if taken is not None:
-            handle = taken
+        if self.device == "cpu":
+            taken = self._take_spare(acc) if spare else None
+            handle = taken if taken is not None else self._start_inference(acc)
             try:
                 lease = self._new_lease(cam, acc, share)  # refuses an over-commitment before anything changes
             except EkyaError:
-                self._spares[acc.node].insert(0, (handle, handle.ready.remote()))
+                self._spares.setdefault(acc.node, []).insert(0, (handle, handle.ready.remote()))
                 raise
             adopted = handle.adopt.remote(self.weights[cam], self._version(cam), share)
             return _Server(handle, acc, share, job, self._version(cam), base=0.0, leases=[lease],
@@ -318,16 +321,23 @@ class RayRuntime(EmulateRuntime):
         """
         if self.spares <= 0:
             return
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
         for acc in self.accelerators:
             pool = self._spares.setdefault(acc.node, [])
-            node_id = self._node_id(acc) if len(pool) < self.spares else None
-            while node_id is not None and len(pool) < self.spares:
-                handle = self._actors.InferenceActor.options(
-                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(
-                    self._shipped_learner(), None, -1, 1.0, self.batch_size, True)
+            while len(pool) < self.spares and self._node_alive(acc):
+                handle = self._start_inference(acc)
                 pool.append((handle, handle.ready.remote()))
+
+    def _start_inference(self, acc: Accelerator) -> Any:
+        """A CPU inference process with no weights and no booking, on the node of ``acc`` (it does not wait for it)."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node_id = self._node_id(acc)
+        if node_id is None:
+            raise EkyaError(f"accelerator {acc.resource} is not in the Ray cluster: its node left; resume the run "
+                            "once it is back, or drop it from runtime.nodes")
+        return self._actors.InferenceActor.options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(
+            self._shipped_learner(), None, -1, 1.0, self.batch_size, True)
 
     def _take_spare(self, acc: Accelerator) -> Any | None:
         """A spare of ``acc``'s node: one already up if any, else the one started first; None when there is none."""
@@ -359,9 +369,15 @@ class RayRuntime(EmulateRuntime):
         return int(self.weights[cam].get("version", 0)) if isinstance(self.weights.get(cam), dict) else 0
 
     def _retire(self, server: _Server) -> None:
-        """End an idle or handed-off inference actor gracefully and free its bookings once it is gone."""
+        """Free an idle or handed-off inference actor's bookings; keep it as a spare if its node wants one, else end it gracefully."""
         import ray
 
+        pool = self._spares.setdefault(server.acc.node, [])
+        if self.device == "cpu" and server.base <= 0.0 and len(pool) < self.spares:
+            self.ledger.release(server.acc, server.job)
+            self._drop_leases(server)  # it serves nothing now: its share goes back at once
+            pool.append((server.handle, server.handle.ready.remote()))
+            return
         ref = server.handle.retire.remote()
         try:
             ray.get(ref, timeout=self.ready_timeout)
@@ -375,11 +391,14 @@ class RayRuntime(EmulateRuntime):
         self._generation += 1
         job = f"{cam}/lease#{self._generation}"
         opts = self.ledger.book(acc, job, share)
-        return _Lease(self._lease.ShareLease.request(acc.resource, opts["resources"][acc.resource]), job, share)
+        lease = _Lease(self._lease.ShareLease.request(acc.resource, opts["resources"][acc.resource]), job, share)
+        self._leases[job] = lease  # so that close frees it whatever interrupted the run
+        return lease
 
     def _end_lease(self, acc: Accelerator, lease: _Lease) -> None:
         """End a lease (it runs no work) and free its booking."""
         lease.handle.end()
+        self._leases.pop(lease.job, None)
         self.ledger.release(acc, lease.job)
 
     def _drop_leases(self, server: _Server) -> None:
@@ -436,6 +455,9 @@ class RayRuntime(EmulateRuntime):
             self.ledger.release(server.acc, server.job)
             self._drop_leases(server)
         self.servers = {}
+        for lease in list(self._leases.values()):  # leases a change in flight had asked for
+            lease.handle.end()
+        self._leases = {}
         if self._spares:
             self._stop_spares()
         if self.conn is not None:
@@ -620,7 +642,8 @@ class RayRuntime(EmulateRuntime):
 
         unplaced: set[str] = set()  # cameras whose accelerator left the cluster with no room elsewhere
         pending: dict[str, dict[str, Any]] = {}  # replacement actors starting: cam -> server, ready ref, t0
-        deferred: dict[str, float] = {}  # share changes waiting for room on their accelerator
+        deferred: dict[str, float] = {}  # share changes waiting for room on their accelerator (or for a spare)
+        waiting: dict[str, float] = {}  # when a replacement began waiting for a spare (it counts in replace_seconds)
 
         def mark(cam: str) -> None:
             """The camera now really holds ``effective[cam]``: a timeline segment starts here."""
@@ -629,15 +652,17 @@ class RayRuntime(EmulateRuntime):
         def change_share(cam: str, share: float) -> None:
             """Carry out a new inference share: in place on CPU (leases), else by a replacement actor.
 
-            In place (CPU, the new share not below what the actor itself booked): a grow asks Ray for
-            a lease of the difference and raises the actor's duty cycle once the lease is granted; a
-            shrink lowers the duty cycle to the actor's own booking at once, frees its leases and asks
-            for one lease of what is above it, raising the duty cycle again when granted. So the
-            share a process uses never exceeds what Ray has booked for it.
+            In place (CPU: the actor books nothing itself, its share is leases): a grow asks Ray
+            for a lease of the difference and raises the actor's duty cycle once the lease is
+            granted; a shrink lowers the duty cycle to the new share at once and trades its leases
+            for one of the new share (the ledger books it at once; Ray grants it within
+            milliseconds, the shrink having freed the room). So the share a process uses never
+            exceeds what the controller has booked for it.
 
-            Replacement (GPUs, where MPS fixes the percentage per process, or a share below the
-            actor's own booking): a new actor at the new share, the feed moving to it once it is up
-            (``switch``). Both actors hold their shares until the switch.
+            Replacement (GPUs, where MPS fixes the percentage per process, or
+            ``runtime.share_change=replace``): a new actor at the new share (a spare on CPU), the
+            feed moving to it once it is up (``switch``). Both actors hold their shares until the
+            switch.
 
             A request that does not fit beside what its accelerator holds waits (``deferred``) until
             there is room: never over-committed, and the camera keeps its old share meanwhile (the
@@ -658,12 +683,14 @@ class RayRuntime(EmulateRuntime):
                         deferred[cam] = share
                         return
                 else:
+                    # lower the duty cycle first (to the new share, or to the actor's own booking
+                    # under it), then trade the leases for one of what is above that booking
                     try:
-                        ray.get(old.handle.set_share.remote(old.base))
+                        ray.get(old.handle.set_share.remote(max(share, old.base)))
                     except ray.exceptions.RayActorError:
                         return  # it died: ``restart`` books its share afresh when the death is seen
-                    old.share = old.base
                     self._drop_leases(old)
+                    old.share = max(share, old.base)
                     effective[cam] = (old.share, effective[cam][1])
                     mark(cam)
                     need = share - old.base
@@ -677,10 +704,16 @@ class RayRuntime(EmulateRuntime):
             if self.ledger.load(acc.index) + share > 1.0 + 1e-9:
                 deferred[cam] = share
                 return
+            if (self.spares > 0 and not self._spares.get(acc.node)
+                    and any(q["kind"] == "replace" and q["server"].acc.node == acc.node for q in pending.values())):
+                # no spare left, but a switch in flight frees a process in about a second: sooner than a new one
+                deferred[cam] = share
+                waiting.setdefault(cam, time.perf_counter())
+                return
             new = self._new_server(cam, acc, share, spare=True)
             # the process (new or spare) is the slow part; its lease is checked when it is up
             pending[cam] = {"kind": "replace", "server": new, "ready": self._ready_ref(new.waits[new.job]),
-                            "t0": time.perf_counter()}
+                            "t0": waiting.pop(cam, time.perf_counter())}
 
         def lease_up(cam: str) -> None:
             """Ray granted the lease: the actor's duty cycle rises to the new share."""
