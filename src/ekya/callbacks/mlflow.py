@@ -68,6 +68,8 @@ class MlflowTracking(Callback):
             self.tracker.record_error(error)
         self.tracker.finish(run.summary if status == "FINISHED" else {}, status=status)
         if status == "FINISHED" and self.hint:
-            hint = (f"mlflow ui --backend-store-uri {self.uri}" if self.uri.startswith("sqlite")
-                    else f"open {self.uri}")
+            # MLflow 3's UI opens on its GenAI pages unless the link names the classic workflow
+            page = f"#/experiments/{self.tracker.experiment_id}?workflowType=machine_learning"
+            hint = (f"mlflow ui --backend-store-uri {self.uri}, then open http://127.0.0.1:5000/{page}"
+                    if self.uri.startswith("sqlite") else f"open {self.uri.rstrip('/')}/{page}")
             print(f"MLflow: {hint}   (experiment {self.tracker.experiment_name!r})")

@@ -19,6 +19,14 @@ from ekya.errors import EkyaError
 from ekya.results.records import WindowRecord
 
 _MAX_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
+#: The experiment tag MLflow 3's UI keeps an experiment's kind in: "custom_model_development" is its
+#: classic ML kind, whose page is the runs table (without the tag the UI infers a kind and writes it).
+#: The UI of mlflow 3.17 lets its global GenAI / Model training switch override the tag; links name
+#: that switch with ``?workflowType=machine_learning`` (see callbacks/mlflow.py, analysis/ui.py).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
+#: the tags every parent run carries, so the runs table and the compare view put cells side by side
+CELL_TAGS = ("scheduler", "accelerators", "streams", "seed")
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -67,7 +75,11 @@ class Tracker:
                 self.client = MlflowClient(tracking_uri=uri)
                 exp = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(
-                    experiment, artifact_location=Path(artifact_root).resolve().as_uri() if artifact_root else None)
+                    experiment, artifact_location=Path(artifact_root).resolve().as_uri() if artifact_root else None,
+                    tags=dict(EXPERIMENT_TAGS))
+                if exp is not None and EXPERIMENT_KIND_TAG not in exp.tags:  # made before the tag, or by hand
+                    self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG,
+                                                   EXPERIMENT_TAGS[EXPERIMENT_KIND_TAG])
         except Exception as e:  # noqa: BLE001 - any store failure is a config problem for the user
             raise EkyaError(f"tracking.uri={uri!r}: cannot open the MLflow store ({type(e).__name__}: {e}); "
                             "fix the URI or start the tracking server") from None
@@ -96,6 +108,8 @@ class Tracker:
             for rid in [self.parent_id, *self.child_ids.values()]:
                 self.client.update_run(rid, status="RUNNING")
             return True
+        streams = list(streams)
+        tags = {"streams": str(len(streams)), **tags}  # the runtime's describe() gives the other CELL_TAGS
         parent = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
         self.parent_id = parent.info.run_id
         from mlflow.entities import Param

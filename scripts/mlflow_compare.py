@@ -1,0 +1,62 @@
+"""Screenshot the MLflow UI's compare view of a finished sweep (the picture the README shows).
+
+    python scripts/mlflow_compare.py --experiment synthetic [--backend-store-uri sqlite:///mlflow.db]
+        [--out docs/mlflow_compare.png] [--port P] [--window-size 1600,1000]
+
+Starts `mlflow server` on 127.0.0.1 (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, one worker), finds
+the experiment's finished parent runs through the REST API, opens their compare-runs page in headless
+Chromium (Debian's `chromium` package), writes the PNG, and stops the server by its process id.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ekya.analysis.ui import compare_url, experiment_id, mlflow_server, parent_runs, run_tags, screenshot, side_by_side
+from ekya.errors import EkyaError
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, serve, shoot; a user error is one line and exit status 2."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--experiment", required=True, help="the sweep's MLflow experiment")
+    ap.add_argument("--backend-store-uri", default="sqlite:///mlflow.db")
+    ap.add_argument("--artifacts", type=Path, default=None, help="artifact folder of the store (default: MLflow's)")
+    ap.add_argument("--out", type=Path, default=Path("docs/mlflow_compare.png"))
+    ap.add_argument("--port", type=int, default=None, help="default: a free port")
+    ap.add_argument("--window-size", default="1600,1000", help="browser window WIDTH,HEIGHT in pixels")
+    ap.add_argument("--max-runs", type=int, default=8,
+                    help="compare at most this many cells (fewest streams, accelerators and seed first, schedulers adjacent)")
+    args = ap.parse_args(argv)
+    try:
+        width, height = (int(v) for v in args.window_size.split(","))
+    except ValueError:
+        print(f"error: --window-size {args.window_size!r}: pass WIDTH,HEIGHT, e.g. 1600,1000", file=sys.stderr)
+        return 2
+    uri = args.backend_store_uri
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        print(f"error: --backend-store-uri {uri}: no store there; run the sweep first", file=sys.stderr)
+        return 2
+    try:
+        with mlflow_server(uri, args.out.with_suffix(".server.log"), port=args.port, artifacts=args.artifacts) as srv:
+            exp = experiment_id(srv, args.experiment)
+            runs = side_by_side(parent_runs(srv, exp))[:args.max_runs]
+            if not runs:
+                raise EkyaError(f"--experiment {args.experiment}: no finished runs to compare")
+            url = compare_url(srv, exp, [r["info"]["run_id"] for r in runs])
+            shot = screenshot(url, args.out, (width, height))
+            for r in runs:
+                t = run_tags(r)
+                print(f"  {r['info']['run_name']}: scheduler={t.get('scheduler')} accelerators={t.get('accelerators')} "
+                      f"streams={t.get('streams')} seed={t.get('seed')}")
+    except EkyaError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {shot} ({len(runs)} runs compared; server stopped)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Drawing a study with seaborn: PNG and PDF, a CSV of what is plotted and a Markdown table of it.
+
+The rules every figure keeps: integer ticks on an axis that counts something, the mean over seeds
+with a 95% Student-t interval, the legend outside the axes (it covers no data), and the paper's
+published values drawn as their own labelled markers beside ours.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ekya.analysis.studies import Study
+from ekya.errors import EkyaError
+
+#: at most this many distinct values get a tick each on a count axis; more get integer steps
+_MAX_TICKS = 12
+_PAPER_MARKER = dict(marker="*", s=220, edgecolor="black", linewidth=0.8, zorder=5)
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """What drawing a study wrote."""
+
+    png: Path
+    pdf: Path
+    csv: Path
+    markdown: Path
+
+
+def ci95(values: pd.Series) -> tuple[float, float]:
+    """The 95% Student-t interval of the mean (seeds are few, so no bootstrap); a point when n < 2."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    m = float(v.mean()) if len(v) else math.nan
+    if len(v) < 2:
+        return m, m
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m - half, m + half
+
+
+def _count_axis(axis, values: pd.Series, at_values: bool = True) -> None:  # noqa: ANN001 - a matplotlib Axis
+    """Integer ticks: at each value the sweep has (when they are few and ``at_values``), else integer steps."""
+    from matplotlib.ticker import FixedLocator, MaxNLocator
+
+    present = sorted({int(v) for v in values.dropna()})
+    if at_values and 0 < len(present) <= _MAX_TICKS:
+        axis.set_major_locator(FixedLocator(present))
+    else:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _legend_outside(fig) -> None:  # noqa: ANN001 - a matplotlib Figure (constrained layout)
+    """One legend for the figure, right of every axes, so it covers no data (labels deduplicated)."""
+    entries: dict[str, object] = {}
+    for ax in fig.axes:
+        handles, labels = ax.get_legend_handles_labels()
+        for h, label in zip(handles, labels):
+            entries.setdefault(label, h)
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    if entries:
+        # centred on the right edge: clear of the title above the axes as well as of the data
+        fig.legend(list(entries.values()), list(entries), loc="outside right center", frameon=False)
+
+
+def _title(fig, axes: list, text: str) -> None:  # noqa: ANN001 - a matplotlib Figure and its Axes
+    """Over a single panel the title sits on the axes (never over the legend); over several, on the figure."""
+    if len(axes) == 1:
+        axes[0].set_title(text, fontsize=10)
+    else:
+        fig.suptitle(text, fontsize=10)
+
+
+def _seeds_line(frame: pd.DataFrame, keys: list[str]) -> str:
+    """'n = 3 seeds' or 'n = 2-3 seeds' per plotted point, from the data itself."""
+    n = frame.groupby(keys, dropna=False)["seed"].nunique()
+    lo, hi = int(n.min()), int(n.max())
+    return f"n = {lo} seed{'s' if hi > 1 else ''}" if lo == hi else f"n = {lo}-{hi} seeds"
+
+
+#: the cell dimensions a figure may draw as line styles when its sweep varies them
+_CELL_DIMENSIONS = ("runtime", "accelerators", "streams")
+
+
+def _style_of(frame: pd.DataFrame, s: Study) -> str | None:
+    """The one cell dimension the study does not plot that still varies (drawn as line style), or None.
+
+    A plotted point must average over seeds only: two varying dimensions, or cells that share every
+    tag (params differ), cannot be drawn honestly, and say so.
+    """
+    shown = {s.x, s.hue, s.facet}
+    extra = [d for d in _CELL_DIMENSIONS if d in frame and d not in shown and frame[d].nunique(dropna=True) > 1]
+    if len(extra) > 1:
+        raise EkyaError(f"study {s.name}: the runs vary {' and '.join(extra)}, which this figure does not show; "
+                        f"keep one with --filter, e.g. --filter \"tags.{extra[0]} = '{frame[extra[0]].iloc[0]}'\"")
+    keys = [k for k in (s.facet, *extra, s.hue, s.x) if k is not None and k in frame]
+    if frame.groupby(keys, dropna=False)["seed"].agg(lambda v: v.duplicated().any()).any():
+        raise EkyaError(f"study {s.name}: some runs share {', '.join(keys)} and seed but differ in other params; "
+                        "keep one set with --filter (an MLflow filter on params. or tags.)")
+    return extra[0] if extra else None
+
+
+def _point_keys(frame: pd.DataFrame, s: Study) -> list[str]:
+    """The columns that identify one plotted point (everything but the seed)."""
+    style = _style_of(frame, s)
+    return [k for k in (s.facet, style, s.hue, s.x) if k is not None and k in frame]
+
+
+def summary_table(frame: pd.DataFrame, s: Study) -> pd.DataFrame:
+    """Mean, 95% interval and number of seeds per plotted point."""
+    keys = _point_keys(frame, s)
+    rows = []
+    for key, g in frame.groupby(keys, sort=True, dropna=False):
+        lo, hi = ci95(g[s.y])
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "mean": float(g[s.y].mean()),
+                     "ci_low": lo, "ci_high": hi, "seeds": int(g["seed"].nunique())})
+    return pd.DataFrame(rows)
+
+
+def _markdown(table: pd.DataFrame, s: Study, note: str) -> str:
+    """The summary as a Markdown table (every number from the runs), and the paper's values with their source."""
+    cols = list(table.columns)
+    lines = [f"<!-- generated by python -m ekya.analysis {s.name}; do not edit by hand -->",
+             f"**{s.title}** ({note})", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in table.iterrows():
+        lines.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
+    for p in s.paper:
+        lines.append(f"\nPaper ({p.source}): {p.series} at {s.x} = {p.x:g}: {s.y} = {p.y:g}")
+    return "\n".join(lines) + "\n"
+
+
+def _save(fig, out: Path, name: str) -> tuple[Path, Path]:  # noqa: ANN001 - a matplotlib Figure
+    """Write the figure as PNG and PDF (tight box: the outside legend is kept)."""
+    png, pdf = out / f"{name}.png", out / f"{name}.pdf"
+    fig.savefig(png, dpi=150, bbox_inches="tight")
+    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None})
+    return png, pdf
+
+
+def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
+    """A line per hue value: the mean over seeds with its 95% interval, one panel per facet value."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if frame.empty:
+        raise EkyaError(f"study {s.name}: the finished runs give nothing to plot; check --experiment and --filter")
+    style = _style_of(frame, s)
+    facets = sorted(frame[s.facet].dropna().unique()) if s.facet and s.facet in frame else [None]
+    hues = sorted(frame[s.hue].dropna().unique())
+    palette = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
+    fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets) + 1.6, 3.6), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, facet in zip(axes[0], facets):
+        part = frame if facet is None else frame[frame[s.facet] == facet]
+        sns.lineplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, style=style,
+                     errorbar=ci95, err_style="band", marker="o", ax=ax)
+        for p in s.paper:
+            ax.scatter([p.x], [p.y], color=palette.get(p.hue, "black"), label=f"paper {p.source}: {p.series}",
+                       **_PAPER_MARKER)
+        if s.x_is_count:
+            _count_axis(ax.xaxis, pd.concat([part[s.x], pd.Series([p.x for p in s.paper], dtype=float)]))
+        if s.y_is_count:
+            _count_axis(ax.yaxis, part[s.y], at_values=False)
+            ax.set_ylim(bottom=0)
+        ax.set(xlabel=s.x_label, ylabel=s.y_label)
+        if facet is not None and len(facets) > 1:
+            ax.set_title(f"{s.facet} = {facet}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+    single = "" if len(facets) > 1 or facets[0] is None else f", {s.facet} = {facets[0]}"
+    note = f"mean and 95% t-interval over seeds, {_seeds_line(frame, _point_keys(frame, s))}{single}"
+    _title(fig, list(axes[0]), f"{s.title}\n{note}")
+    _legend_outside(fig)
+    out.mkdir(parents=True, exist_ok=True)
+    png, pdf = _save(fig, out, s.name)
+    csv, md = out / f"{s.name}.csv", out / f"{s.name}.md"
+    frame.to_csv(csv, index=False)
+    md.write_text(_markdown(summary_table(frame, s), s, note))
+    return fig, Drawn(png, pdf, csv, md)
+
+
+def allocation_frame(schedule: dict) -> pd.DataFrame:
+    """A schedule document (plans/schedulers/replay.py format) as rows of window, stream, config and shares."""
+    rows = [{"window": int(w), "stream": p["stream"], "config": p["config"], "infer_share": float(p["infer_share"]),
+             "train_share": float(p["train_share"])} for w, plans in schedule["windows"].items() for p in plans]
+    return pd.DataFrame(rows).sort_values(["window", "stream"], kind="stable").reset_index(drop=True)
+
+
+#: cameras drawn in the allocation figure (two colours each); the CSV has all of them
+MAX_ALLOCATION_STREAMS = 10
+
+
+def draw_allocation(shares: pd.DataFrame, cell: pd.Series, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
+    """Stacked bars per window: each camera's inference share (dark) and retraining share (light)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    streams = sorted(shares["stream"].unique())
+    shown = streams[:MAX_ALLOCATION_STREAMS]
+    colours = sns.color_palette("tab20", 20)
+    windows = sorted(shares["window"].unique())
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(windows) + 3.0), 3.6), layout="constrained")
+    bottom = np.zeros(len(windows))
+    for i, stream in enumerate(shown):
+        g = shares[shares["stream"] == stream].set_index("window").reindex(windows, fill_value=0.0)
+        for j, col in enumerate(("infer_share", "train_share")):
+            h = g[col].to_numpy(dtype=float)
+            # one legend entry per camera: its dark bar is inference, the light one above it retraining
+            ax.bar(windows, h, bottom=bottom, width=0.8, color=colours[(2 * i + j) % 20],
+                   label=str(stream) if j == 0 else None, edgecolor="white", linewidth=0.4)
+            bottom += h
+    ax.axhline(float(cell["accelerators"]), color="black", linestyle="--", linewidth=1,
+               label=f"capacity (G = {int(cell['accelerators'])})")
+    _count_axis(ax.xaxis, pd.Series(windows))
+    ax.set(xlabel=s.x_label, ylabel=s.y_label, ylim=(0, float(cell["accelerators"]) * 1.08))
+    more = f", first {len(shown)} of {len(streams)} cameras" if len(shown) < len(streams) else ""
+    note = (f"{cell['scheduler']}, G = {int(cell['accelerators'])}, {int(cell['streams'])} streams, "
+            f"seed {int(cell['seed'])}{more}")
+    _title(fig, [ax], f"{s.title}: dark = inference, light = retraining\n{note}")
+    _legend_outside(fig)
+    out.mkdir(parents=True, exist_ok=True)
+    png, pdf = _save(fig, out, s.name)
+    csv, md = out / f"{s.name}.csv", out / f"{s.name}.md"
+    shares.to_csv(csv, index=False)
+    table = shares.groupby("window")[["infer_share", "train_share"]].sum().reset_index()
+    lines = [f"<!-- generated by python -m ekya.analysis {s.name}; do not edit by hand -->", f"**{s.title}** ({note})",
+             "", "| window | inference | retraining |", "|---|---|---|"]
+    lines += [f"| {int(r.window)} | {r.infer_share:.3f} | {r.train_share:.3f} |" for r in table.itertuples()]
+    md.write_text("\n".join(lines) + "\n")
+    return fig, Drawn(png, pdf, csv, md)

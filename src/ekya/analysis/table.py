@@ -1,0 +1,187 @@
+"""One study's runs pulled from MLflow into pandas: a row per parent run, and one long table of values.
+
+A parent run is one cell (scheduler x accelerators x streams x seed); its child runs are its cameras.
+Only finished cells count: unfinished (RUNNING, SCHEDULED), failed and killed ones are skipped and
+counted, and so are older reruns of a cell (same params) superseded by a later finished run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import pandas as pd
+
+from ekya.errors import EkyaError
+
+#: the columns every long-table row has (value is the metric's value at that window)
+LONG_COLUMNS = ["run_id", "parent_run_id", "run_name", "runtime", "scheduler", "accelerators", "streams", "seed",
+                "camera", "window", "metric", "value"]
+#: the camera value of a parent run's rows (its metrics are means over its cameras)
+ALL_CAMERAS = "all"
+#: the parent-run metrics logged once at the end (window is missing on their long-table rows)
+HEADLINE = ("mean_accuracy", "mean_noretrain_accuracy")
+_CELL = ["runtime", "scheduler", "accelerators", "streams", "seed"]
+
+
+@dataclass
+class RunTable:
+    """A study's finished cells: ``runs`` (one row per parent run), ``long`` (LONG_COLUMNS) and what was skipped."""
+
+    experiment: str
+    runs: pd.DataFrame
+    long: pd.DataFrame
+    #: why runs were left out -> how many parent runs (e.g. {"FAILED": 1, "RUNNING": 2, "superseded": 1})
+    skipped: Counter = field(default_factory=Counter)
+
+    def skipped_line(self) -> str:
+        """One line saying how many cells were skipped and why (empty when none were)."""
+        if not self.skipped:
+            return ""
+        why = ", ".join(f"{n} {k}" for k, n in sorted(self.skipped.items()))
+        return f"skipped {sum(self.skipped.values())} of the experiment's runs ({why})"
+
+
+@contextlib.contextmanager
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """``mlflow.search_runs`` reads the process-wide tracking URI: point it at ``uri`` for the call only."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def _open(uri: str, experiment: str):  # noqa: ANN202 - returns (MlflowClient, Experiment)
+    """The client and the experiment, or an EkyaError naming what is missing."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise EkyaError(f"--uri {uri}: no MLflow store there; run `python -m ekya` first or pass the store's URI")
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        exp = client.get_experiment_by_name(experiment)
+        names = [] if exp else sorted(e.name for e in client.search_experiments())
+    except Exception as e:  # noqa: BLE001 - any store failure is a wrong URI for the user
+        raise EkyaError(f"--uri {uri}: cannot read the MLflow store ({type(e).__name__}: {e})") from None
+    if exp is None:
+        raise EkyaError(f"--experiment {experiment}: no such MLflow experiment at {uri} "
+                        f"(it has: {', '.join(names) or 'none'}); pass --experiment NAME")
+    return client, exp
+
+
+def _cell_columns(parents: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
+    """runtime, scheduler, accelerators, streams and seed of each parent run, from its tags."""
+    def tag(name: str) -> pd.Series:
+        col = f"tags.{name}"
+        return parents[col] if col in parents else pd.Series([None] * len(parents), index=parents.index)
+
+    out = pd.DataFrame({"run_id": parents["run_id"], "run_name": tag("mlflow.runName"),
+                        "runtime": tag("runtime"), "scheduler": tag("scheduler")})
+    out["accelerators"] = pd.to_numeric(tag("accelerators"), errors="coerce").astype("Int64")
+    # runs logged before the streams tag existed: the number of child runs is the number of cameras
+    n_children = children.groupby("tags.mlflow.parentRunId").size() if len(children) else pd.Series(dtype=int)
+    streams = pd.to_numeric(tag("streams"), errors="coerce")
+    out["streams"] = streams.fillna(parents["run_id"].map(n_children)).astype("Int64")
+    out["seed"] = pd.to_numeric(tag("seed"), errors="coerce").astype("Int64")
+    return out
+
+
+def _drop_superseded(parents: pd.DataFrame, skipped: Counter) -> pd.DataFrame:
+    """Keep the latest finished run of each cell: a rerun with the same params must not count as another seed."""
+    params = sorted(c for c in parents.columns if c.startswith("params."))
+    key = [*params, "tags.streams"] if "tags.streams" in parents else params
+    if not key:
+        return parents
+    ordered = parents.sort_values("start_time", kind="stable")
+    keep = ordered[~ordered[key].astype(str).duplicated(keep="last")]
+    if len(keep) < len(parents):
+        skipped["superseded"] += len(parents) - len(keep)
+    return parents.loc[parents.index.isin(keep.index)]
+
+
+def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",), filter_string: str = "") -> RunTable:
+    """Pull an experiment's finished cells with ``mlflow.search_runs``; ``metrics`` are read per window.
+
+    ``filter_string`` is an MLflow search filter on the parent runs (e.g. ``tags.runtime = 'simulate'``
+    or ``params.window.seconds = '200'``); a kept cell keeps all its cameras. Raises EkyaError when the experiment is missing or has no finished run.
+    """
+    import mlflow
+
+    client, exp = _open(uri, experiment)
+    from mlflow.exceptions import MlflowException
+
+    with _tracking_uri(uri):
+        frame = mlflow.search_runs(experiment_ids=[exp.experiment_id], output_format="pandas")
+        try:  # the filter picks cells; their cameras follow (child runs carry no params a filter could name)
+            wanted = set(mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filter_string,
+                                            output_format="pandas").get("run_id", [])) if filter_string else None
+        except MlflowException as e:
+            raise EkyaError(f"--filter {filter_string!r}: {e.message.splitlines()[0]}") from None
+    if frame.empty:
+        raise EkyaError(f"--experiment {experiment}: no runs at {uri}; run the study's sweep first")
+    is_child = frame["tags.mlflow.parentRunId"].notna() if "tags.mlflow.parentRunId" in frame else False
+    parents, children = frame[~is_child], frame[is_child]
+    if wanted is not None:
+        parents = parents[parents["run_id"].isin(wanted)]
+    if parents.empty:
+        raise EkyaError(f"--experiment {experiment}: no runs at {uri}"
+                        + (f" match --filter {filter_string!r}" if filter_string else "")
+                        + "; run the study's sweep first")
+    skipped: Counter = Counter(parents.loc[parents["status"] != "FINISHED", "status"].tolist())
+    finished = _drop_superseded(parents[parents["status"] == "FINISHED"], skipped)
+    if finished.empty:
+        raise EkyaError(f"--experiment {experiment}: no finished runs at {uri} ("
+                        + ", ".join(f"{n} {k}" for k, n in sorted(skipped.items())) + "); rerun or resume them")
+    cells = _cell_columns(finished, children)
+    children = children[children["tags.mlflow.parentRunId"].isin(set(cells["run_id"]))] if len(children) else children
+    headline = [m for m in HEADLINE if f"metrics.{m}" in finished]
+    runs = cells.join(finished[[f"metrics.{m}" for m in headline]].rename(columns=lambda c: c[len("metrics."):]))
+    runs = runs.sort_values(_CELL, kind="stable").reset_index(drop=True)
+
+    by_id = cells.set_index("run_id")
+    rows: list[dict] = []
+    for _, r in runs.iterrows():
+        base = {k: r[k] for k in ("run_name", *_CELL)}
+        for m in headline:
+            rows.append({**base, "run_id": r.run_id, "parent_run_id": r.run_id, "camera": ALL_CAMERAS,
+                         "window": pd.NA, "metric": m, "value": float(r[m])})
+    jobs = [(rid, rid, ALL_CAMERAS) for rid in runs["run_id"]]
+    jobs += [(c["run_id"], c["tags.mlflow.parentRunId"], c.get("tags.stream")) for _, c in children.iterrows()]
+    for rid, parent, camera in jobs:
+        base = {k: by_id.at[parent, k] for k in ("run_name", *_CELL)}
+        for m in metrics:
+            for point in client.get_metric_history(rid, m):
+                rows.append({**base, "run_id": rid, "parent_run_id": parent, "camera": camera,
+                             "window": int(point.step), "metric": m, "value": float(point.value)})
+    long = pd.DataFrame(rows, columns=LONG_COLUMNS)
+    long["window"] = long["window"].astype("Int64")
+    long = long.sort_values(["metric", *_CELL, "camera", "window"], kind="stable", na_position="first")
+    return RunTable(experiment=experiment, runs=runs, long=long.reset_index(drop=True), skipped=skipped)
+
+
+def schedule_of(uri: str, run_id: str, filename: str = "schedule.json") -> dict:
+    """The schedule artifact a parent run carries (written by callbacks/schedule.py), as its JSON document."""
+    import json
+    import os
+    import tempfile
+
+    from mlflow.tracking import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a file of a few kB needs no bar
+    client = MlflowClient(tracking_uri=uri)
+    names = {a.path for a in client.list_artifacts(run_id)}
+    if filename not in names:
+        raise EkyaError(f"run {run_id}: no {filename} artifact (the run had callbacks.schedule=null); rerun "
+                        "the cell with the default callbacks, or pick another with --run RUN_ID")
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(Path(client.download_artifacts(run_id, filename, tmp)).read_text())
