@@ -115,6 +115,13 @@ def keep_up_share(points: Sequence[SharePoint], frames_per_second: float) -> flo
     return 1.0
 
 
+def inference_max_share(points: Sequence[SharePoint], frames_per_second: float | None) -> float:
+    """The profile's inference ``max_share``: the keep-up share for ``frames_per_second``, else the default curve's."""
+    if frames_per_second is None:
+        return DEFAULT_MAX_INFERENCE_SHARE
+    return round(keep_up_share(points, frames_per_second), 4)
+
+
 def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int = 1,
                  delta: float = 0.05, notes: Sequence[str] = (), frames_per_second: float | None = None) -> str:
     """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml).
@@ -123,10 +130,10 @@ def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelera
     ``max_share`` is the measured share that keeps up with it; otherwise the default curve's.
     """
     table = throughput_table(points)
+    max_share = inference_max_share(points, frames_per_second)
     if frames_per_second is None:
-        max_share, inference_note = DEFAULT_MAX_INFERENCE_SHARE, "# Inference accuracy vs share: the default curve (see cluster/default.yaml)."
+        inference_note = "# Inference accuracy vs share: the default curve (see cluster/default.yaml)."
     else:
-        max_share = round(keep_up_share(points, frames_per_second), 4)
         inference_note = (f"# Inference accuracy vs share: max_share is the measured share whose inference rate keeps up "
                           f"with {float(frames_per_second):.4g} frames/s;\n# below it the stream subsamples as in the "
                           "default curve (see cluster/default.yaml).")

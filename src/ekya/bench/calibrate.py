@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ekya.bench._cluster_profile import SharePoint, profile_yaml, write_profile
+from ekya.bench._cluster_profile import SharePoint, inference_max_share, profile_yaml, write_profile
 from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 
@@ -172,7 +170,7 @@ def main(argv: list[str]) -> dict[str, Any]:
         "infer_gflops": [round(p.infer_gflops, 4) for p in points],
         "rate_vs_full": [round(p.train_samples_per_s / full.train_samples_per_s, 3) for p in points],
         "accelerator_gflops": round(full.train_gflops, 4),
-        "max_inference_share": yaml.safe_load(out.read_text())["inference"]["max_share"],
+        "max_inference_share": inference_max_share(points, args.frames_per_second),
         "config": name,
         "profile": str(out),
         "seconds": round(time.perf_counter() - t_start, 1),
