@@ -100,6 +100,7 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
     def space() -> Any:
         out = load_configspace(_plain(cfg.configspace))
         check_config_name(getattr(part("scheduler"), "config", None), out, "scheduler.config")
+        check_config_name(getattr(part("scheduler"), "fixed_config", None), out, "scheduler.fixed_config")
         return out
 
     def learner() -> Any:
@@ -184,18 +185,33 @@ def config_for(cfg: DictConfig, run_dir: Path) -> DictConfig:
     return resolved
 
 
-def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False) -> RunContext:
-    """Build and run (or resume) one cell in ``run_dir``; the finished run (records, frame, summary)."""
+def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finished: bool = False) -> RunContext:
+    """Build and run (or resume) one cell in ``run_dir``; the finished run (records, frame, summary).
+
+    With ``skip_finished`` and MLflow tracking, a cell whose resolved config already has a FINISHED
+    run in its experiment is not played: the returned run has ``skipped`` set and that run's metrics
+    as its summary.
+    """
+    from ekya.sweeps import HASH_TAG, fingerprint
+
     run_dir = Path(run_dir)
     configure_logging(str(cfg.get("log_level", "warning")))
     cfg = config_for(cfg, run_dir)
+    config_hash = fingerprint(OmegaConf.to_container(cfg, resolve=True))
     callbacks = build_callbacks(cfg, quiet)
     runtime, groups = build_runtime(cfg)
+    tracking = callbacks.get("tracking")
+    if skip_finished and not cfg.get("resume") and hasattr(tracking, "finished_twin"):
+        twin = tracking.finished_twin(runtime.source, config_hash)
+        if twin is not None:
+            runtime.close()
+            return RunContext(run_dir=run_dir, name=twin.run_id, runtime=runtime, params={}, tags={},
+                              summary=dict(twin.metrics), skipped=twin)
     params = {k: _plain(cfg[k]) for k in dict.fromkeys([*_ALWAYS, *groups]) if k in cfg}
     G = runtime.describe().get("accelerators", "?")
     name = f"{runtime.source}-{runtime.scheduler.name}-{G}acc-seed{cfg.seed}"
     kind = type(runtime).__name__.removesuffix("Runtime").lower()
     tags = {"runtime": kind, "source": runtime.source, "git_sha": _git_sha(),
-            "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), **runtime.describe()}
+            "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), HASH_TAG: config_hash, **runtime.describe()}
     run = RunContext(run_dir=run_dir, name=name, runtime=runtime, params=params, tags=tags, callbacks=callbacks)
     return run_windows(runtime, run)

@@ -12,6 +12,10 @@ LEVELS = ("debug", "info", "warning", "error")
 _CHATTY = ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "mlflow", "alembic", "sqlalchemy")
 
 
+#: the variables set_env_policies sets (a launcher that starts cells in processes of its own passes them on)
+POLICY_VARS = ("OMP_WAIT_POLICY",)
+
+
 def set_env_policies() -> None:
     """Environment policies that must be set before torch loads OpenMP.
 
@@ -19,6 +23,16 @@ def set_env_policies() -> None:
     starve each other and training slows down many times over. A value the user set wins.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def env_policies() -> dict[str, str]:
+    """This process's policy variables (set_env_policies applied), for a worker that does not inherit them.
+
+    A Ray cluster's workers get the environment of ``ray start``, not the driver's: the launcher
+    sets these in the worker before the cell (and so torch) starts.
+    """
+    set_env_policies()
+    return {name: os.environ[name] for name in POLICY_VARS if name in os.environ}
 
 
 def configure_logging(level: str = "warning") -> None:

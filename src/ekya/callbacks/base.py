@@ -33,6 +33,8 @@ class RunContext:
     #: the per-window records as a table, and the headline metrics (set when every window is played)
     frame: pd.DataFrame | None = None
     summary: dict[str, float] = field(default_factory=dict)
+    #: set instead of playing when a FINISHED run of the same config stands for this one (ekya.sweeps)
+    skipped: Any = None
 
 
 class Callback:

@@ -7,7 +7,8 @@ import logging
 from ekya.callbacks.base import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.results.continual import running_metrics
-from ekya.results.tracking import Tracker
+from ekya.results.tracking import Tracker, store_lock
+from ekya.sweeps import FinishedTwin, finished_twin
 
 log = logging.getLogger("ekya.tracking")
 
@@ -22,6 +23,16 @@ class MlflowTracking(Callback):
         self.uri, self.artifact_root = str(uri), artifact_root
         self.experiment, self.run_name, self.hint = experiment, run_name, bool(hint)
         self.tracker: Tracker | None = None
+
+    def finished_twin(self, source: str, config_hash: str) -> FinishedTwin | None:
+        """A FINISHED parent run of this config in the experiment this run would log to, if one exists."""
+        from mlflow.tracking import MlflowClient
+
+        experiment = str(self.experiment or source)
+        with store_lock(self.uri):
+            client = MlflowClient(tracking_uri=self.uri)
+            exp = client.get_experiment_by_name(experiment)
+        return None if exp is None else finished_twin(client, exp.experiment_id, experiment, config_hash)
 
     def on_run_start(self, run: RunContext) -> None:
         """Open the store and the runs; log windows a previous process played but did not log."""

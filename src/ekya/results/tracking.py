@@ -42,7 +42,7 @@ def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
+def store_lock(uri: str) -> Iterator[None]:
     """Serialise opening a SQLite store: parallel cells would otherwise migrate a new database at once."""
     if not uri.startswith("sqlite:///"):
         yield
@@ -71,7 +71,7 @@ class Tracker:
         self.experiment_name = experiment
         self.run_dir = Path(run_dir)
         try:
-            with _store_lock(uri):
+            with store_lock(uri):
                 self.client = MlflowClient(tracking_uri=uri)
                 exp = self.client.get_experiment_by_name(experiment)
                 self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(

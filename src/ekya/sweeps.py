@@ -1,0 +1,119 @@
+"""Sweep cells: what makes two cells the same, the status each leaves behind, and the end-of-sweep report.
+
+A cell of ``python -m ekya -m ...`` is one resolved config. Its fingerprint hashes that config
+without the keys that cannot change a result (where files go, how loud the log is, which store
+tracks it, caches that give the same numbers). The parent MLflow run carries it as the tag
+``config_hash``, so a rerun finds a FINISHED twin in the same experiment and skips the cell without
+training. Each cell of a multirun writes ``cell.json`` (status, overrides, error) into its own
+directory; the Hydra callback ``SweepReport`` reads them when the sweep ends, prints one line per
+failed cell and a count, and makes the sweep exit with status 1 if any cell failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ekya.atomic import atomic_write
+
+#: keys (dotted) that never change a cell's numbers: left out of its fingerprint
+NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache")
+#: the parent run's tag holding the fingerprint
+HASH_TAG = "config_hash"
+CELL_FILE = "cell.json"
+
+
+def fingerprint(config: Mapping[str, Any]) -> str:
+    """A stable hash of a resolved config (a plain mapping) without its NEUTRAL_KEYS."""
+    plain = json.loads(json.dumps(config, default=str))
+    for dotted in NEUTRAL_KEYS:
+        *path, last = dotted.split(".")
+        node = plain
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(last, None)
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class FinishedTwin:
+    """A FINISHED parent run of the same fingerprint: the run a rerun of the cell stands for."""
+
+    run_id: str
+    experiment: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def finished_twin(client: Any, experiment_id: str, experiment: str, config_hash: str) -> FinishedTwin | None:
+    """The newest FINISHED parent run in the experiment whose tag config_hash is ``config_hash``, if any."""
+    runs = client.search_runs(
+        [experiment_id], filter_string=f"tags.{HASH_TAG} = '{config_hash}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=50)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    if not parents:
+        return None
+    run = parents[0]
+    return FinishedTwin(run.info.run_id, experiment, {k: float(v) for k, v in run.data.metrics.items()})
+
+
+@dataclass(frozen=True)
+class CellStatus:
+    """What one cell of a sweep came to: FINISHED, SKIPPED (a finished twin stood for it) or FAILED."""
+
+    status: str
+    overrides: list[str]
+    mean_accuracy: float = math.nan
+    run_id: str | None = None
+    error: str | None = None
+
+
+def write_cell(run_dir: Path, status: CellStatus) -> None:
+    """Leave the cell's status in its directory for the end-of-sweep report."""
+    atomic_write(Path(run_dir) / CELL_FILE, json.dumps(asdict(status), indent=1))
+
+
+def read_cells(sweep_dir: Path) -> list[CellStatus]:
+    """The status of every cell under a multirun directory, in job order."""
+    cells = []
+    for path in sorted(Path(sweep_dir).glob(f"*/{CELL_FILE}"), key=lambda p: (len(p.parent.name), p.parent.name)):
+        cells.append(CellStatus(**json.loads(path.read_text())))
+    return cells
+
+
+def report(cells: list[CellStatus]) -> tuple[str, bool]:
+    """The end-of-sweep lines (each failed cell, then the counts) and whether any cell failed."""
+    counts = {s: sum(c.status == s for c in cells) for s in ("FINISHED", "SKIPPED", "FAILED")}
+    lines = [f"ekya: cell FAILED: {' '.join(c.overrides) or '(no overrides)'}: {c.error}"
+             for c in cells if c.status == "FAILED"]
+    lines.append(f"ekya: sweep of {len(cells)} cells: {counts['FINISHED']} ran, {counts['SKIPPED']} skipped "
+                 f"(finished before with the same config), {counts['FAILED']} failed"
+                 + ("; a failed cell that had started is FAILED in MLflow with its error as tag 'error'"
+                    if counts["FAILED"] else ""))
+    return "\n".join(lines), counts["FAILED"] > 0
+
+
+try:
+    from hydra.experimental.callback import Callback as _HydraCallback
+except ImportError:  # pragma: no cover - hydra is a dependency; this keeps the module importable alone
+    _HydraCallback = object
+
+
+class SweepReport(_HydraCallback):
+    """Hydra callback: after a multirun, report failed and skipped cells; exit 1 if a cell failed."""
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        """Read every cell's status file under the sweep directory and print the report."""
+        cells = read_cells(Path(config.hydra.sweep.dir))
+        if not cells:
+            return
+        text, failed = report(cells)
+        print(text, file=sys.stderr)
+        if failed:
+            sys.exit(1)

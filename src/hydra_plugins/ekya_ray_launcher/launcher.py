@@ -1,0 +1,178 @@
+"""The ``ekya_ray`` Hydra launcher: each cell of a batch is a Ray task booking ``num_cpus`` and ``resources``.
+
+Ray is imported on the first launch, never when Hydra scans its plugins. With ``address: null`` the
+launcher starts a Ray of its own on loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before the
+first ``import ray`` is the 2.60 lever that keeps it there; token auth off unless the user set
+``RAY_AUTH_MODE``) and stops it when the process ends, so a sweep of several batches starts Ray once.
+A cell whose task fails or whose worker dies comes back FAILED; the other cells keep running.
+Each cell runs with the driver's process policies (``ekya.process.env_policies``) in its environment.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+class EkyaRayLauncher(Launcher):
+    """Run each cell of a Hydra sweep batch as a Ray task on a local loopback Ray or a joined cluster."""
+
+    def __init__(self, address: Optional[str] = None, num_cpus: float = 1.0,
+                 resources: Optional[Mapping[str, float]] = None, local_cpus: Optional[int] = None,
+                 object_store_mb: int = 100) -> None:
+        self.address = None if address in (None, "", "null", "None") else str(address)
+        self.num_cpus = _amount("num_cpus", num_cpus)
+        plain = OmegaConf.to_container(resources) if OmegaConf.is_config(resources) else dict(resources or {})
+        self.resources = {str(k): _amount(f"resources.{k}", v) for k, v in plain.items()}
+        if local_cpus is not None and (isinstance(local_cpus, bool) or int(local_cpus) != local_cpus or local_cpus < 1):
+            _user_error(f"hydra.launcher.local_cpus={local_cpus!r}: must be an integer >= 1, or null for every core")
+        self.local_cpus = None if local_cpus is None else int(local_cpus)
+        self.object_store_mb = int(object_store_mb)
+        self.config: Optional[DictConfig] = None
+        self.hydra_context: Optional[HydraContext] = None
+        self.task_function: Optional[TaskFunction] = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        """Keep what every cell needs: Hydra's context, the task function and the sweep's config."""
+        self.config = config
+        self.hydra_context = hydra_context
+        self.task_function = task_function
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        """Submit every cell of the batch as a Ray task, then collect their JobReturns in job order."""
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        ray = self._connect()
+        self._check_feasible(ray)
+        from ekya.process import env_policies
+        from hydra_plugins.ekya_ray_launcher._cell import failed, run_cell
+
+        remote = ray.remote(run_cell).options(num_cpus=self.num_cpus, resources=self.resources or None,
+                                              # Ray retries a task whose worker died 3 times by default: a
+                                              # cell half played is not one to start again unasked
+                                              max_retries=0, name="ekya_cell")
+        # workers of a joined cluster have ray start's environment, not the driver's
+        env = env_policies()
+        singleton_state = Singleton.get_state()
+        cwd = os.getcwd()
+        configs, refs = [], []
+        for offset, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + offset
+            sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(sweep_config):
+                sweep_config.hydra.job.num = idx
+            configs.append(sweep_config)
+            refs.append(remote.remote(self.hydra_context, sweep_config, self.task_function, singleton_state, cwd, env))
+            log.info("#%d : %s  (Ray task %s)", idx, " ".join(filter_overrides(overrides)), refs[-1].task_id().hex())
+        results: list[JobReturn] = []
+        try:
+            for sweep_config, ref in zip(configs, refs):
+                try:
+                    results.append(ray.get(ref))
+                except ray.exceptions.RayError as e:  # the cell's worker died, or Ray lost the task
+                    results.append(failed(sweep_config, e))
+        except BaseException:
+            # Ctrl-C in the driver: the cells still queued or running are cancelled, not left behind
+            for ref in refs[len(results):]:
+                ray.cancel(ref, force=True)
+            raise
+        return results
+
+    def _check_feasible(self, ray: Any) -> None:
+        """Fail fast when no node of the cluster could ever run a cell (Ray would wait for one forever)."""
+        demand = {"CPU": self.num_cpus, **self.resources}
+        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        if any(all(float(have.get(k, 0.0)) >= v for k, v in demand.items()) for have in nodes):
+            return
+        short = next(k for k, v in demand.items() if not any(float(h.get(k, 0.0)) >= v for h in nodes))
+        key = "num_cpus" if short == "CPU" else f"resources.{short}"
+        most = max((float(h.get(short, 0.0)) for h in nodes), default=0.0)
+        _user_error(f"hydra.launcher.{key}={demand[short]:g}: no node of the Ray cluster has that much {short!r} "
+                    f"(the most on one node is {most:g}); lower it or start a node that declares it")
+
+    def _connect(self) -> Any:
+        """Ray, initialised: the loopback Ray this launcher starts, the cluster at ``address``, or one already up."""
+        loopback = self.address is None or _host(self.address) in ("127.0.0.1", "localhost")
+        if loopback and "ray" not in sys.modules:
+            # a driver that joins a loopback cluster must be on loopback too, or it waits for a raylet
+            # on the machine's routable address that never comes
+            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if self.address is None:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        import ray
+
+        if ray.is_initialized():
+            return ray
+        if self.address is None:
+            if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
+                _user_error("hydra.launcher.address=null: ray was imported before the launcher could keep its "
+                            "local Ray on loopback; set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 or pass an address")
+            ray.init(address="local", num_cpus=self.local_cpus, include_dashboard=False,
+                     object_store_memory=self.object_store_mb * 2 ** 20, logging_level="warning")
+            atexit.register(ray.shutdown)
+        else:
+            why = _unreachable(self.address)
+            if why is None:
+                try:
+                    ray.init(address=self.address, logging_level="warning")
+                except ConnectionError as e:
+                    why = str(e)
+            if why is not None:
+                _user_error(f"hydra.launcher.address={self.address!r}: no Ray cluster answers there ({why}); "
+                            "start one with `ray start --head` or use address=null for a local Ray")
+        return ray
+
+
+def _unreachable(address: str) -> Optional[str]:
+    """Why nothing listens at a ``host:port`` address, or None (also for "auto", which Ray resolves itself).
+
+    ``ray.init`` keeps retrying a dead address for minutes; one TCP connect answers in seconds.
+    """
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        return f"{type(e).__name__}: {e}"
+    return None
+
+
+def _host(address: str) -> str:
+    """The host part of a Ray address (``host:port`` or ``ray://host:port``)."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
+def _amount(key: str, value: Any) -> float:
+    """A resource quantity from the config, checked: a number >= 0."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = -1.0
+    if isinstance(value, bool) or out < 0:
+        _user_error(f"hydra.launcher.{key}={value!r}: must be a number >= 0")
+    return out
+
+
+def _user_error(message: str) -> None:
+    """Raise the user error (ekya's own type when ekya is installed, as it is beside this plugin)."""
+    from ekya.errors import EkyaError
+
+    raise EkyaError(message)
