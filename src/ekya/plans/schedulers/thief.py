@@ -27,6 +27,17 @@ original's full sweep of steal amounts. Differences from the original, all delib
 are scored with our exact window-accuracy model (not a per-second nested simulation), and a
 finished job's share goes to the stream's own inference (not spread over all jobs).
 
+Ablations (the paper's Fig. 10a), both opt-in: ``fixed_split`` ("Ekya-FixedRes") keeps the 'fair'
+start (every job an equal share) with no stealing; each stream's config is still the value tables'
+best for its share, a training share that buys nothing there (not retraining is better) goes to
+the stream's own inference as a completed job's would, quanta left over go to inference as the
+thief's pool does, and completions hand the freed share to inference without re-planning.
+``fixed_config`` ("Ekya-FixedConfig") restricts every stream's candidates to one named config (its
+cached models stay candidates when ``cached_models`` is on); the allocation is the thief's as usual,
+so a stream may still not retrain where that config does not pay. Each ablation changes the
+scheduler's ``name`` (thief-fixed_split, thief-fixed_config, thief-fixed_split-fixed_config) so
+that runs and their MLflow ``scheduler`` tag tell the cells apart.
+
 On completion (both variants) the thief re-plans what can still change: the jobs on the
 accelerator that the finished job freed (their inference shares and running retraining shares),
 valued over the rest of the window with the running jobs' remaining work; jobs on other
@@ -35,6 +46,7 @@ accelerators keep their shares, because a job cannot move between accelerators m
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -47,7 +59,7 @@ from ekya.plans.schedulers.plan_building import check_inputs, plan_from_tables
 from ekya.plans.steal import RULES, steal, total_value
 from ekya.plans.types import Budget, Plan
 from ekya.plans.value_tables import ValueTables, build_tables, config_values, fixed_tables, remaining_tables
-from ekya.profiles.types import StreamProfile
+from ekya.profiles.types import StreamProfile, is_cached
 
 # The initial allocations the search may start from (scheduler.starts), and the variants.
 STARTS = ("fair", "inference", "pool")
@@ -110,6 +122,8 @@ class ThiefScheduler(Scheduler):
         replan_on_completion: bool = True,
         max_passes: int = 100,
         cached_models: bool = False,
+        fixed_split: bool = False,
+        fixed_config: str | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise EkyaError(f"scheduler.variant must be one of {list(VARIANTS)}, got {variant!r}")
@@ -134,6 +148,18 @@ class ThiefScheduler(Scheduler):
         self.replan_on_completion = bool(replan_on_completion)
         self.max_passes = int(max_passes)
         self.cached_models = bool(cached_models)
+        self.fixed_split = bool(fixed_split)
+        self.fixed_config = None if fixed_config in (None, "") else str(fixed_config)
+        if self.fixed_split and variant == "sco":
+            raise EkyaError("scheduler.fixed_split=true needs variant=paper: the sco variant's rounds are stealing "
+                            "passes, which a fixed split forbids")
+        if self.fixed_config is not None and is_cached(self.fixed_config):
+            raise EkyaError(f"scheduler.fixed_config={self.fixed_config!r} is a cached model; name a retraining "
+                            "config of the configspace (cached models are offered by scheduler.cached_models)")
+        ablations = [k for k, on in (("fixed_split", self.fixed_split), ("fixed_config", self.fixed_config)) if on]
+        if ablations:
+            # the run name and the MLflow ``scheduler`` tag come from it: ablation cells must differ
+            self.name = "-".join(["thief", *ablations])
 
     @property
     def cache_request(self) -> CacheRequest | None:
@@ -145,14 +171,40 @@ class ThiefScheduler(Scheduler):
         """Algorithm 1 (or the SCO variant) at the window start."""
         check_inputs(profiles, budget)
         profiles = list(profiles if self.cached_models else without_cache(profiles))
+        if self.fixed_config is not None:
+            profiles = [self._only_fixed_config(p) for p in profiles]
         if not profiles:
             return Plan(())
         if self.variant == "sco":
             tables, units = self._sco(profiles, budget)
         else:
             tables = build_tables(profiles, budget, self.a_min)
-            units = self._search(tables, profiles, budget)
+            units = self._fixed(tables, profiles, budget) if self.fixed_split else self._search(tables, profiles, budget)
         return plan_from_tables(profiles, tables, units, budget)
+
+    def _only_fixed_config(self, p: StreamProfile) -> StreamProfile:
+        """The stream's profile with fixed_config as its only retraining config (cached models kept)."""
+        retrain = [c.config for c in p.configs if not is_cached(c.config)]
+        if retrain and self.fixed_config not in retrain:
+            raise EkyaError(f"scheduler.fixed_config={self.fixed_config!r}: stream {p.stream!r} has no profile for "
+                            f"it; choose one of {retrain} (a configspace config missing here was pruned by the "
+                            "micro-profiler: set profiler.prune_every=0)")
+        return replace(p, configs=tuple(c for c in p.configs if c.config == self.fixed_config or is_cached(c.config)))
+
+    def _fixed(self, tables: ValueTables, profiles: Sequence[StreamProfile], budget: Budget) -> np.ndarray:
+        """The 'fair' start kept as the allocation (fixed_split): no stealing, unused quanta to inference."""
+        U, K = tables.units, total_units(budget)
+        jobs = self._jobs(profiles)
+        units = start_units("fair", jobs, len(profiles), K, U)
+        pool = K - int(units.sum())
+        for s in range(len(profiles)):
+            i, r = int(units[s, 0]), int(units[s, 1])
+            if r > 0 and tables.choice[s, i, r] < 0:
+                # not retraining is best at this share: it is free at once, as a completed job's would be
+                own = min(r, U - i)
+                units[s] = (i + own, 0)
+                pool += r - own
+        return give_pool_to_inference(tables.values, units, pool, jobs, U)
 
     def _jobs(self, profiles: Sequence[StreamProfile]) -> list[tuple[int, int]]:
         inf = [(s, 0) for s in range(len(profiles))]
@@ -200,7 +252,7 @@ class ThiefScheduler(Scheduler):
     def on_completion(self, state: WindowState, budget: Budget) -> Shares:
         """Re-run stealing over the jobs on the freed accelerator, valued over the rest of the window."""
         shares = give_to_inference(state, budget, fair=False)
-        if not self.replan_on_completion:
+        if not self.replan_on_completion or self.fixed_split:
             return shares
         return self._replan(state, budget, shares, state.by_stream()[state.completed].train_device)
 
@@ -210,7 +262,7 @@ class ThiefScheduler(Scheduler):
         Such a job's share buys nothing (a model counts only once its job completes), so stealing
         over the rest of the window hands it to whoever gains from it, e.g. inference.
         """
-        if not self.replan_on_completion:
+        if not self.replan_on_completion or self.fixed_split:
             return None
         late = [s for s in state.streams if not s.done and s.train_share > EPS and
                 state.now + s.remaining / max(budget.train_rate(s.train_share), 1e-12) > budget.window + EPS]
