@@ -52,6 +52,31 @@ def run_cell(root: Path, name: str, *cell, experiment: str = EXPERIMENT) -> tupl
     return run.frame, run_dir
 
 
+#: per study that reads params or scheduler variants: its cells (overrides beyond the simulate base), one seed each
+STUDY_CELLS = {
+    "ablations": [[f"scheduler={s}", f"cluster.accelerators={g}"]
+                  for s in ("thief", "thief_fixed_split", "thief_fixed_config") for g in (1, 2)],
+    "window_length": [[f"scheduler={s}", f"window.seconds={t}"] for s in ("thief", "noretrain") for t in (100, 200)],
+    "quantum": [["scheduler=thief", f"cluster.delta={d}"] for d in (0.25, 1.0)],
+    "noise": [["scheduler=thief", f"runtime.synthetic.noise={n}"] for n in (0.0, 0.2)],
+    "optimality": [[f"scheduler={s}", f"runtime.synthetic.streams={n}", "runtime.use_predictions=false"]
+                   for s in ("thief", "optimal") for n in (2, 3)],
+}
+
+
+def build_study_sweeps(root: Path) -> dict[str, str]:
+    """The cells of STUDY_CELLS, each study in its own experiment of the sweep's store; study -> experiment."""
+    experiments = {}
+    for study, cells in STUDY_CELLS.items():
+        experiments[study] = f"t-{study}"
+        for n, extra in enumerate(cells):
+            keys = {o.split("=")[0] for o in extra}
+            base = [o for o in cell_overrides(root, "thief", 1, 3, 0, experiment=experiments[study])
+                    if o.split("=")[0] not in keys]
+            run_config(compose_config([*base, *extra]), root / "runs" / f"{study}-{n}", quiet=True)
+    return experiments
+
+
 def build_sweep(root: Path) -> Sweep:
     """The finished cells, then a failed one, a dead one and a rerun, all in experiment ``study``."""
     frames, dirs = {}, {}

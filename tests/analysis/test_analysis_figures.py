@@ -34,9 +34,16 @@ def _visible_ticks(axis, lim) -> np.ndarray:  # noqa: ANN001
     return locs[(locs >= lo - 1e-9) & (locs <= hi + 1e-9)]
 
 
-@pytest.mark.parametrize("name", list(STUDIES))
-def test_every_study_draws_with_integer_count_axes_and_an_outside_legend(name, sweep, table, tmp_path):
+#: the profiler study reads profiling.csv of a profile_all run: tests/execution/test_profiling_mode.py draws it
+DRAWN_HERE = [n for n in STUDIES if STUDIES[n].kind != "ecdf"]
+
+
+@pytest.mark.parametrize("name", DRAWN_HERE)
+def test_every_study_draws_with_integer_count_axes_and_an_outside_legend(name, sweep, table, study_experiments,
+                                                                        tmp_path):
     s = STUDIES[name]
+    if name in study_experiments:
+        table = load_table(sweep.uri, study_experiments[name])
     fig, drawn = figure_of(name, table, sweep.uri, tmp_path)
     try:
         assert drawn.png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and drawn.pdf.read_bytes()[:5] == b"%PDF-"
@@ -81,24 +88,25 @@ def test_lines_are_seed_means_with_t_intervals(sweep, table, tmp_path):
 def test_the_paper_values_are_drawn_beside_ours_with_their_source(sweep, table, tmp_path):
     fig, drawn = figure_of("capacity", table, sweep.uri, tmp_path)
     try:
-        ax = fig.axes[0]
-        paper = [c for c in ax.collections if c.get_label() == "paper Table 2: Ekya"]
-        assert len(paper) == 2
-        assert sorted(tuple(c.get_offsets()[0]) for c in paper) == [(1.0, 2.0), (2.0, 8.0)]
+        # one panel per accelerator count, each with the paper's Table 2 value for that count
+        for ax, want in zip(fig.axes, [(0.75, 2.0), (0.75, 8.0)]):
+            paper = [c for c in ax.collections if c.get_label() == "paper Table 2: Ekya"]
+            assert [tuple(c.get_offsets()[0]) for c in paper] == [want]
         labels = [t.get_text() for t in fig.legends[0].get_texts()]
         assert labels.count("paper Table 2: Ekya") == 1
-        assert "Paper (Table 2): Ekya at accelerators = 2: capacity = 8" in drawn.markdown.read_text()
+        assert "Paper (Table 2): Ekya at accelerators = 2, target = 0.75: capacity = 8" in drawn.markdown.read_text()
     finally:
         plt.close(fig)
 
 
-def test_capacity_counts_the_streams_kept_above_the_threshold(sweep, table, tmp_path):
+def test_capacity_counts_the_streams_kept_above_each_target(sweep, table, tmp_path):
     fig, drawn = figure_of("capacity", table, sweep.uri, tmp_path)
     plt.close(fig)
-    got = pd.read_csv(drawn.csv).set_index(["scheduler", "accelerators", "seed"])["capacity"]
-    for (sched, acc, seed), capacity in got.items():
+    got = pd.read_csv(drawn.csv).set_index(["scheduler", "accelerators", "seed", "target"])["capacity"]
+    assert 0.75 in got.index.get_level_values("target")
+    for (sched, acc, seed, target), capacity in got.items():
         kept = [streams for (s2, a2, streams, seed2), f in sweep.frames.items()
-                if (s2, a2, seed2) == (sched, acc, seed) and f["accuracy"].mean() >= 0.75]
+                if (s2, a2, seed2) == (sched, acc, seed) and f["accuracy"].mean() >= target - 1e-12]
         assert capacity == max(kept, default=0)
 
 
@@ -112,14 +120,42 @@ def test_allocation_is_the_schedule_the_cell_wrote(sweep, table, tmp_path):
     assert got == want
 
 
+#: the studies drawn from the main sweep's cells (the others need swept params or variants)
+MAIN_SWEEP = ["accelerators", "streams", "capacity", "windows", "allocation"]
+
+
 def test_cli_draws_every_study_and_reports_the_skipped(sweep, tmp_path, capsys):
-    assert main(["all", "--uri", sweep.uri, "--experiment", EXPERIMENT, "--out", str(tmp_path)]) == 0
+    assert main([*MAIN_SWEEP, "--uri", sweep.uri, "--experiment", EXPERIMENT, "--out", str(tmp_path)]) == 0
     out = capsys.readouterr()
     assert "16 finished cells" in out.out
     assert "skipped 3 of the experiment's runs (1 FAILED, 1 RUNNING, 1 superseded)" in out.err
-    for name in STUDIES:
+    for name in MAIN_SWEEP:
         for ext in ("png", "pdf", "csv", "md"):
             assert (tmp_path / f"{name}.{ext}").stat().st_size > 0
+
+
+def test_relative_studies_subtract_the_same_seeds_reference_cell(sweep, study_experiments, tmp_path):
+    for name, column, reference in (("quantum", "gain", 1.0), ("noise", "drop", 0.0)):
+        table = load_table(sweep.uri, study_experiments[name])
+        fig, drawn = figure_of(name, table, sweep.uri, tmp_path)
+        plt.close(fig)
+        got = pd.read_csv(drawn.csv)
+        x = STUDIES[name].x
+        ref = got.loc[got[x] == reference, "mean_accuracy"].item()
+        assert got.loc[got[x] == reference, column].item() == 0
+        other = got[got[x] != reference].iloc[0]
+        assert other[column] == pytest.approx(100 * (other["mean_accuracy"] - ref))
+        assert drawn.headline and "paper" in drawn.headline
+
+
+def test_the_optimality_ratio_is_thief_over_optimal_per_instance(sweep, study_experiments, tmp_path):
+    table = load_table(sweep.uri, study_experiments["optimality"])
+    fig, drawn = figure_of("optimality", table, sweep.uri, tmp_path)
+    plt.close(fig)
+    got = pd.read_csv(drawn.csv).set_index("streams")["ratio"]
+    cells = table.runs.set_index(["scheduler", "streams"])["mean_accuracy"]
+    for n in (2, 3):
+        assert got[n] == pytest.approx(cells[("thief", n)] / cells[("optimal", n)])
 
 
 def test_a_figure_that_would_average_over_an_unshown_dimension_refuses(sweep, tmp_path, capsys):

@@ -45,6 +45,23 @@ def test_profile_all_feeds_the_simulator(make_cfg, tmp_path):
     assert len(sim) == len(emu)
     assert all(math.isfinite(a) and 0 <= a <= 1 for a in sim["accuracy"])
 
+    # the profiler study (paper Fig. 11a) draws the run's errors from MLflow's copy of profiling.csv
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ekya.analysis.draw import figure_of
+    from ekya.analysis.table import load_table
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    fig, drawn = figure_of("profiler", load_table(uri, "synthetic", metrics=[]), uri, tmp_path / "figures")
+    plt.close(fig)
+    errors = pd.read_csv(drawn.csv)
+    want = (100 * (table["predicted_accuracy"] - table["live_accuracy"]).abs()).sort_values().to_numpy()
+    assert errors["abs_error"].sort_values().to_numpy() == pytest.approx(want)
+    assert f"{float(pd.Series(want).median()):.1f} points" in drawn.headline and "5.8%" in drawn.headline
+
 
 def test_profiling_mode_refuses_a_runtime_that_does_not_train(make_cfg, tmp_path):
     with pytest.raises(EkyaError, match="profile_all"):

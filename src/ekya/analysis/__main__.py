@@ -1,7 +1,7 @@
 """``python -m ekya.analysis STUDY``: draw a study's figure from the runs MLflow holds.
 
     python -m ekya.analysis accelerators [--uri sqlite:///mlflow.db] [--experiment synthetic] [--out figures]
-    python -m ekya.analysis all          # every registered study from one experiment
+    python -m ekya.analysis all          # every study whose experiment the store has, each from its own
     python -m ekya.analysis --list       # the studies and what each draws
 """
 
@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default="", help="MLflow search filter, e.g. \"tags.runtime = 'simulate'\"")
     ap.add_argument("--run", default=None, help="allocation study: the parent run id to show")
     ap.add_argument("--out", default="figures", type=Path, help="folder for the PNG, PDF, CSV and Markdown files")
+    ap.add_argument("--readme", type=Path, default=None,
+                    help="also write the drawn studies' table into this Markdown file, between its studies markers")
     ap.add_argument("--list", action="store_true", help="list the studies and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -35,15 +37,23 @@ def main(argv: list[str] | None = None) -> int:
     from ekya.analysis.draw import draw
 
     try:
-        table, drawn = draw(args.study, args.uri, args.out, args.experiment, args.filter, args.run)
+        done = draw(args.study, args.uri, args.out, args.experiment, args.filter, args.run)
+        if args.readme is not None:
+            from ekya.analysis.readme import write_block
+
+            write_block(args.readme, done)
     except EkyaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"experiment {table.experiment!r}: {len(table.runs)} finished cells")
-    if table.skipped:
-        print(table.skipped_line(), file=sys.stderr)
-    for d in drawn:
-        print(f"wrote {d.png} {d.pdf} {d.csv} {d.markdown}")
+    for table, drawn in done:
+        print(f"experiment {table.experiment!r}: {len(table.runs)} finished cells, "
+              f"{table.runs['seconds'].sum() / 60:.1f} min of cell run time")
+        if table.skipped:
+            print(table.skipped_line(), file=sys.stderr)
+        for d in drawn:
+            print(f"wrote {d.png} {d.pdf} {d.csv} {d.markdown}")
+            if d.headline:
+                print(f"headline: {d.headline}")
     return 0
 
 

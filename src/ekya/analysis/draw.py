@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ekya.analysis.figures import Drawn, allocation_frame, draw_allocation, draw_lines
+from ekya.analysis.figures import Drawn, allocation_frame, draw_allocation, draw_ecdf, draw_lines
 from ekya.analysis.studies import STUDIES, study
-from ekya.analysis.table import HEADLINE, RunTable, load_table, schedule_of
+from ekya.analysis.table import HEADLINE, RunTable, artifact_table, load_table, schedule_of
 from ekya.errors import EkyaError
 
 
@@ -17,8 +17,10 @@ def figure_of(name: str, table: RunTable, uri: str, out: Path, run_id: str | Non
     """
     s = study(name)
     frame = s.frame(table)
-    if s.kind != "allocation":
+    if s.kind == "line":
         return draw_lines(frame, s, out)
+    if s.kind == "ecdf":
+        return draw_ecdf(profiler_errors(frame, uri), s, out)
     if run_id is not None:
         frame = table.runs[table.runs["run_id"] == run_id].reset_index(drop=True)
         if frame.empty:
@@ -27,6 +29,19 @@ def figure_of(name: str, table: RunTable, uri: str, out: Path, run_id: str | Non
         raise EkyaError(f"study {name}: no finished run to show; check --experiment and --filter")
     cell = frame.iloc[0]
     return draw_allocation(allocation_frame(schedule_of(uri, cell["run_id"])), cell, s, out)
+
+
+def profiler_errors(cells, uri: str):  # noqa: ANN001, ANN201 - pandas frames
+    """Every cell's profiling.csv as rows of seed and |predicted - live accuracy| in points."""
+    import pandas as pd
+
+    parts = []
+    for cell in cells.itertuples():
+        rows = artifact_table(uri, cell.run_id, "profiling.csv")
+        parts.append(pd.DataFrame({"seed": cell.seed, "stream": rows["stream"], "window": rows["window"],
+                                   "config": rows["config"],
+                                   "abs_error": 100 * (rows["predicted_accuracy"] - rows["live_accuracy"]).abs()}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["seed", "abs_error"])
 
 
 def draw_study(name: str, table: RunTable, uri: str, out: Path, run_id: str | None = None) -> Drawn:
@@ -39,17 +54,31 @@ def draw_study(name: str, table: RunTable, uri: str, out: Path, run_id: str | No
 
 
 def draw(names: list[str], uri: str, out: Path, experiment: str | None = None, filter_string: str = "",
-         run_id: str | None = None) -> tuple[RunTable, list[Drawn]]:
-    """Load the experiment once and draw every named study ("all" = the whole registry)."""
+         run_id: str | None = None) -> list[tuple[RunTable, list[Drawn]]]:
+    """Draw every named study ("all" = the whole registry), loading each experiment once.
+
+    Each study reads its own experiment unless ``experiment`` names one for all of them. With "all"
+    a study whose experiment the store lacks is left out (its sweep was not run); a named one is an error.
+    """
     import matplotlib
 
+    from ekya.analysis.table import experiment_names
+
     matplotlib.use("Agg")  # files only: no display needed, none opened
-    names = list(STUDIES) if names == ["all"] else names
-    chosen = [study(n) for n in names]
-    experiments = {experiment or s.experiment for s in chosen}
-    if len(experiments) > 1:
-        raise EkyaError(f"studies {', '.join(names)} read different experiments ({', '.join(sorted(experiments))}); "
-                        "draw them one at a time or pass --experiment")
-    metrics = sorted({m for s in chosen for m in s.metrics} - set(HEADLINE))
-    table = load_table(uri, experiments.pop(), metrics=metrics, filter_string=filter_string)
-    return table, [draw_study(n, table, uri, Path(out), run_id) for n in names]
+    every = names == ["all"]
+    chosen = [study(n) for n in (list(STUDIES) if every else names)]
+    groups: dict[str, list] = {}
+    for s in chosen:
+        groups.setdefault(experiment or s.experiment, []).append(s)
+    if every and experiment is None:
+        present = experiment_names(uri)
+        groups = {e: g for e, g in groups.items() if e in present}
+        if not groups:
+            raise EkyaError(f"--uri {uri}: none of the studies' experiments is there; run a study's sweep first "
+                            "(python -m ekya -m experiment=NAME)")
+    done = []
+    for exp, studies in groups.items():
+        metrics = sorted({m for s in studies for m in s.metrics} - set(HEADLINE))
+        table = load_table(uri, exp, metrics=metrics, filter_string=filter_string)
+        done.append((table, [draw_study(s.name, table, uri, Path(out), run_id) for s in studies]))
+    return done

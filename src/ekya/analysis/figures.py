@@ -30,6 +30,8 @@ class Drawn:
     pdf: Path
     csv: Path
     markdown: Path
+    #: the study's headline figure as one line ("" when the study has none or the runs cannot give it)
+    headline: str = ""
 
 
 def ci95(values: pd.Series) -> tuple[float, float]:
@@ -68,6 +70,20 @@ def _legend_outside(fig) -> None:  # noqa: ANN001 - a matplotlib Figure (constra
     if entries:
         # centred on the right edge: clear of the title above the axes as well as of the data
         fig.legend(list(entries.values()), list(entries), loc="outside right center", frameon=False)
+
+
+def _log2_axis(axis, values: pd.Series) -> None:  # noqa: ANN001 - a matplotlib Axis
+    """A log2 axis with a plainly labelled tick at each value the sweep has (a quantity swept by doubling)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    axis.axes.set_xscale("log", base=2)
+    ticks: list[float] = []
+    for v in sorted({float(v) for v in values.dropna() if v > 0}):
+        if not ticks or v / ticks[-1] >= 1.4:  # closer labels would print over each other
+            ticks.append(v)
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
 
 
 def _title(fig, axes: list, text: str) -> None:  # noqa: ANN001 - a matplotlib Figure and its Axes
@@ -132,7 +148,8 @@ def _markdown(table: pd.DataFrame, s: Study, note: str) -> str:
     for _, r in table.iterrows():
         lines.append("| " + " | ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols) + " |")
     for p in s.paper:
-        lines.append(f"\nPaper ({p.source}): {p.series} at {s.x} = {p.x:g}: {s.y} = {p.y:g}")
+        where = f"{s.facet} = {p.facet:g}, " if p.facet is not None and s.facet else ""
+        lines.append(f"\nPaper ({p.source}): {p.series} at {where}{s.x} = {p.x:g}: {s.y} = {p.y:g}")
     return "\n".join(lines) + "\n"
 
 
@@ -155,19 +172,24 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
     facets = sorted(frame[s.facet].dropna().unique()) if s.facet and s.facet in frame else [None]
     hues = sorted(frame[s.hue].dropna().unique())
     palette = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
-    fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets) + 1.6, 3.6), sharey=True, squeeze=False,
+    fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets) + 2.6, 3.6), sharey=True, squeeze=False,
                              layout="constrained")
     for ax, facet in zip(axes[0], facets):
         part = frame if facet is None else frame[frame[s.facet] == facet]
         sns.lineplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, style=style,
                      errorbar=ci95, err_style="band", marker="o", ax=ax)
-        for p in s.paper:
+        shown_paper = [p for p in s.paper if p.facet is None or facet is None or float(p.facet) == float(facet)]
+        for p in shown_paper:
             ax.scatter([p.x], [p.y], color=palette.get(p.hue, "black"), label=f"paper {p.source}: {p.series}",
                        **_PAPER_MARKER)
-        if s.x_is_count:
-            _count_axis(ax.xaxis, pd.concat([part[s.x], pd.Series([p.x for p in s.paper], dtype=float)]))
+        xs = pd.concat([part[s.x], pd.Series([p.x for p in shown_paper], dtype=float)])
+        if s.x_scale == "log2":
+            _log2_axis(ax.xaxis, xs)
+        elif s.x_is_count:
+            _count_axis(ax.xaxis, xs)
         if s.y_is_count:
-            _count_axis(ax.yaxis, part[s.y], at_values=False)
+            _count_axis(ax.yaxis, pd.concat([part[s.y], pd.Series([p.y for p in shown_paper], dtype=float)]),
+                        at_values=False)
             ax.set_ylim(bottom=0)
         ax.set(xlabel=s.x_label, ylabel=s.y_label)
         if facet is not None and len(facets) > 1:
@@ -181,8 +203,9 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
     png, pdf = _save(fig, out, s.name)
     csv, md = out / f"{s.name}.csv", out / f"{s.name}.md"
     frame.to_csv(csv, index=False)
-    md.write_text(_markdown(summary_table(frame, s), s, note))
-    return fig, Drawn(png, pdf, csv, md)
+    headline = s.headline(frame) if s.headline else ""
+    md.write_text(_markdown(summary_table(frame, s), s, note) + (f"\nHeadline: {headline}\n" if headline else ""))
+    return fig, Drawn(png, pdf, csv, md, headline)
 
 
 def allocation_frame(schedule: dict) -> pd.DataFrame:
@@ -234,3 +257,41 @@ def draw_allocation(shares: pd.DataFrame, cell: pd.Series, s: Study, out: Path):
     lines += [f"| {int(r.window)} | {r.infer_share:.3f} | {r.train_share:.3f} |" for r in table.itertuples()]
     md.write_text("\n".join(lines) + "\n")
     return fig, Drawn(png, pdf, csv, md)
+
+
+def draw_ecdf(errors: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
+    """The empirical CDF of the profiler's absolute error, one line per seed, the paper's median as a marker."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if errors.empty:
+        raise EkyaError(f"study {s.name}: the runs' profiling.csv files have no predictions")
+    seeds = sorted(errors["seed"].unique())
+    palette = dict(zip(seeds, sns.color_palette("colorblind", len(seeds))))
+    fig, ax = plt.subplots(figsize=(5.8, 3.6), layout="constrained")
+    for seed in seeds:
+        sns.ecdfplot(data=errors[errors["seed"] == seed], x=s.x, color=palette[seed], label=f"seed {seed}", ax=ax)
+    for p in s.paper:
+        ax.scatter([p.x], [p.y], color="black", label=f"paper {p.source}: {p.series}", **_PAPER_MARKER)
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set(xlabel=s.x_label, ylabel=s.y_label, ylim=(0, 1.02), xlim=(0, None))
+    ax.grid(True, alpha=0.3)
+    per_seed = errors.groupby("seed")[s.x].median()
+    lo, hi = ci95(per_seed)
+    note = (f"{len(errors)} predictions ({errors.groupby('seed').size().min()} per seed), "
+            f"median {errors[s.x].median():.1f} points")
+    _title(fig, [ax], f"{s.title}\n{note}")
+    _legend_outside(fig)
+    out.mkdir(parents=True, exist_ok=True)
+    png, pdf = _save(fig, out, s.name)
+    csv, md = out / f"{s.name}.csv", out / f"{s.name}.md"
+    errors.to_csv(csv, index=False)
+    headline = (f"median |predicted - reached| accuracy: {per_seed.mean():.1f} points (per-seed medians "
+                f"{', '.join(f'{v:.1f}' for v in per_seed)}; 95% t-interval {lo:.1f}-{hi:.1f}) "
+                "(paper Fig. 11a: median 5.8%)")
+    table = errors.groupby("seed")[s.x].agg(["median", "mean", "count"]).reset_index()
+    lines = [f"<!-- generated by python -m ekya.analysis {s.name}; do not edit by hand -->", f"**{s.title}** ({note})",
+             "", "| seed | median | mean | predictions |", "|---|---|---|---|"]
+    lines += [f"| {int(r.seed)} | {r.median:.2f} | {r.mean:.2f} | {int(r.count)} |" for r in table.itertuples()]
+    md.write_text("\n".join(lines) + f"\n\nHeadline: {headline}\n")
+    return fig, Drawn(png, pdf, csv, md, headline)

@@ -30,7 +30,11 @@ _CELL = ["runtime", "scheduler", "accelerators", "streams", "seed"]
 
 @dataclass
 class RunTable:
-    """A study's finished cells: ``runs`` (one row per parent run), ``long`` (LONG_COLUMNS) and what was skipped."""
+    """A study's finished cells: ``runs`` (one row per parent run), ``long`` (LONG_COLUMNS) and what was skipped.
+
+    ``runs`` has the cell columns, the headline metrics, every param as ``params.<key>`` (strings, as
+    MLflow keeps them) and every other metric's last value as ``metrics.<key>``.
+    """
 
     experiment: str
     runs: pd.DataFrame
@@ -77,6 +81,15 @@ def _open(uri: str, experiment: str):  # noqa: ANN202 - returns (MlflowClient, E
         raise EkyaError(f"--experiment {experiment}: no such MLflow experiment at {uri} "
                         f"(it has: {', '.join(names) or 'none'}); pass --experiment NAME")
     return client, exp
+
+
+def experiment_names(uri: str) -> set[str]:
+    """The names of the experiments the store at ``uri`` holds (an EkyaError if there is no store)."""
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        raise EkyaError(f"--uri {uri}: no MLflow store there; run `python -m ekya` first or pass the store's URI")
+    from mlflow.tracking import MlflowClient
+
+    return {e.name for e in MlflowClient(tracking_uri=uri).search_experiments()}
 
 
 def _cell_columns(parents: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
@@ -146,6 +159,11 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
     children = children[children["tags.mlflow.parentRunId"].isin(set(cells["run_id"]))] if len(children) else children
     headline = [m for m in HEADLINE if f"metrics.{m}" in finished]
     runs = cells.join(finished[[f"metrics.{m}" for m in headline]].rename(columns=lambda c: c[len("metrics."):]))
+    # every param as logged (a study's x may be one, e.g. params.cluster.delta), and the other end-of-run metrics
+    runs = runs.join(finished[sorted(c for c in finished.columns if c.startswith("params."))])
+    extra = sorted(c for c in finished.columns if c.startswith("metrics.") and c[len("metrics."):] not in headline)
+    runs = runs.join(finished[extra])
+    runs["seconds"] = (finished["end_time"] - finished["start_time"]).dt.total_seconds()
     runs = runs.sort_values(_CELL, kind="stable").reset_index(drop=True)
 
     by_id = cells.set_index("run_id")
@@ -169,9 +187,8 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
     return RunTable(experiment=experiment, runs=runs, long=long.reset_index(drop=True), skipped=skipped)
 
 
-def schedule_of(uri: str, run_id: str, filename: str = "schedule.json") -> dict:
-    """The schedule artifact a parent run carries (written by callbacks/schedule.py), as its JSON document."""
-    import json
+def _artifact_text(uri: str, run_id: str, filename: str, missing: str) -> str:
+    """The text of a parent run's artifact, or an EkyaError saying ``missing`` (how to get one)."""
     import os
     import tempfile
 
@@ -181,7 +198,22 @@ def schedule_of(uri: str, run_id: str, filename: str = "schedule.json") -> dict:
     client = MlflowClient(tracking_uri=uri)
     names = {a.path for a in client.list_artifacts(run_id)}
     if filename not in names:
-        raise EkyaError(f"run {run_id}: no {filename} artifact (the run had callbacks.schedule=null); rerun "
-                        "the cell with the default callbacks, or pick another with --run RUN_ID")
+        raise EkyaError(f"run {run_id}: no {filename} artifact ({missing})")
     with tempfile.TemporaryDirectory() as tmp:
-        return json.loads(Path(client.download_artifacts(run_id, filename, tmp)).read_text())
+        return Path(client.download_artifacts(run_id, filename, tmp)).read_text()
+
+
+def schedule_of(uri: str, run_id: str, filename: str = "schedule.json") -> dict:
+    """The schedule artifact a parent run carries (written by callbacks/schedule.py), as its JSON document."""
+    import json
+
+    return json.loads(_artifact_text(uri, run_id, filename, "the run had callbacks.schedule=null; rerun the cell "
+                                     "with the default callbacks, or pick another with --run RUN_ID"))
+
+
+def artifact_table(uri: str, run_id: str, filename: str) -> pd.DataFrame:
+    """A CSV artifact of a parent run (e.g. profiling.csv of callbacks profile_all) as a frame."""
+    import io
+
+    return pd.read_csv(io.StringIO(_artifact_text(uri, run_id, filename, "the run had no callbacks profile_all; "
+                                                  "run it with callbacks=[default,profile_all]")))
