@@ -169,3 +169,20 @@ def test_a_figure_that_would_average_over_an_unshown_dimension_refuses(sweep, tm
                  frame=lambda t: t.runs, hue="scheduler")
     with pytest.raises(EkyaError, match="the runs vary accelerators and streams"):
         draw_lines(flat.frame(table), flat, tmp_path)
+
+
+def test_readme_block_is_rewritten_from_the_drawn_studies_only_between_its_markers(sweep, tmp_path, capsys):
+    from ekya.analysis.readme import END, START
+
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n")
+    args = ["accelerators", "--uri", sweep.uri, "--experiment", EXPERIMENT, "--out", str(tmp_path / "docs" / "fig"),
+            "--readme", str(readme)]
+    assert main(args) == 2 and "no block to write" in capsys.readouterr().err
+    readme.write_text(f"intro\n{START}\nstale row\n{END}\noutro\n")
+    assert main(args) == 0
+    text = readme.read_text()
+    assert text.startswith(f"intro\n{START}\n| study |") and text.endswith(f"{END}\noutro\n")
+    assert "stale row" not in text
+    row = next(line for line in text.splitlines() if line.startswith("| `accelerators` |"))
+    assert "| 16 |" in row and "[png](docs/fig/accelerators.png)" in row and "experiment=accelerators" in row

@@ -16,7 +16,7 @@ from ekya.analysis.table import RunTable
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 
-START = "<!-- studies:start (python -m ekya.analysis all --out docs/figures --readme README.md writes this block) -->"
+START = "<!-- studies:start (written by python -m ekya.analysis STUDY ... --readme README.md; do not edit by hand) -->"
 END = "<!-- studies:end -->"
 
 

@@ -199,7 +199,7 @@ def _capacities(frame: pd.DataFrame) -> str:
     return (f"streams kept at accuracy >= {CAPACITY_THRESHOLD} at G = {' / '.join(str(int(g)) for g in m.columns)}: "
             + "; ".join(parts) + f"; highest target at which all {tried} streams are kept (any G): "
             + (", ".join(f"{k} {v:g}" for k, v in top.items()) or "none")
-            + " (paper Table 2: Ekya 2 / 8, Uniform 2 / 2 to 0 / 2)")
+            + " (paper Table 2: Ekya 2 / 8; the Uniform variants 0-2 / 2-4)")
 
 
 def _ablation_loss(frame: pd.DataFrame) -> str:
