@@ -55,9 +55,23 @@ def test_rerun_skips_finished_cells_and_a_failed_cell_does_not_stop_the_sweep(tm
     ids = {r.data.tags["scheduler"]: r.info.run_id for r in before}
     assert all(r.info.run_id == ids[r.data.tags["scheduler"]] for r in after if r.data.tags["scheduler"] in ids)
 
-    forced = _sweep(tmp_path, "scheduler=fair", "skip_finished=false", "hydra.sweep.dir=outputs/multiruns/c")
-    assert forced.returncode == 0, forced.stderr
-    assert sorted(r.data.tags["scheduler"] for r in _parents(tmp_path)) == ["fair", "fair", "thief", "uniform"]
+
+
+def test_a_twin_stands_for_a_finished_cell_unless_skip_finished_is_off(make_cfg, tmp_path):
+    from ekya.composition import run_config
+
+    cfg = make_cfg(*CELL, "scheduler=fair")
+    first = run_config(cfg, tmp_path / "a", quiet=True)
+    again = run_config(make_cfg(*CELL, "scheduler=fair", "log_level=error"), tmp_path / "b", quiet=True,
+                       skip_finished=True)
+    assert again.skipped is not None and again.records == []
+    assert again.skipped.run_id == first.callbacks["tracking"].tracker.parent_id
+    assert again.summary["mean_accuracy"] == first.summary["mean_accuracy"]
+    other_seed = run_config(make_cfg(*CELL, "scheduler=fair", "seed=1"), tmp_path / "c", quiet=True, skip_finished=True)
+    assert other_seed.skipped is None and other_seed.records
+    forced = run_config(make_cfg(*CELL, "scheduler=fair"), tmp_path / "d", quiet=True, skip_finished=False)
+    assert forced.skipped is None and forced.records
+    assert [r.data.tags["seed"] for r in _parents(tmp_path)].count("0") == 2
 
 
 def test_fingerprint_ignores_where_files_go_but_not_what_changes_numbers():

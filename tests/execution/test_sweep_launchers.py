@@ -8,6 +8,7 @@ too: a cell that ran alone (inline, or one after the other) never sees its partn
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -141,9 +142,12 @@ def head_node():
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     env.update(RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     ray_cli = str(Path(sys.executable).with_name("ray"))
+    # ray start runs a Ray Client server (port 10001 unless told) only where grpc is installed
+    # (ray[client]); on the minimal ray that ekya depends on, naming its port is an error
+    client_port = [f"--ray-client-server-port={free_port()}"] if importlib.util.find_spec("grpc") else []
     start = subprocess.Popen([ray_cli, "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}",
                               "--include-dashboard=false", "--disable-usage-stats",
-                              f"--ray-client-server-port={free_port()}", f"--dashboard-agent-listen-port={free_port()}"],
+                              *client_port, f"--dashboard-agent-listen-port={free_port()}"],
                              env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                              text=True)
     try:

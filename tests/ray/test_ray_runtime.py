@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -283,20 +284,31 @@ def test_ctrl_c_mid_window_ends_killed_and_resumes(local_ray, make_cfg, tmp_path
     run_dir = tmp_path / "run"
     cfg = make_cfg(*RUN, "dataset.windows=3", "runtime.window_wall_seconds=10", "tracking.uri=" + uri)
 
+    pressed: list[str] = []
+
     def press_ctrl_c():  # once window 1 is saved and window 2's actors serve, as a user at the keyboard would
         deadline = time.time() + 300
-        while time.time() < deadline:
-            state = load_state(run_dir) if (run_dir / "state.pkl").exists() else None
-            if state is not None and state.next_window == 2:
-                time.sleep(8.0)
-                _thread.interrupt_main()
-                return
-            time.sleep(0.2)
+        try:
+            while time.time() < deadline:
+                state = load_state(run_dir) if (run_dir / "state.pkl").exists() else None
+                if state is not None and state.next_window == 2:
+                    time.sleep(8.0)
+                    pressed.append(f"pressed with SIGINT handled by {signal.getsignal(signal.SIGINT)!r}")
+                    _thread.interrupt_main()
+                    return
+                time.sleep(0.2)
+            pressed.append("window 1's state never appeared")
+        except Exception as e:  # noqa: BLE001 - said by the assertion below, not lost with the thread
+            pressed.append(f"the watcher failed: {type(e).__name__}: {e}")
 
     t = threading.Thread(target=press_ctrl_c, daemon=True)
     t.start()
     with pytest.raises(KeyboardInterrupt):
-        run_config(cfg, run_dir, quiet=True)
+        try:
+            run_config(cfg, run_dir, quiet=True)
+        finally:
+            t.join(timeout=1.0)
+            print("ctrl-c watcher:", pressed)  # shown if the run ended without the interrupt
     t.join()
     client = mlflow.tracking.MlflowClient(uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
