@@ -196,12 +196,13 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
 
     run_dir = Path(run_dir)
     configure_logging(str(cfg.get("log_level", "warning")))
+    resuming = bool(cfg.get("resume"))  # the saved config it reloads says resume: null
     cfg = config_for(cfg, run_dir)
     config_hash = fingerprint(OmegaConf.to_container(cfg, resolve=True))
     callbacks = build_callbacks(cfg, quiet)
     runtime, groups = build_runtime(cfg)
     tracking = callbacks.get("tracking")
-    if skip_finished and not cfg.get("resume") and hasattr(tracking, "finished_twin"):
+    if skip_finished and not resuming and hasattr(tracking, "finished_twin"):
         twin = tracking.finished_twin(runtime.source, config_hash)
         if twin is not None:
             runtime.close()

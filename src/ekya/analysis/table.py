@@ -63,10 +63,15 @@ def _tracking_uri(uri: str) -> Iterator[None]:
         mlflow.set_tracking_uri(previous)
 
 
-def _open(uri: str, experiment: str):  # noqa: ANN202 - returns (MlflowClient, Experiment)
-    """The client and the experiment, or an EkyaError naming what is missing."""
+def _check_store(uri: str) -> None:
+    """An EkyaError when ``uri`` names a SQLite store that does not exist (MLflow would create an empty one)."""
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         raise EkyaError(f"--uri {uri}: no MLflow store there; run `python -m ekya` first or pass the store's URI")
+
+
+def _open(uri: str, experiment: str):  # noqa: ANN202 - returns (MlflowClient, Experiment)
+    """The client and the experiment, or an EkyaError naming what is missing."""
+    _check_store(uri)
     from mlflow.tracking import MlflowClient
 
     for name in ("mlflow", "alembic", "sqlalchemy"):
@@ -85,8 +90,7 @@ def _open(uri: str, experiment: str):  # noqa: ANN202 - returns (MlflowClient, E
 
 def experiment_names(uri: str) -> set[str]:
     """The names of the experiments the store at ``uri`` holds (an EkyaError if there is no store)."""
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-        raise EkyaError(f"--uri {uri}: no MLflow store there; run `python -m ekya` first or pass the store's URI")
+    _check_store(uri)
     from mlflow.tracking import MlflowClient
 
     return {e.name for e in MlflowClient(tracking_uri=uri).search_experiments()}
