@@ -1,17 +1,20 @@
-"""Screenshot the MLflow UI's compare view of a finished sweep (the picture the README shows).
+"""Screenshot the MLflow UI's compare view of a finished sweep (the picture docs/reproducing.md shows).
 
     python scripts/mlflow_compare.py --experiment synthetic [--backend-store-uri sqlite:///mlflow.db]
         [--out docs/mlflow_compare.png] [--port P] [--window-size 1600,1000]
 
 Starts `mlflow server` on 127.0.0.1 (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, one worker), finds
 the experiment's finished parent runs through the REST API, opens their compare-runs page in headless
-Chromium (Debian's `chromium` package), writes the PNG, and stops the server by its process id.
+Chromium (Debian's `chromium` package), writes the PNG, and stops the server by its process id. The
+server's log goes to a temporary folder, deleted afterwards unless an error names it.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from ekya.analysis.ui import compare_url, experiment_id, mlflow_server, parent_runs, run_tags, screenshot, side_by_side
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, default=None, help="default: a free port")
     ap.add_argument("--window-size", default="1600,1000", help="browser window WIDTH,HEIGHT in pixels")
     ap.add_argument("--max-runs", type=int, default=8,
-                    help="compare at most this many cells (fewest streams, accelerators and seed first, schedulers adjacent)")
+                    help="compare at most this many cells (fewest streams, accelerators and seed first, "
+                         "schedulers adjacent)")
     args = ap.parse_args(argv)
     try:
         width, height = (int(v) for v in args.window_size.split(","))
@@ -39,8 +43,11 @@ def main(argv: list[str] | None = None) -> int:
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
         print(f"error: --backend-store-uri {uri}: no store there; run the sweep first", file=sys.stderr)
         return 2
+    logs = Path(tempfile.mkdtemp(prefix="ekya-mlflow-compare-"))
+    log = logs / "server.log"
+    kept = False
     try:
-        with mlflow_server(uri, args.out.with_suffix(".server.log"), port=args.port, artifacts=args.artifacts) as srv:
+        with mlflow_server(uri, log, port=args.port, artifacts=args.artifacts) as srv:
             exp = experiment_id(srv, args.experiment)
             runs = side_by_side(parent_runs(srv, exp))[:args.max_runs]
             if not runs:
@@ -52,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {r['info']['run_name']}: scheduler={t.get('scheduler')} accelerators={t.get('accelerators')} "
                       f"streams={t.get('streams')} seed={t.get('seed')}")
     except EkyaError as e:
+        kept = str(log) in str(e)  # a server that failed to start: its log says why
         print(f"error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if not kept:
+            shutil.rmtree(logs, ignore_errors=True)
     print(f"wrote {shot} ({len(runs)} runs compared; server stopped)")
     return 0
 

@@ -9,14 +9,14 @@ import sys
 
 import pandas as pd
 
-from helpers.readme import readme_block
+from helpers.docs import doc_block
 
 
 def test_the_readme_callback_runs_every_window(tmp_path):
-    (tmp_path / "my_callbacks.py").write_text(readme_block("# my_callbacks.py"))
+    (tmp_path / "my_callbacks.py").write_text(doc_block("extending.md", "# my_callbacks.py"))
     conf = tmp_path / "conf" / "callbacks"
     conf.mkdir(parents=True)
-    (conf / "print_gain.yaml").write_text(readme_block("# conf/callbacks/print_gain.yaml"))
+    (conf / "print_gain.yaml").write_text(doc_block("extending.md", "# conf/callbacks/print_gain.yaml"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
     out = subprocess.run([sys.executable, "-m", "ekya", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
                           "callbacks=[default,print_gain]", "runtime=simulate", "runtime.synthetic.streams=3",

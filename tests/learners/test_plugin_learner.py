@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import yaml
 
-from helpers.readme import readme_block
+from helpers.docs import doc_block
 
 
 def _run(cwd, env, *overrides):
@@ -27,8 +27,9 @@ _run.seen = set()
 def test_the_readme_learner_loads_from_a_user_package_and_runs(tmp_path):
     pkg = tmp_path / "my_learners"
     (pkg / "conf" / "learner").mkdir(parents=True)
-    (pkg / "__init__.py").write_text(readme_block("# my_learners/__init__.py"))
-    (pkg / "conf" / "learner" / "head_only.yaml").write_text(readme_block("# my_learners/conf/learner/head_only.yaml"))
+    (pkg / "__init__.py").write_text(doc_block("extending.md", "# my_learners/__init__.py"))
+    (pkg / "conf" / "learner" / "head_only.yaml").write_text(
+        doc_block("extending.md", "# my_learners/conf/learner/head_only.yaml"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
 
     mine = _run(tmp_path, env, "hydra.searchpath=[pkg://my_learners.conf]", "learner=head_only")

@@ -9,14 +9,15 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ekya.configs import CONF_DIR
-from helpers.readme import readme_block
+
+from helpers.docs import doc_block
 
 
 def test_the_readme_scheduler_runs_valid_on_the_default_deployment(tmp_path):
-    (tmp_path / "my_sched.py").write_text(readme_block("# my_sched.py"))
+    (tmp_path / "my_sched.py").write_text(doc_block("extending.md", "# my_sched.py"))
     conf = tmp_path / "conf" / "scheduler"
     conf.mkdir(parents=True)
-    (conf / "halfhalf.yaml").write_text(readme_block("# conf/scheduler/halfhalf.yaml"))
+    (conf / "halfhalf.yaml").write_text(doc_block("extending.md", "# conf/scheduler/halfhalf.yaml"))
     # the default deployment (6 cameras, 1 accelerator, Delta 0.05), with shorter windows of data
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "EKYA_DATA": str(tmp_path / "data"), "HYDRA_FULL_ERROR": "0"}
     out = subprocess.run([sys.executable, "-m", "ekya", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",

@@ -3,6 +3,7 @@
     python -m ekya.analysis accelerators [--uri sqlite:///mlflow.db] [--experiment synthetic] [--out figures]
     python -m ekya.analysis all          # every study whose experiment the store has, each from its own
     python -m ekya.analysis --list       # the studies and what each draws
+    python -m ekya.analysis all --out docs/figures --docs docs/reproducing.md   # also the studies table there
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--filter", default="", help="MLflow search filter, e.g. \"tags.runtime = 'simulate'\"")
     ap.add_argument("--run", default=None, help="allocation study: the parent run id to show")
     ap.add_argument("--out", default="figures", type=Path, help="folder for the PNG, PDF, CSV and Markdown files")
-    ap.add_argument("--readme", type=Path, default=None,
-                    help="also write the drawn studies' table into this Markdown file, between its studies markers")
+    ap.add_argument("--docs", "--readme", dest="docs", metavar="PAGE", type=Path, default=None,
+                    help="also write the drawn studies' table into this Markdown page, between its studies markers "
+                         "(docs/reproducing.md; --readme is the old name)")
     ap.add_argument("--list", action="store_true", help="list the studies and exit")
     args = ap.parse_args(argv)
     if args.list:
@@ -38,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         done = draw(args.study, args.uri, args.out, args.experiment, args.filter, args.run)
-        if args.readme is not None:
+        if args.docs is not None:
             from ekya.analysis.readme import write_block
 
-            write_block(args.readme, done)
+            write_block(args.docs, done)
     except EkyaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

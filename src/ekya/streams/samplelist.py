@@ -13,8 +13,8 @@ drifts, unlike the original). Every malformed row fails with the file, the row a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,8 @@ from ekya.errors import EkyaError
 from ekya.streams.classes import SIX_CLASSES
 from ekya.streams.samples import SAMPLE_COLUMNS, validate_samples
 
-FRAME_COLUMNS: tuple[str, ...] = ("idx", "frame id", "class", "xmin", "ymin", "xmax", "ymax", "score", "timestamp", "camera")
+FRAME_COLUMNS: tuple[str, ...] = ("idx", "frame id", "class", "xmin", "ymin", "xmax", "ymax", "score", "timestamp",
+                                  "camera")
 _NUMERIC = ("idx", "frame id", "class", "xmin", "ymin", "xmax", "ymax", "score", "timestamp")
 #: Written into ``<root>/<camera>/`` when a video's ingestion completed; a camera without it is no stream.
 INGEST_MARKER = ".ekya_ingest.json"
@@ -58,7 +59,7 @@ def read_frame_samplelist(
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise EkyaError(f"{csv_path}: samplelist not found; prepare the dataset first (see README, 'Datasets')")
+        raise EkyaError(f"{csv_path}: samplelist not found; prepare the dataset first (see docs/datasets.md)")
     try:
         raw = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -102,11 +103,12 @@ def read_frame_samplelist(
     df["teacher_label"] = np.int64(-1)
     df = df.sort_values(["timestamp", "source_row"], kind="stable").reset_index(drop=True)
     df["idx"] = np.arange(len(df))
-    bad_box = ((df["x0"] >= df["x1"]) | (df["y0"] >= df["y1"]) | (df["x0"] < 0) | (df["y0"] < 0)).to_numpy().nonzero()[0]
+    empty = (df["x0"] >= df["x1"]) | (df["y0"] >= df["y1"]) | (df["x0"] < 0) | (df["y0"] < 0)
+    bad_box = empty.to_numpy().nonzero()[0]
     if len(bad_box):
         r = df.iloc[int(bad_box[0])]
-        raise EkyaError(f"{csv_path}: line {int(r['source_row'])}: box ({r['x0']},{r['y0']},{r['x1']},{r['y1']}) is empty "
-                        "or starts outside the image; fix or delete that row")
+        raise EkyaError(f"{csv_path}: line {int(r['source_row'])}: box ({r['x0']},{r['y0']},{r['x1']},{r['y1']}) "
+                        "is empty or starts outside the image; fix or delete that row")
     ordered = list(SAMPLE_COLUMNS) + [c for c in df.columns if c not in SAMPLE_COLUMNS]
     return validate_samples(df[ordered], str(csv_path), num_classes)
 
@@ -116,7 +118,8 @@ def write_frame_samplelist(df: pd.DataFrame, csv_path: Path) -> None:
     frames = df["frame"] if "frame" in df.columns else df["idx"]
     out = pd.DataFrame({
         "idx": np.arange(len(df)), "frame id": frames.to_numpy(), "class": df["label"].to_numpy(),
-        "xmin": df["x0"].to_numpy(), "ymin": df["y0"].to_numpy(), "xmax": df["x1"].to_numpy(), "ymax": df["y1"].to_numpy(),
+        "xmin": df["x0"].to_numpy(), "ymin": df["y0"].to_numpy(),
+        "xmax": df["x1"].to_numpy(), "ymax": df["y1"].to_numpy(),
         "score": (df["score"] if "score" in df.columns else pd.Series(np.ones(len(df)))).to_numpy(),
         "timestamp": df["timestamp"].to_numpy(), "camera": df["camera"].to_numpy(),
     })
