@@ -11,16 +11,20 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import yaml
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
-from ekya.plans.curves import (DEFAULT_MAX_INFERENCE_SHARE, DEFAULT_RELATIVE_ACCURACY, DEFAULT_SUBSAMPLING,
-                               TrainThroughput)
+from ekya.plans.curves import (
+    DEFAULT_MAX_INFERENCE_SHARE,
+    DEFAULT_RELATIVE_ACCURACY,
+    DEFAULT_SUBSAMPLING,
+    TrainThroughput,
+)
 
 #: training samples in one "task" of the throughput table
 TASK_SAMPLES = 1000
@@ -134,9 +138,9 @@ def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelera
     if frames_per_second is None:
         inference_note = "# Inference accuracy vs share: the default curve (see cluster/default.yaml)."
     else:
-        inference_note = (f"# Inference accuracy vs share: max_share is the measured share whose inference rate keeps up "
-                          f"with {float(frames_per_second):.4g} frames/s;\n# below it the stream subsamples as in the "
-                          "default curve (see cluster/default.yaml).")
+        inference_note = (f"# Inference accuracy vs share: max_share is the measured share whose inference rate "
+                          f"keeps up with {float(frames_per_second):.4g} frames/s;\n"
+                          "# below it the stream subsamples as in the default curve (see cluster/default.yaml).")
     full = max(points, key=lambda p: p.share)
     lines = [f"# {title}", f"# Measured by: {how}"]
     lines += [f"# {n}" for n in notes]
@@ -174,7 +178,8 @@ def write_profile(path: str | Path, text: str) -> Path:
     """Write a cluster profile in one step; cluster/default.yaml is never replaced."""
     path = Path(path)
     if path.suffix != ".yaml":
-        raise EkyaError(f"cluster profile {path}: the file name must end in .yaml (Hydra reads cluster=NAME from NAME.yaml)")
+        raise EkyaError(f"cluster profile {path}: the file name must end in .yaml "
+                        "(Hydra reads cluster=NAME from NAME.yaml)")
     if path.name == "default.yaml" and path.parent.name == "cluster":
         raise EkyaError(f"refusing to replace {path}: choose another name (cluster=NAME selects NAME.yaml)")
     return atomic_write(path, text)

@@ -30,6 +30,9 @@ from ekya.bench._cluster_profile import SharePoint, inference_max_share, profile
 from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 1 min (estimated; about 30 s with experiment=tiny)"
+
 #: what calibrate measures unless told otherwise
 DEFAULT_SHARES = (0.1, 0.25, 0.5, 0.75, 1.0)
 
@@ -56,7 +59,7 @@ def share_point(share: float, train_walls: list[float], train_samples: int, trai
                       infer_gflops=infer_samples * forward_flops / iw / 1e9)
 
 
-def main(argv: list[str]) -> dict[str, Any]:
+def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measurement script, to be split
     """Measure, write the profile, return the figures."""
     ap = argparse.ArgumentParser(prog="python -m ekya.bench calibrate")
     ap.add_argument("--shares", default=",".join(str(s) for s in DEFAULT_SHARES),
@@ -155,13 +158,13 @@ def main(argv: list[str]) -> dict[str, Any]:
     full = points[-1]
     how = (f"python -m ekya.bench calibrate --shares {args.shares} --repeats {args.repeats}"
            + (" " + " ".join(args.overrides) if args.overrides else "")
-           + f"; learner {cfg.learner.backbone} retraining {name!r} ({report.epochs} epochs) on {report.train_samples} samples, "
-           f"{CPU_THREADS_PER_JOB} torch thread, CPU duty cycle")
+           + f"; learner {cfg.learner.backbone} retraining {name!r} ({report.epochs} epochs) on "
+           f"{report.train_samples} samples, {CPU_THREADS_PER_JOB} torch thread, CPU duty cycle")
     out = write_profile(args.out, profile_yaml(
         points, title="This machine's logical (CPU) accelerator, measured by ekya.bench calibrate.", how=how,
         accelerators=int(cfg.cluster.accelerators), delta=float(cfg.cluster.delta),
-        notes=[f"Measured on {time.strftime('%Y-%m-%d')}; a share is enforced by the duty cycle of "
-               "ekya.execution.ray.share."], frames_per_second=args.frames_per_second))
+        notes=[(f"Measured on {time.strftime('%Y-%m-%d')}; a share is enforced by the duty cycle of "
+                "ekya.execution.ray.share.")], frames_per_second=args.frames_per_second))
     return {
         "shares": list(shares),
         "train_samples_per_s": [round(p.train_samples_per_s, 1) for p in points],

@@ -18,6 +18,9 @@ import pandas as pd
 
 from ekya.bench._runs import scratch
 
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 85 s"
+
 
 def main(argv: list[str]) -> dict:
     """Run the default deployment once as a user would and time it."""

@@ -8,8 +8,9 @@ Each member runs the default deployment (6 synthetic cameras, 1 accelerator, thi
 `python -m ekya` cell per seed, on the default stream, on one whose scenes drift away and come
 back (``dataset=synthetic_recurring``), and on that one again with each window trained on its
 newest chunk alone (``window.history_weight=0``), where an unguarded learner has most to forget.
-Per member and stream: the mean window accuracy over cameras and windows, and the forgetting metrics of the README (backward transfer, forgetting) over
-the probe matrices of ``window.forgetting``, each a mean over seeds with a 95 % interval;
+Per member and stream: the mean window accuracy over cameras and windows, and the forgetting metrics
+of docs/learners.md (backward transfer, forgetting) over the probe matrices of ``window.forgetting``,
+each a mean over seeds with a 95 % interval;
 ``model_cache`` also reports its upper bound (the best cached model chosen after the fact). Then,
 in one process after warm-up jobs, each learner's training throughput: samples trained per wall
 second of a retraining job (every pass counted: teacher targets, memory, herding), and its ratio
@@ -22,14 +23,17 @@ import argparse
 import math
 import statistics
 import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 
 from ekya.bench.robustness import Member, Run, estimate, plan_runs, run_all, run_dir, split_names
 from ekya.errors import EkyaError
 from ekya.results.continual import continual_metrics, macro_metrics
+
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about an hour (estimated: 54 full runs of the default deployment; less with --jobs 2)"
 
 #: stream name -> Hydra overrides on top of the default deployment
 #: ("recurring_nohistory" trains each window on the newest chunk alone, window.history_weight=0: the

@@ -1,4 +1,4 @@
-"""Benchmark: the thief's gap to the exact optimum, on random small instances and at deployment scale.
+"""The thief's gap to the exact optimum, on random small instances and at deployment scale.
 
 ratio = predicted window accuracy of the thief's (packed) plan / that of the exact optimum over the
 same plan space (schedulers/optimal.py), both on the same profiles with the same model. Sizes:
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 from omegaconf import OmegaConf
@@ -31,6 +31,9 @@ from ekya.plans.types import Budget
 from ekya.profiles.configspace import load_configspace
 from ekya.profiles.synthetic import generate_profile_set
 from ekya.profiles.types import StreamProfile
+
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 10 s"
 
 # size -> (streams, accelerators); None = the random small instances
 SIZES: dict[str, tuple[int, int] | None] = {"small": None, "e2e": (6, 1), "10x2": (10, 2)}

@@ -19,17 +19,21 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from ekya.bench._runs import scratch
 from ekya.configs import compose_config
 from ekya.labels.teachers import apply_teacher
-from ekya.process import configure_torch
-from ekya.bench._runs import scratch
-from ekya.seeds import derive_seed
 from ekya.learners.finetune import Batches
+from ekya.process import configure_torch
 from ekya.profiles.configspace import load_configspace
+from ekya.seeds import derive_seed
 from ekya.streams.windows import cut_windows
 
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 1-3 min (163 s measured on busy cores)"
 
-def bare_loop(model: torch.nn.Module, x_tr, y_tr, x_va, y_va, epochs: int, batch: int, lr: float, seed: int) -> int:
+
+def bare_loop(model: torch.nn.Module, x_tr: torch.Tensor, y_tr: torch.Tensor, x_va: torch.Tensor, y_va: torch.Tensor,
+              epochs: int, batch: int, lr: float, seed: int) -> int:
     """The same training in plain PyTorch; returns the sample-passes it trained on."""
     train = Batches(x_tr, y_tr, batch, seed=seed)
     val = Batches(x_va, y_va, 256)

@@ -33,6 +33,9 @@ from scipy.stats import spearmanr
 
 from ekya.bench._runs import run_cell, scratch
 
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 9 min"
+
 
 def prediction_errors(table: pd.DataFrame) -> dict:
     """Error figures of a profiling.csv table (one row per window, camera and config)."""

@@ -40,6 +40,9 @@ from ekya.bench import calibrate
 from ekya.bench._runs import compose_cell, scratch
 from ekya.composition import run_config
 
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about 3 min (estimated)"
+
 
 def main(argv: list[str]) -> dict:
     """Calibrate, run the same cell under emulate (default and calibrated) and ray; the overhead and the agreement."""
@@ -79,17 +82,20 @@ def main(argv: list[str]) -> dict:
 
     def agreement(frame: Any) -> tuple[float, float]:
         emu = frame.set_index(["window", "stream"]).sort_index()
-        return float(100 * (ray_["accuracy"] - emu["accuracy"]).abs().mean()), float((emu["config"] == ray_["config"]).mean())
+        return (float(100 * (ray_["accuracy"] - emu["accuracy"]).abs().mean()),
+                float((emu["config"] == ray_["config"]).mean()))
 
     def worst(key: str) -> float:
         values = stats.get(key) or []
         return float(max(values)) if values else math.nan
 
     # a real job's wall time against what its FLOPs at the calibrated rate and its share predict
-    budget, done = real.runtime.budget, ray_[np.isfinite(ray_["job_wall_seconds"]) & np.isfinite(ray_["completion_time"])]
+    budget = real.runtime.budget
+    done = ray_[np.isfinite(ray_["job_wall_seconds"]) & np.isfinite(ray_["completion_time"])]
     modelled = [cost / float(budget.train_rate(share)) * args.wall / T
                 for cost, share in zip(done["retrain_cost"], done["train_share"])]
-    job_ratio = float(statistics.median(np.asarray(done["job_wall_seconds"]) / np.asarray(modelled))) if len(done) else math.nan
+    job_ratio = (float(statistics.median(np.asarray(done["job_wall_seconds"]) / np.asarray(modelled))) if len(done)
+                 else math.nan)
     points, same = agreement(emulated.frame)
     default_points, default_same = agreement(default.frame)
     return {

@@ -23,10 +23,10 @@ import math
 import multiprocessing
 import statistics
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 from scipy.stats import t as student_t
@@ -34,6 +34,9 @@ from scipy.stats import t as student_t
 from ekya.atomic import atomic_write
 from ekya.bench._runs import check_cell, run_or_resume
 from ekya.errors import EkyaError
+
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
+DURATION = "about an hour (57 min measured)"
 
 #: cell name -> Hydra overrides on top of the default deployment (1 accelerator, 6 cameras).
 CELLS: dict[str, tuple[str, ...]] = {
@@ -151,7 +154,7 @@ class RunResult:
     overrides: tuple[str, ...]
 
     @classmethod
-    def of(cls, run: Run, df: pd.DataFrame, seconds: float) -> "RunResult":
+    def of(cls, run: Run, df: pd.DataFrame, seconds: float) -> RunResult:
         """The result of a run from its per-window records."""
         per_window = df.groupby("window")[["accuracy", "noretrain_accuracy"]].mean().sort_index()
         return cls(run.cell, run.seed, run.member, float(df["accuracy"].mean()),
@@ -203,7 +206,7 @@ def execute(run: Run, out: Path, store: Path) -> RunResult:
 _slot: int | None = None
 
 
-def _claim_slot(slots: "multiprocessing.queues.Queue[int]") -> None:
+def _claim_slot(slots: multiprocessing.queues.Queue[int]) -> None:
     """Worker initializer: take a slot number, so the worker gets an MLflow store of its own."""
     global _slot
     _slot = slots.get()
@@ -224,8 +227,10 @@ def stored(runs: Iterable[Run], out: Path) -> dict[Run, RunResult]:
     return {r: read_result(result_path(out, r), r) for r in runs if result_path(out, r).exists()}
 
 
-def run_all(runs: Sequence[Run], out: Path, jobs: int = 1,
-            report: Callable[[RunResult], None] = lambda r: print(progress_line(r), flush=True)) -> dict[Run, RunResult]:
+def run_all(
+    runs: Sequence[Run], out: Path, jobs: int = 1,
+    report: Callable[[RunResult], None] = lambda r: print(progress_line(r), flush=True),
+) -> dict[Run, RunResult]:
     """Results of every run: stored ones read back, the others run (``jobs`` at a time) and stored."""
     out = Path(out).resolve()
     results = stored(runs, out)

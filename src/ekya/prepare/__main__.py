@@ -14,6 +14,16 @@ from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 
 
+def group_options(group: str) -> str:
+    """The options of one config group, comma-separated (for --help; files starting with '_' are internal)."""
+    return ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_")))
+
+
+# --help lists the labelers from conf/labeler/ rather than the main app's every group (prepare.yaml's hydra.help)
+if not OmegaConf.has_resolver("ekya_group_options"):
+    OmegaConf.register_new_resolver("ekya_group_options", group_options)
+
+
 def run(cfg: DictConfig) -> int:
     """Ingest the configured videos; print a summary; 0 if all succeeded, 1 if any failed."""
     from ekya.prepare.detectors import make_detector
@@ -28,7 +38,8 @@ def run(cfg: DictConfig) -> int:
     labeler_desc = json.dumps(OmegaConf.to_container(cfg.labeler, resolve=True), sort_keys=True) if teacher else ""
     settings = IngestSettings(fps=float(cfg.fps), min_size=int(cfg.min_size), min_score=float(cfg.min_score),
                               jpeg_quality=int(cfg.jpeg_quality), write_crops=bool(cfg.write_crops),
-                              detector=json.dumps({"kind": kind, **det_cfg[kind]}, sort_keys=True), labeler=labeler_desc)
+                              detector=json.dumps({"kind": kind, **det_cfg[kind]}, sort_keys=True),
+                              labeler=labeler_desc)
     video = OmegaConf.to_container(cfg.video) if OmegaConf.is_list(cfg.video) else str(cfg.video)
     videos = find_videos(video)
     report = ingest_videos(videos, Path(cfg.out), detector, settings, teacher, progress=bool(cfg.progress),
