@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import mlflow
 import numpy as np
 import pandas as pd
@@ -15,7 +10,8 @@ import pytest
 from ekya.composition import run_config
 from ekya.results.continual import continual_metrics, running_metrics
 
-TESTS = Path(__file__).resolve().parents[1]
+from helpers.cli import ekya, run_dir_of
+
 # 3 windows after the bootstrap one: the first run length where backward transfer is defined (lag 1)
 TINY = ["experiment=tiny", "dataset.windows=4", "threads=1", "scheduler=uniform",
         "++callbacks.continual._target_=ekya.callbacks.continual.ContinualCsv"]
@@ -74,30 +70,39 @@ def test_simulate_has_no_matrix(make_cfg, tmp_path):
     assert run.runtime.accuracy_matrices() is None and not (tmp_path / "sim" / "continual.csv").exists()
 
 
-def _ekya(tmp: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "EKYA_DATA": str(tmp / "data"), "HYDRA_FULL_ERROR": "0",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
-    return subprocess.run([sys.executable, "-m", "ekya", *args], cwd=tmp, env=env, capture_output=True,
-                          text=True, timeout=600)
+RESULT_COLS = ["window", "stream", "config", "accuracy", "noretrain_accuracy", "start_accuracy",
+               "end_accuracy", "retrain_cost", "completion_time", "infer_share", "train_share", "predicted_cost"]
 
 
-def test_a_killed_run_resumes_with_its_matrix(tmp_path):
+def test_a_killed_run_resumes_to_the_same_numbers_and_matrix(tmp_path, base_cache):
+    # the thief (its profiler's state must survive the restart) with the accuracy matrix written per window
+    args = ["experiment=tiny", "dataset.windows=4", "threads=1", TINY[-1]]
     whole, broken = tmp_path / "whole", tmp_path / "broken"
     whole.mkdir(), broken.mkdir()
-    assert _ekya(whole, *TINY).returncode == 0
-    # dies right after window 2 is checkpointed, before it is logged
-    out = _ekya(broken, *TINY, "+callbacks.crash._target_=helpers.crash.CrashAfter", "+callbacks.crash.window=2")
+    done = ekya(whole, *args, base_cache=base_cache)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "overall" in done.stdout and "mlflow ui" in done.stdout
+    # dies hard right after window 2 is checkpointed, before it is logged
+    out = ekya(broken, *args, "+callbacks.crash._target_=helpers.crash.CrashAfter", "+callbacks.crash.window=2",
+               base_cache=base_cache)
     assert out.returncode == 137, out.stderr[-3000:]
-    (run_dir,) = list((broken / "outputs" / "runs").iterdir())
-    out = _ekya(broken, f"resume={run_dir}")
+    run_dir = run_dir_of(broken)
+    assert (run_dir / "state.pkl").exists() and not (run_dir / "windows.csv").exists()
+    out = ekya(broken, f"resume={run_dir}")
     assert out.returncode == 0, out.stderr[-3000:]
-    (ref_dir,) = list((whole / "outputs" / "runs").iterdir())
+    ref_dir = run_dir_of(whole)
+    reference = pd.read_csv(ref_dir / "windows.csv")
+    pd.testing.assert_frame_equal(reference[RESULT_COLS], pd.read_csv(run_dir / "windows.csv")[RESULT_COLS])
     pd.testing.assert_frame_equal(pd.read_csv(ref_dir / "continual.csv"), pd.read_csv(run_dir / "continual.csv"))
-    # every window's running metrics logged once, window 2's by the resumed process
+    # one parent run, FINISHED; every window's metrics logged once, window 2's by the resumed process
     client = mlflow.tracking.MlflowClient(f"sqlite:///{broken}/mlflow.db")
-    parent = next(r for r in client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
-                  if "mlflow.parentRunId" not in r.data.tags)
-    assert sorted(h.step for h in client.get_metric_history(parent.info.run_id, "cl_live_accuracy")) == [1, 2, 3]
+    runs = client.search_runs([client.get_experiment_by_name("synthetic").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert sorted(h.step for h in client.get_metric_history(parents[0].info.run_id, "cl_live_accuracy")) == [1, 2, 3]
+    child = next(r for r in runs if "mlflow.parentRunId" in r.data.tags)
+    steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "accuracy"))
+    assert steps == sorted(reference["window"].unique().tolist())
 
 
 def test_a_model_that_serves_again_is_scored_once(make_cfg, tmp_path, monkeypatch):

@@ -122,4 +122,7 @@ def test_bad_budget_or_input_fails_fast_naming_the_key(make_cfg, tmp_path, overr
     with pytest.raises(EkyaError, match=key.replace(".", r"\.")):
         run_config(make_cfg(*SIM, "scheduler=thief", override), tmp_path / "run", quiet=True)
     assert not (tmp_path / "run" / "state.pkl").exists()
-    assert not (tmp_path / "mlflow.db").exists()  # failed before any run was opened
+    # failed before any run was opened (make_cfg put an empty store in place)
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    assert [e.name for e in client.search_experiments()] == ["Default"]
+    assert not client.search_runs(["0"])

@@ -11,6 +11,9 @@ from ekya.composition import run_config
 from ekya.profiles.io import read_profiles
 
 TINY = ["experiment=tiny", "threads=1", "~tracking"]
+# profiling mode trains every config of the space: two configs (one per family) are enough for the cache's
+# bookkeeping (tests/execution/test_profiling_mode.py runs it over the full space)
+QUICK = "configspace=quick"
 COLS = ["window", "stream", "config", "accuracy", "oracle_accuracy", "start_accuracy", "end_accuracy",
         "completion_time", "infer_share", "train_share", "retrain_cost", "profiling_cost"]
 
@@ -20,7 +23,7 @@ def _source_window(config: str) -> int:
 
 
 def test_model_cache_in_emulate_then_simulate_from_its_profiles(make_cfg, tmp_path):
-    emu = run_config(make_cfg(*TINY, "scheduler=model_cache", "callbacks=[default,profile_all]"),
+    emu = run_config(make_cfg(*TINY, QUICK, "scheduler=model_cache", "callbacks=[default,profile_all]"),
                      tmp_path / "emu", quiet=True).frame
     assert len(emu) == 2 * 2
     assert emu["config"].str.startswith("cache:").all()
@@ -56,7 +59,7 @@ def test_model_cache_in_emulate_then_simulate_from_its_profiles(make_cfg, tmp_pa
 
 
 def test_thief_with_cached_models_in_emulate_and_profiling_mode(make_cfg, tmp_path):
-    emu = run_config(make_cfg(*TINY, "scheduler.cached_models=true", "callbacks=[default,profile_all]"),
+    emu = run_config(make_cfg(*TINY, QUICK, "scheduler.cached_models=true", "callbacks=[default,profile_all]"),
                      tmp_path / "emu", quiet=True).frame
     assert emu["accuracy"].between(0, 1).all() and (emu["profiling_cost"] > 0).all()
     ps = read_profiles(tmp_path / "emu" / "profiles.json")

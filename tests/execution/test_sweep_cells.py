@@ -10,10 +10,13 @@ from mlflow.tracking import MlflowClient
 
 from ekya.sweeps import fingerprint
 
+from helpers.stores import seed_store
+
 CELL = ["runtime=simulate", "runtime.synthetic.streams=3", "runtime.synthetic.windows=2"]
 
 
 def _sweep(tmp_path, *overrides: str) -> subprocess.CompletedProcess:
+    seed_store(tmp_path)
     return subprocess.run([sys.executable, "-m", "ekya", "-m", *CELL, *overrides], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
 
