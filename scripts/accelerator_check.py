@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "src") not in sys.path:  # run from a checkout without installing
     sys.path.insert(0, str(REPO / "src"))
 
-from ekya.bench._cluster_profile import (ProportionCheck, SharePoint, profile_name, profile_yaml,  # noqa: E402
-                                         write_profile)
+from ekya.bench._cluster_profile import ProportionCheck, SharePoint, profile_name, profile_yaml, write_profile  # noqa: E402
 from ekya.errors import EkyaError  # noqa: E402
 from ekya.execution.ray.share import gpu_env, mps_dirs  # noqa: E402
 
@@ -91,15 +91,17 @@ def write_outputs(results: dict[str, Any], out: Path | None, tolerance: float) -
     gpu = results.get("gpu", "NVIDIA GPU")
     out = out or REPO / "src" / "ekya" / "conf" / "cluster" / f"{profile_name(gpu)}.yaml"
     check = proportion_from_results(results, tolerance)
-    notes = [f"GPU: {gpu}; driver {results.get('driver', '?')}; compute mode {results.get('compute_mode', '?')} "
-             f"(left as it was); measured {results.get('date', '?')}.",
-             "MPS SM count per percentage: " + ", ".join(f"{r['percent']}%: {r['sm_count']}" for r in results["curve"])]
+    notes = [(f"GPU: {gpu}; driver {results.get('driver', '?')}; compute mode {results.get('compute_mode', '?')} "
+              f"(left as it was); measured {results.get('date', '?')}."),
+             "MPS SM count per percentage: "
+             + ", ".join(f"{r['percent']}%: {r['sm_count']}" for r in results["curve"])]
     if check is not None:
         notes.append(f"Two processes at {CHECK_PAIR[0]} % and {CHECK_PAIR[1]} % at once: training rates "
                      f"{check.rate_a:.1f} and {check.rate_b:.1f} samples/s, ratio {check.ratio:.2f} "
                      f"(expected {check.expected:.2f}, tolerance {tolerance:.0%}): {'ok' if check.ok else 'FAILED'}.")
     how = (f"python scripts/accelerator_check.py; edge model {results.get('model', '?')}, training batch "
-           f"{results.get('train_batch', '?')}, inference batch {results.get('infer_batch', '?')}, one process per MPS percentage")
+           f"{results.get('train_batch', '?')}, inference batch {results.get('infer_batch', '?')}, "
+           "one process per MPS percentage")
     path = write_profile(out, profile_yaml(points, title=f"{gpu}, one accelerator, shares enforced by NVIDIA MPS.",
                                            how=how, notes=notes))
     summary: dict[str, Any] = {
@@ -129,7 +131,8 @@ def _graceful(*_: Any) -> None:
     _stop = True
 
 
-def _timed(step, seconds: float, per_step: int, sync) -> tuple[float, list[float]]:
+def _timed(step: Callable[[], object], seconds: float, per_step: int,
+           sync: Callable[[], object]) -> tuple[float, list[float]]:
     """Run ``step`` for about ``seconds`` in chunks; the median chunk rate (items/s) and the chunk rates."""
     rates: list[float] = []
     chunk = max(0.25, seconds / 8)
@@ -346,7 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=REPO / ".ekya" / "accelerator_check" / "results.json")
     ap.add_argument("--mps-dir", type=Path, default=REPO / ".ekya" / "mps-check",
                     help="this check's own MPS daemon directories (not a daemon the user runs)")
-    ap.add_argument("--from-results", type=Path, default=None, help="write the profile from saved results; no GPU needed")
+    ap.add_argument("--from-results", type=Path, default=None,
+                    help="write the profile from saved results; no GPU needed")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--percent", type=int, default=100, help=argparse.SUPPRESS)
     ap.add_argument("--wait-go", action="store_true", help=argparse.SUPPRESS)

@@ -36,7 +36,8 @@ def _results(rate70: float) -> dict:
     for pct in range(10, 101, 10):
         train = 4000.0 * (pct / 100) ** 0.6
         curve.append({"percent": pct, "sm_count": round(132 * pct / 100), "train_samples_per_s": train,
-                      "train_gflops": train * 0.05, "infer_samples_per_s": 3 * train, "infer_gflops": 3 * train * 0.017})
+                      "train_gflops": train * 0.05, "infer_samples_per_s": 3 * train,
+                      "infer_gflops": 3 * train * 0.017})
     return {"gpu": "NVIDIA H200", "driver": "580.1", "compute_mode": "Default", "date": "2026-12-01", "curve": curve,
             "pair": [{"percent": 30, "train_samples_per_s": 3000.0}, {"percent": 70, "train_samples_per_s": rate70}],
             "model": "resnet10_w16 h256 32px", "train_batch": 32, "infer_batch": 256, "skipped": []}
@@ -50,7 +51,8 @@ def test_without_a_gpu_it_exits_2_with_one_line(tmp_path: Path) -> None:
                          text=True, timeout=120, env={"PATH": str(plain), "HOME": str(tmp_path)})
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "accelerator_check: no NVIDIA GPU here (nvidia-smi is missing or lists none); run it on a machine with an NVIDIA GPU"]
+        ("accelerator_check: no NVIDIA GPU here (nvidia-smi is missing or lists none); "
+         "run it on a machine with an NVIDIA GPU")]
     assert not (tmp_path / "x.yaml").exists()
 
 
@@ -142,7 +144,8 @@ def test_the_controller_runs_one_process_per_percentage_and_always_stops_mps(tmp
     try:
         proc = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--percentages", "100",
                                "--seconds", "0.5", "--check-batch", "32", "--budget", "240", "--results", str(results),
-                               "--out", str(out), "--mps-dir", str(tmp_path / "mps")], capture_output=True, text=True, timeout=280, env=env)
+                               "--out", str(out), "--mps-dir", str(tmp_path / "mps")],
+                              capture_output=True, text=True, timeout=280, env=env)
     finally:
         if pidfile.exists():  # the stand-in daemon this test started, had the script not stopped it
             subprocess.run(["kill", pidfile.read_text().strip()], check=False)

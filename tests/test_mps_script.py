@@ -19,7 +19,8 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mps.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 
 FAKE_CONTROL = """#!/usr/bin/env bash
-echo "args=$* cvd=${CUDA_VISIBLE_DEVICES-unset} pipe=$CUDA_MPS_PIPE_DIRECTORY log=$CUDA_MPS_LOG_DIRECTORY" >> "$FAKE_CALLS"
+dirs="pipe=$CUDA_MPS_PIPE_DIRECTORY log=$CUDA_MPS_LOG_DIRECTORY"
+echo "args=$* cvd=${CUDA_VISIBLE_DEVICES-unset} $dirs" >> "$FAKE_CALLS"
 pidfile="$CUDA_MPS_PIPE_DIRECTORY/nvidia-cuda-mps-control.pid"
 if [ "${1:-}" = -d ]; then
     nohup sleep 120 >/dev/null 2>&1 &

@@ -72,7 +72,7 @@ def main(cfg: DictConfig) -> float:
     except KeyboardInterrupt:
         print(f"\nekya: interrupted; resume with:  python -m ekya resume={run_dir}", file=sys.stderr)
         sys.exit(130)
-    except Exception as e:  # noqa: BLE001 - user errors become one line; anything else is a bug to show
+    except Exception as e:  # user errors become one line; anything else is a bug to show
         message = user_error(e)
         if multirun:
             if message is None:

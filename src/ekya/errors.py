@@ -25,6 +25,7 @@ def user_error(error: BaseException) -> str | None:
             key = getattr(e, "full_key", None) or "a key"
             return f"{key} is required and has no value; pass {key}=VALUE"
         if isinstance(e, (ConfigKeyError, ValidationError)):
-            return str(e).splitlines()[0] + "; check the key's name and value (python -m ekya --cfg job prints the config)"
+            return (str(e).splitlines()[0]
+                    + "; check the key's name and value (python -m ekya --cfg job prints the config)")
         e = e.__cause__ or e.__context__
     return None

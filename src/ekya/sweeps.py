@@ -15,9 +15,10 @@ import hashlib
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ekya.atomic import atomic_write
 

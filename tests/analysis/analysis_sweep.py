@@ -1,4 +1,4 @@
-"""A tiny tracked sweep for the analysis tests (the fixture is in conftest.py): simulate cells in a temporary SQLite store.
+"""A tiny tracked sweep for the analysis tests (fixture in conftest.py): simulate cells in a temporary SQLite store.
 
 2 schedulers x 2 accelerator counts x 2 stream counts x 2 seeds, plus what real sweeps leave behind:
 a failed cell, a cell whose process died (left RUNNING) and a rerun of a finished cell.
@@ -94,7 +94,7 @@ def build_sweep(root: Path) -> Sweep:
 
     real_play = SimulateRuntime.play
 
-    def failing_play(self, window):  # noqa: ANN001, ANN202 - the runtime's own signature
+    def failing_play(self, window):  # the runtime's own signature
         if window == 1:
             raise RuntimeError("accelerator lost")
         return real_play(self, window)

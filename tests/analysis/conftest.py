@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from analysis_sweep import Sweep, build_study_sweeps, build_sweep
 
 

@@ -8,19 +8,20 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from analysis_sweep import EXPERIMENT  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.text import Text
+from scipy import stats
 
-from ekya.analysis.__main__ import main  # noqa: E402
-from ekya.analysis.draw import figure_of  # noqa: E402
-from ekya.analysis.studies import STUDIES  # noqa: E402
-from ekya.analysis.table import load_table  # noqa: E402
+from ekya.analysis.__main__ import main
+from ekya.analysis.draw import figure_of
+from ekya.analysis.studies import STUDIES
+from ekya.analysis.table import load_table
+
+from analysis_sweep import EXPERIMENT
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def table(sweep):
     return load_table(sweep.uri, EXPERIMENT, metrics=["accuracy"])
 
 
-def _visible_ticks(axis, lim) -> np.ndarray:  # noqa: ANN001
+def _visible_ticks(axis, lim) -> np.ndarray:
     locs = np.asarray(axis.get_majorticklocs(), dtype=float)
     lo, hi = sorted(lim)
     return locs[(locs >= lo - 1e-9) & (locs <= hi + 1e-9)]
@@ -52,7 +53,8 @@ def test_every_study_draws_with_integer_count_axes_and_an_outside_legend(name, s
         axes = [ax for ax in fig.axes if ax.has_data()]
         assert axes
         for ax in axes:
-            for is_count, axis, lim in ((s.x_is_count, ax.xaxis, ax.get_xlim()), (s.y_is_count, ax.yaxis, ax.get_ylim())):
+            for is_count, axis, lim in ((s.x_is_count, ax.xaxis, ax.get_xlim()),
+                                        (s.y_is_count, ax.yaxis, ax.get_ylim())):
                 if is_count:
                     ticks = _visible_ticks(axis, lim)
                     assert len(ticks) >= 2 and np.allclose(ticks, np.round(ticks)), f"{name}: ticks {ticks}"
@@ -115,7 +117,8 @@ def test_allocation_is_the_schedule_the_cell_wrote(sweep, table, tmp_path):
     plt.close(fig)
     shares = pd.read_csv(drawn.csv)
     doc = json.loads((sweep.run_dirs[("thief", 1, 2, 0)] / "schedule.json").read_text())
-    want = sorted((int(w), p["stream"], p["infer_share"], p["train_share"]) for w, ps in doc["windows"].items() for p in ps)
+    want = sorted((int(w), p["stream"], p["infer_share"], p["train_share"])
+                  for w, ps in doc["windows"].items() for p in ps)
     got = sorted(zip(shares["window"], shares["stream"], shares["infer_share"], shares["train_share"]))
     assert got == want
 

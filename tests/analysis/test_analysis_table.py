@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from analysis_sweep import ACCELERATORS, EXPERIMENT, SCHEDULERS, SEEDS, STREAMS, WINDOWS, run_cell
 from mlflow.tracking import MlflowClient
 
 from ekya.analysis.__main__ import main
 from ekya.analysis.table import ALL_CAMERAS, LONG_COLUMNS, load_table
 from ekya.errors import EkyaError
+
+from analysis_sweep import ACCELERATORS, EXPERIMENT, SCHEDULERS, SEEDS, STREAMS, WINDOWS, run_cell
 
 
 def test_table_has_one_row_per_finished_cell_and_counts_the_skipped(sweep):

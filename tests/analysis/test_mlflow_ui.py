@@ -7,12 +7,22 @@ import socket
 import urllib.parse
 
 import pytest
-from analysis_sweep import EXPERIMENT, SCHEDULERS
 
-from ekya.analysis.ui import (chromium, compare_url, experiment_id, experiment_tags, mlflow_server, parent_runs,
-                              run_tags, screenshot, side_by_side)
+from ekya.analysis.ui import (
+    chromium,
+    compare_url,
+    experiment_id,
+    experiment_tags,
+    mlflow_server,
+    parent_runs,
+    run_tags,
+    screenshot,
+    side_by_side,
+)
 from ekya.errors import EkyaError
 from ekya.results.tracking import CELL_TAGS
+
+from analysis_sweep import EXPERIMENT, SCHEDULERS
 
 
 def _listening(port: int) -> bool:
@@ -68,15 +78,16 @@ def test_the_compare_view_is_rendered_to_a_png(sweep, tmp_path):
 
 
 def test_a_finished_run_prints_the_link_that_opens_its_runs_table(sweep, capsys):
-    from analysis_sweep import cell_overrides
     from mlflow.tracking import MlflowClient
 
     from ekya.composition import run_config
     from ekya.configs import compose_config
 
+    from analysis_sweep import cell_overrides
+
     run_config(compose_config(cell_overrides(sweep.root, "fair", 1, 2, 0, experiment="linked")),
                sweep.root / "runs" / "linked", quiet=False)
     exp = MlflowClient(sweep.uri).get_experiment_by_name("linked").experiment_id
     out = capsys.readouterr().out
-    assert f"mlflow ui --backend-store-uri {sweep.uri}, then open " \
-           f"http://127.0.0.1:5000/#/experiments/{exp}?workflowType=machine_learning" in out
+    assert (f"mlflow ui --backend-store-uri {sweep.uri}, then open "
+            f"http://127.0.0.1:5000/#/experiments/{exp}?workflowType=machine_learning") in out

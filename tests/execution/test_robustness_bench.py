@@ -9,8 +9,15 @@ import pytest
 from scipy.stats import t as student_t
 
 from ekya.bench import robustness
-from ekya.bench.robustness import (RunResult, estimate, noretrain_of, paired_margin, select_members,
-                                   split_names, summarize_cell)
+from ekya.bench.robustness import (
+    RunResult,
+    estimate,
+    noretrain_of,
+    paired_margin,
+    select_members,
+    split_names,
+    summarize_cell,
+)
 from ekya.errors import EkyaError
 
 

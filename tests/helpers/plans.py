@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 from ekya.plans.accuracy import window_accuracy
 from ekya.plans.packing import packable

@@ -12,8 +12,14 @@ import torchvision
 from PIL import Image
 
 from ekya.errors import EkyaError
-from ekya.labels.teachers import (ClassifierTeacher, GroundTruthTeacher, NoisyTeacher, apply_teacher,
-                                  output_to_dataset, teacher_agreement)
+from ekya.labels.teachers import (
+    ClassifierTeacher,
+    GroundTruthTeacher,
+    NoisyTeacher,
+    apply_teacher,
+    output_to_dataset,
+    teacher_agreement,
+)
 from ekya.labels.trained import TrainedTeacher, bootstrap_rows
 from ekya.streams.classes import SIX_CLASSES
 from ekya.streams.samples import StreamSet

@@ -77,7 +77,8 @@ def test_herding_is_the_greedy_argmin_of_the_running_mean() -> None:
         chosen.append(rest[int(np.argmin(dist))])
     assert herd(f, 10) == chosen
     # and the herded mean approaches the class mean far faster than the first samples do
-    assert float(((f[chosen].double().mean(0) - mu) ** 2).sum()) < float(((f[:10].double().mean(0) - mu) ** 2).sum()) / 4
+    herded = float(((f[chosen].double().mean(0) - mu) ** 2).sum())
+    assert herded < float(((f[:10].double().mean(0) - mu) ** 2).sum()) / 4
 
 
 @settings(max_examples=60, deadline=None)

@@ -18,6 +18,7 @@ from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 
+
 @pytest.fixture(scope="module")
 def learner() -> FinetuneLearner:
     return FinetuneLearner(base_epochs=3)
@@ -79,7 +80,8 @@ def test_new_hidden_width_gets_a_new_head_on_the_same_backbone(learner, mild, sm
     new, _ = learner.retrain(model, RetrainConfig("h64", {"frozen": True, "hidden": 64, "epochs": 1}), w.train, w.val,
                              small_synthetic, seed=3)
     assert new.hidden == 64 and new.head[0].out_features == 64 and model.hidden == 256
-    assert all(torch.equal(a, b) for a, b in zip(model.backbone.state_dict().values(), new.backbone.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(model.backbone.state_dict().values(), new.backbone.state_dict().values()))
 
 
 def test_one_epoch_returns_the_trained_weights(learner, mild, small_synthetic) -> None:
@@ -184,7 +186,8 @@ def test_the_learner_config_instantiates() -> None:
 def test_config_with_another_backbone_starts_from_that_backbone(learner, mild, small_synthetic) -> None:
     w = mild[1]
     model = learner.new_model(len(small_synthetic.classes), seed=0)
-    cfg = RetrainConfig("r18", {"backbone": "resnet18", "frozen": True, "hidden": 64, "epochs": 1, "data_fraction": 0.2})
+    cfg = RetrainConfig("r18", {"backbone": "resnet18", "frozen": True, "hidden": 64, "epochs": 1,
+                                "data_fraction": 0.2})
     new, report = learner.retrain(model, cfg, w.train, w.val, small_synthetic, seed=0)
     assert report.from_scratch and new.backbone_name == "resnet18" and new.hidden == 64
     assert model.backbone_name == learner.backbone

@@ -170,7 +170,7 @@ def test_warnings_outside_lightning_still_reach_the_user(learner, window, small_
     forward = type(model.head).forward
 
     def noisy(self, x):
-        warnings.warn("from the model", UserWarning)
+        warnings.warn("from the model", UserWarning, stacklevel=1)
         return forward(self, x)
 
     monkeypatch.setattr(type(model.head), "forward", noisy)

@@ -29,7 +29,8 @@ def test_scheduler_rejects_a_hand_built_bad_budget():
 
 
 def test_cluster_config_keys():
-    b = budget_from_config({"accelerators": 2, "delta": 0.25, "throughput": "linear", "inference": {"max_share": 0.5}}, 120.0, 2.0)
+    b = budget_from_config({"accelerators": 2, "delta": 0.25, "throughput": "linear",
+                            "inference": {"max_share": 0.5}}, 120.0, 2.0)
     assert (b.accelerators, b.delta, b.window, b.label_delay) == (2, 0.25, 120.0, 2.0)
     assert b.infer_scale(0.25) == pytest.approx(0.78)
     with pytest.raises(EkyaError, match="unknown key"):

@@ -16,8 +16,14 @@ from ekya.execution.runtime import WindowSettings
 from ekya.execution.simulate import SimulateRuntime
 from ekya.plans.budget import make_budget
 from ekya.plans.playback import play_window
-from ekya.plans.schedulers.model_cache import (HEURISTICS, ModelCacheScheduler, cache_name, earlier,
-                                               oracle_accuracies, select)
+from ekya.plans.schedulers.model_cache import (
+    HEURISTICS,
+    ModelCacheScheduler,
+    cache_name,
+    earlier,
+    oracle_accuracies,
+    select,
+)
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Plan, StreamPlan
@@ -177,7 +183,8 @@ def test_thief_with_cached_models_is_never_worse_planned_and_takes_the_better_ca
 
 def test_thief_without_the_key_plans_exactly_as_on_profiles_without_cached_configs():
     b, told, _ = _scene_returned()
-    stripped = [StreamProfile(p.stream, p.start_accuracy, tuple(c for c in p.configs if not c.config.startswith("cache:")))
+    stripped = [StreamProfile(p.stream, p.start_accuracy,
+                              tuple(c for c in p.configs if not c.config.startswith("cache:")))
                 for p in told]
     assert ThiefScheduler().plan(told, b) == ThiefScheduler().plan(stripped, b)
 

@@ -24,7 +24,8 @@ def test_exact_fit_finds_what_ffd_misses():
 
 def test_colocatable_streams_keep_both_jobs_on_one_device():
     b = make_budget(2, 100, 0.1)
-    plan = pack(Plan((StreamPlan("a", "c", 0.3, 0.4), StreamPlan("b", "c", 0.5, 0.5), StreamPlan("c", None, 0.2, 0.0))), b)
+    plan = pack(Plan((StreamPlan("a", "c", 0.3, 0.4), StreamPlan("b", "c", 0.5, 0.5),
+                      StreamPlan("c", None, 0.2, 0.0))), b)
     for sp in plan.streams:
         if sp.train_share > 0:
             assert sp.infer_device == sp.train_device

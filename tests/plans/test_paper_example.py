@@ -71,5 +71,6 @@ def test_accuracy_optimised_schedule(brute):
         for seg in res.segments:
             acc = {"A": (0.65, 0.70), "B": (0.50, 0.85)}[res.stream][seg.model == "new"]
             assert acc * BUDGET.infer_scale(seg.infer_share) >= 0.40 - 1e-9
-    uniform = play_window(UniformScheduler("cfg1", 1 / 3).plan([A, B], BUDGET), [A, B], BUDGET, UniformScheduler("cfg1", 1 / 3))
+    uniform = play_window(UniformScheduler("cfg1", 1 / 3).plan([A, B], BUDGET), [A, B], BUDGET,
+                          UniformScheduler("cfg1", 1 / 3))
     assert out.accuracy - uniform.accuracy >= 0.15

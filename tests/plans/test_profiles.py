@@ -32,7 +32,8 @@ def good_doc():
     (lambda d: d["streams"]["cam0"][0]["configs"]["c1"].update(cost=-3), "streams.cam0[0].configs.c1.cost"),
     (lambda d: d["streams"]["cam0"][0]["configs"]["c1"].update(accuracy=1.2), "streams.cam0[0].configs.c1.accuracy"),
     (lambda d: d["streams"]["cam0"][0].update(start_accuracy=-0.1), "streams.cam0[0].start_accuracy"),
-    (lambda d: d["streams"]["cam0"][0]["configs"].update(c9={"accuracy": 0.5, "cost": 1}), "streams.cam0[0].configs.c9"),
+    (lambda d: d["streams"]["cam0"][0]["configs"].update(c9={"accuracy": 0.5, "cost": 1}),
+     "streams.cam0[0].configs.c9"),
     (lambda d: d["streams"]["cam0"][0]["configs"]["c1"].update(predicted_accuracy="high"), "predicted_accuracy"),
     (lambda d: d.update(format="v0"), "format"),
     (lambda d: d["streams"].update(cam1=[]), "streams.cam1"),
@@ -104,7 +105,8 @@ def test_synthetic_is_seeded_and_realistic():
     acc = {c.config: c.accuracy for c in p.configs}
     assert len(acc) == 18
     # diminishing returns with epochs (on average over streams)
-    gains = np.array([[{c.config: c.accuracy for c in q.configs}[f"head_d1_e{e}"] for e in (5, 15, 30)] for q in a.truth[0]])
+    gains = np.array([[{c.config: c.accuracy for c in q.configs}[f"head_d1_e{e}"] for e in (5, 15, 30)]
+                      for q in a.truth[0]])
     assert np.mean(gains[:, 1] - gains[:, 0]) > np.mean(gains[:, 2] - gains[:, 1])
     # some configs are worse than others, some even worse than not retraining
     assert any(c.accuracy < q.start_accuracy for q in a.truth[0] for c in q.configs)

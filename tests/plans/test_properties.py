@@ -75,7 +75,8 @@ def test_plans_fit_and_playback_never_oversubscribes(inst):
         # at every segment boundary, the total share in use stays within the budget
         cuts = sorted({s.t0 for r in out.streams.values() for s in r.segments})
         for t in cuts:
-            used = sum(s.infer_share + s.train_share for r in out.streams.values() for s in r.segments if s.t0 <= t < s.t1)
+            used = sum(s.infer_share + s.train_share
+                       for r in out.streams.values() for s in r.segments if s.t0 <= t < s.t1)
             assert used <= budget.capacity + 1e-6
         for r in out.streams.values():
             assert 0.0 <= r.accuracy <= 1.0 + 1e-12

@@ -30,7 +30,8 @@ def profiles():
 def test_replays_the_original_t0_allocation(tmp_path):
     path = tmp_path / "schedules.json"
     path.write_text(json.dumps(ORIGINAL))
-    sch = ReplayScheduler(str(path), key="100_1_thief_True", first_task=1, camera_map={"zurich": "cam0", "jena": "cam1"})
+    sch = ReplayScheduler(str(path), key="100_1_thief_True", first_task=1,
+                          camera_map={"zurich": "cam0", "jena": "cam1"})
     b = make_budget(1, 100.0, 0.05)
     sch.start_window(0)
     plan = sch.plan(profiles(), b).by_stream()
@@ -54,7 +55,8 @@ def test_a_bad_file_or_option_fails_when_the_scheduler_is_built(tmp_path):
         ReplayScheduler(str(path))
     with pytest.raises(EkyaError, match="scheduler.key: '100_2_thief_True' is not in"):
         ReplayScheduler(str(path), key="100_2_thief_True")
-    with pytest.raises(EkyaError, match=r"scheduler.config_format='\{hp\}_\{epoch\}' is not a format of \{hp\} and \{epochs\}"):
+    with pytest.raises(EkyaError,
+                       match=r"scheduler.config_format='\{hp\}_\{epoch\}' is not a format of \{hp\} and \{epochs\}"):
         ReplayScheduler(str(path), key="100_1_thief_True", config_format="{hp}_{epoch}")
     (tmp_path / "ours.json").write_text(json.dumps({"format": "ekya-schedule/1"}))
     with pytest.raises(EkyaError, match="field 'windows' is missing"):
@@ -65,12 +67,14 @@ def test_clear_errors_at_planning(tmp_path):
     path = tmp_path / "schedules.json"
     path.write_text(json.dumps(ORIGINAL))
     b = make_budget(1, 100.0, 0.05)
-    sch = ReplayScheduler(str(path), key="100_1_thief_True", first_task=1, camera_map={"zurich": "cam0", "jena": "cam1"})
+    sch = ReplayScheduler(str(path), key="100_1_thief_True", first_task=1,
+                          camera_map={"zurich": "cam0", "jena": "cam1"})
     sch.start_window(5)
     with pytest.raises(EkyaError, match="task 6"):
         sch.plan(profiles(), b)
     with pytest.raises(EkyaError, match="cam1"):
-        ReplayScheduler(str(path), key="100_1_fair_True", first_task=1, camera_map={"zurich": "cam0"}).plan(profiles(), b)
+        ReplayScheduler(str(path), key="100_1_fair_True", first_task=1,
+                        camera_map={"zurich": "cam0"}).plan(profiles(), b)
 
 
 def written(plan):
@@ -98,8 +102,10 @@ def test_a_schedule_without_devices_or_whose_devices_do_not_fit_is_packed(tmp_pa
     doc = {"format": "ekya-schedule/1", "windows": {
         "0": [{"stream": "cam0", "config": None, "infer_share": 0.5, "train_share": 0.0},
               {"stream": "cam1", "config": "0_8", "infer_share": 0.25, "train_share": 0.25}],
-        "1": [{"stream": "cam0", "config": None, "infer_share": 0.5, "train_share": 0.0, "infer_device": 3, "train_device": None},
-              {"stream": "cam1", "config": "0_8", "infer_share": 0.25, "train_share": 0.25, "infer_device": 0, "train_device": 0}],
+        "1": [{"stream": "cam0", "config": None, "infer_share": 0.5, "train_share": 0.0,
+               "infer_device": 3, "train_device": None},
+              {"stream": "cam1", "config": "0_8", "infer_share": 0.25, "train_share": 0.25,
+               "infer_device": 0, "train_device": 0}],
     }}
     (tmp_path / "s.json").write_text(json.dumps(doc))
     sch = ReplayScheduler(str(tmp_path / "s.json"))

@@ -65,7 +65,8 @@ def test_a_bad_scheduler_option_fails_at_construction_naming_the_key(make, messa
 def test_uniform_split_per_stream():
     plan = UniformScheduler("c", inference_fraction=0.3).plan([stream(n, 0.5, ("c", 0.8, 10)) for n in "ab"], lin(1))
     # a 0.5 slice per stream: 30 % of it to inference, the rest to training (exact, not in quanta)
-    assert [v for sp in plan.streams for v in (sp.infer_share, sp.train_share)] == pytest.approx([0.15, 0.35, 0.15, 0.35])
+    shares = [v for sp in plan.streams for v in (sp.infer_share, sp.train_share)]
+    assert shares == pytest.approx([0.15, 0.35, 0.15, 0.35])
 
 
 def test_baselines_never_starve_a_stream_when_delta_does_not_divide_the_split():
@@ -103,7 +104,8 @@ def test_default_rule_gives_the_freed_share_to_own_inference():
 def test_fair_reallocation_splits_over_inference_jobs_on_that_device():
     st = state(40.0, "a", [
         dict(stream="a", accuracy=0.8, infer_share=0.1, train_share=0.4, done=True, infer_device=0, train_device=0),
-        dict(stream="b", accuracy=0.6, infer_share=0.1, train_share=0.4, done=False, remaining=5.0, infer_device=0, train_device=0),
+        dict(stream="b", accuracy=0.6, infer_share=0.1, train_share=0.4, done=False, remaining=5.0, infer_device=0,
+             train_device=0),
         dict(stream="c", accuracy=0.6, infer_share=0.5, train_share=0.0, done=True, infer_device=1),
     ])
     shares = FairScheduler("c").on_completion(st, lin(2))
@@ -194,7 +196,8 @@ def test_thief_needs_profiles():
 def test_per_camera_inference_curves(brute):
     # cam "hungry" needs half a GPU of inference for full accuracy; "easy" uses the default curve.
     b = make_budget(1, 100.0, 0.1, throughput="linear",
-                    stream_inference={"hungry": {"max_share": 0.5, "subsampling": [1, 2, 4], "relative_accuracy": [1.0, 0.5, 0.1]}})
+                    stream_inference={"hungry": {"max_share": 0.5, "subsampling": [1, 2, 4],
+                                                 "relative_accuracy": [1.0, 0.5, 0.1]}})
     assert b.scale_for("hungry")(0.3) < b.scale_for("easy")(0.3) == 1.0
     p = [stream("hungry", 0.7, ("c", 0.8, 30.0)), stream("easy", 0.7, ("c", 0.8, 30.0))]
     plan = ThiefScheduler().plan(p, b)

@@ -58,7 +58,8 @@ def test_ingest_finds_the_moving_objects_and_writes_the_layout(videos, tmp_path)
     assert (df["label"] == -1).all() and (df["score"] >= 0.5).all()
     assert ((df["x1"] - df["x0"] > 20) & (df["y1"] - df["y0"] > 20)).all()
     truth = {i + 1: boxes for i, _, boxes in synthetic_frames(**SCENE)}
-    ious = [max(_iou(r, t) for t in truth[f]) for f, *r in df[["frame", "x0", "y0", "x1", "y1"]].itertuples(index=False)]
+    ious = [max(_iou(r, t) for t in truth[f])
+            for f, *r in df[["frame", "x0", "y0", "x1", "y1"]].itertuples(index=False)]
     assert np.mean(np.array(ious) > 0.5) > 0.7  # most boxes are the rectangles (the rest: ghosts, merges)
     for f in df["frame"].unique():
         assert (tmp_path / "cam_a" / "frame_images" / f"{f:06d}.jpg").is_file()

@@ -61,12 +61,13 @@ class Win:
 
 
 def window(n_train=200, n_val=50, index=1):
-    return Win(pd.DataFrame({"teacher_label": np.zeros(n_train, int)}), pd.DataFrame({"teacher_label": np.zeros(n_val, int)}),
-               index)
+    return Win(pd.DataFrame({"teacher_label": np.zeros(n_train, int)}),
+               pd.DataFrame({"teacher_label": np.zeros(n_val, int)}), index)
 
 
 SPACE = {
-    f"full_f{f}_e{e}": RetrainConfig(f"full_f{f}_e{e}", {"frozen": False, "hidden": 64, "epochs": e, "data_fraction": f})
+    f"full_f{f}_e{e}": RetrainConfig(f"full_f{f}_e{e}",
+                                     {"frozen": False, "hidden": 64, "epochs": e, "data_fraction": f})
     for f in (0.5, 1.0) for e in (2, 5, 10)
 }
 

@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.results.continual import (METRICS, AccuracyMatrix, continual_metrics, macro_metrics, matrix_frame,
-                                    running_metrics)
+from ekya.results.continual import (
+    METRICS,
+    AccuracyMatrix,
+    continual_metrics,
+    macro_metrics,
+    matrix_frame,
+    running_metrics,
+)
 
 # rows: base model, then the model serving at the end of windows 1..3; columns: probes of windows 1..3
 R = np.array([[0.5, 0.4, 0.3],

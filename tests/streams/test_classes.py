@@ -5,8 +5,17 @@ from __future__ import annotations
 import pytest
 
 from ekya.errors import EkyaError
-from ekya.streams.classes import (COCO80, COCO91, DATASET_CLASSES, SIX_CLASSES, WAYMO_CLASSES, class_map, coco_id,
-                                  coco_name, convert)
+from ekya.streams.classes import (
+    COCO80,
+    COCO91,
+    DATASET_CLASSES,
+    SIX_CLASSES,
+    WAYMO_CLASSES,
+    class_map,
+    coco_id,
+    coco_name,
+    convert,
+)
 
 SIX = {"person": (1, 1), "bicycle": (2, 2), "car": (3, 3), "motorcycle": (4, 4), "bus": (6, 6), "truck": (8, 8)}
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
+from PIL import Image
 
 from ekya.configs import compose_config
 from ekya.errors import EkyaError
@@ -42,7 +41,8 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
     ta = load_synthetic(tmp_path / "a", seed=3, **TINY).samples
     tc = load_synthetic(tmp_path / "c", seed=4, **TINY).samples
     assert ta.equals(load_synthetic(tmp_path / "b", seed=3, **TINY).samples)
-    assert not ta[["label", "x0", "y0", "x1", "y1", "timestamp"]].equals(tc[["label", "x0", "y0", "x1", "y1", "timestamp"]])
+    cols = ["label", "x0", "y0", "x1", "y1", "timestamp"]
+    assert not ta[cols].equals(tc[cols])
 
 
 def test_schema_through_the_frame_samplelist_loader(small_synthetic: StreamSet) -> None:

@@ -1,4 +1,4 @@
-"""Recurring scenes (dataset.recur): the stream drifts away and comes back; off, the dataset is the one it always was."""
+"""Recurring scenes (dataset.recur): the stream drifts away and comes back; off, the dataset is as it always was."""
 
 from __future__ import annotations
 

@@ -7,8 +7,8 @@ reference/ekya-paper-and-code.md (section 8); a study cites the figure or table 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pandas as pd
 
@@ -208,7 +208,8 @@ def _ablation_loss(frame: pd.DataFrame) -> str:
         return ""
     parts = []
     for g, row in m.iterrows():
-        parts.append(f"G={int(g)}: " + ", ".join(f"{c} {_pts(row[c] - row['thief'])}" for c in m.columns if c != "thief"))
+        parts.append(f"G={int(g)}: "
+                     + ", ".join(f"{c} {_pts(row[c] - row['thief'])}" for c in m.columns if c != "thief"))
     return "against the thief: " + "; ".join(parts) + " (paper Fig. 10a: both lose substantially, most with few GPUs)"
 
 
@@ -234,7 +235,8 @@ def _quantum_gain(frame: pd.DataFrame) -> str:
 
 def _noise_drop(frame: pd.DataFrame) -> str:
     m = _means(frame, ["noise"], "drop")
-    return ("accuracy change against exact predictions: " + ", ".join(f"sd {n:g}: {v:+.1f} points" for n, v in m.items())
+    return ("accuracy change against exact predictions: "
+            + ", ".join(f"sd {n:g}: {v:+.1f} points" for n, v in m.items())
             + " (paper Fig. 11b: at most a 3% drop at 20% noise)")
 
 
@@ -244,17 +246,20 @@ def _gap(frame: pd.DataFrame) -> str:
 
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
-    Study(name="accelerators", sweep="accelerators", reproduces="Fig. 8", title="Accuracy vs accelerators", x="accelerators", y="mean_accuracy",
+    Study(name="accelerators", sweep="accelerators", reproduces="Fig. 8", title="Accuracy vs accelerators",
+          x="accelerators", y="mean_accuracy",
           x_label="accelerators (G)", y_label="mean window accuracy", frame=_headline, facet="streams",
           x_is_count=True, experiment="study-accelerators", headline=_gpu_saving, x_scale="log2",
           description="each scheduler's mean window accuracy over all cameras and windows, per accelerator "
                       "count (paper Fig. 8; experiment=accelerators: 10 simulated streams, G = 1-16)"),
-    Study(name="streams", sweep="streams", reproduces="Fig. 6", title="Accuracy vs number of streams", x="streams", y="mean_accuracy",
+    Study(name="streams", sweep="streams", reproduces="Fig. 6", title="Accuracy vs number of streams",
+          x="streams", y="mean_accuracy",
           x_label="video streams", y_label="mean window accuracy", frame=_headline, facet="accelerators",
           x_is_count=True, experiment="study-streams", headline=_gain_over_baselines,
           description="each scheduler's mean window accuracy as cameras are added, one panel per accelerator "
                       "count (paper Fig. 6; experiment=streams)"),
-    Study(name="capacity", sweep="capacity", reproduces="Table 2", title="Capacity: streams kept at an accuracy target", x="target",
+    Study(name="capacity", sweep="capacity", reproduces="Table 2", title="Capacity: streams kept at an accuracy target",
+          x="target",
           y="capacity", x_label="accuracy target (mean window accuracy)", y_label="streams served (capacity)",
           frame=_capacity, facet="accelerators", y_is_count=True, experiment="study-streams", headline=_capacities,
           paper=(PaperValue(CAPACITY_THRESHOLD, 2, "Ekya", "thief", "Table 2", facet=1),
@@ -262,36 +267,42 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           description="the largest stream count of the sweep whose mean accuracy stays >= each target, per "
                       f"scheduler and accelerator count; the paper's Table 2 is at {CAPACITY_THRESHOLD} "
                       "(the runs of experiment=streams)"),
-    Study(name="windows", sweep="streams", reproduces="", title="Accuracy per window", x="window", y="accuracy", x_label="retraining window",
+    Study(name="windows", sweep="streams", reproduces="", title="Accuracy per window",
+          x="window", y="accuracy", x_label="retraining window",
           y_label="window accuracy (mean over cameras)", frame=_per_window, facet="accelerators",
           x_is_count=True, metrics=("accuracy",), experiment="study-streams",
           description="each window's accuracy averaged over the cameras, per scheduler, one panel per "
                       "accelerator count"),
-    Study(name="allocation", sweep="allocation", reproduces="Fig. 9", title="Allocation per window", x="window", y="share", x_label="retraining window",
+    Study(name="allocation", sweep="allocation", reproduces="Fig. 9", title="Allocation per window",
+          x="window", y="share", x_label="retraining window",
           y_label="accelerators allocated", frame=_allocation, kind="allocation", x_is_count=True,
           experiment="study-allocation",
           description="the window-start allocation of one cell (thief, fewest accelerators, first seed unless "
                       "--run names one): each camera's inference and retraining shares, from the run's "
                       "schedule.json artifact (paper Fig. 9's quantity, at window resolution; experiment=allocation)"),
-    Study(name="ablations", sweep="ablations", reproduces="Fig. 10a", title="Thief ablations: fixed split, fixed config", x="accelerators", y="mean_accuracy",
+    Study(name="ablations", sweep="ablations", reproduces="Fig. 10a",
+          title="Thief ablations: fixed split, fixed config", x="accelerators", y="mean_accuracy",
           x_label="accelerators (G)", y_label="mean window accuracy", frame=_headline, x_is_count=True,
           experiment="study-ablations", headline=_ablation_loss,
           description="the thief against itself with the fair split fixed (thief-fixed_split) and with one "
                       "config for every stream (thief-fixed_config) (paper Fig. 10a; experiment=ablations)"),
-    Study(name="window_length", sweep="window_length", reproduces="Fig. 10b", title="Accuracy vs retraining window length", x="window_seconds",
+    Study(name="window_length", sweep="window_length", reproduces="Fig. 10b",
+          title="Accuracy vs retraining window length", x="window_seconds",
           y="mean_accuracy", x_label="retraining window T (s of video)", y_label="mean window accuracy",
           frame=_with_param("window.seconds", "window_seconds"), experiment="study-window_length",
           headline=_best_window, x_scale="log2",
           description="the same 800 s of video cut into 50-400 s windows, thief and no retraining "
                       "(paper Fig. 10b; experiment=window_length)"),
-    Study(name="quantum", sweep="quantum", reproduces="§6.2 (Δ)", title="Steal quantum Delta: accuracy gained over Delta = 1", x="delta", y="gain",
+    Study(name="quantum", sweep="quantum", reproduces="§6.2 (Δ)",
+          title="Steal quantum Delta: accuracy gained over Delta = 1", x="delta", y="gain",
           x_label="steal quantum Delta (share of an accelerator)", y_label="accuracy gain (points)",
           frame=_relative_to("cluster.delta", "delta", 1.0, "gain"), experiment="study-quantum",
           headline=_quantum_gain, x_scale="log2",
           paper=(PaperValue(0.1, 8.0, "1.0 -> 0.1", "thief", "§6.2"),),
           description="mean accuracy at each Delta minus that at Delta = 1.0 (same scheduler and seed), 10 "
                       "simulated streams on 4 accelerators (paper section 6.2; experiment=quantum)"),
-    Study(name="noise", sweep="noise", reproduces="Fig. 11b", title="Prediction error injected: accuracy it costs", x="noise", y="drop",
+    Study(name="noise", sweep="noise", reproduces="Fig. 11b", title="Prediction error injected: accuracy it costs",
+          x="noise", y="drop",
           x_label="sd of the error added to predicted accuracy", y_label="accuracy change (points)",
           frame=_relative_to("runtime.synthetic.noise", "noise", 0.0, "drop"), experiment="study-noise",
           headline=_noise_drop,
@@ -299,14 +310,16 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           description="mean accuracy with Gaussian error of sd 0-0.2 on the predictions the thief plans on, "
                       "minus that with exact predictions (same seed); 10 simulated streams, 4 accelerators "
                       "(paper Fig. 11b; experiment=noise)"),
-    Study(name="profiler", sweep="profiler", reproduces="Fig. 11a", title="Micro-profiler error against full training", x="abs_error", y="fraction",
+    Study(name="profiler", sweep="profiler", reproduces="Fig. 11a", title="Micro-profiler error against full training",
+          x="abs_error", y="fraction",
           x_label="|predicted - reached| accuracy (points)", y_label="fraction of predictions (ECDF)",
           frame=_profiled, kind="ecdf", experiment="study-profiler",
           paper=(PaperValue(5.8, 0.5, "median abs. error", "thief", "Fig. 11a"),),
           description="the distribution of |micro-profiled prediction - accuracy full training reached on the "
                       "window's live data| over every camera, window and config, one line per seed, from each "
                       "run's profiling.csv (paper Fig. 11a; experiment=profiler)"),
-    Study(name="optimality", sweep="optimality", reproduces="", title="The thief against the exact optimum", x="streams", y="ratio",
+    Study(name="optimality", sweep="optimality", reproduces="", title="The thief against the exact optimum",
+          x="streams", y="ratio",
           x_label="video streams", y_label="thief / optimal mean accuracy", frame=_ratio_to_optimal,
           facet="accelerators", x_is_count=True, experiment="study-optimality", headline=_gap,
           description="per small simulated instance the thief's mean accuracy over that of the exact optimum "

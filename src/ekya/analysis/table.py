@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import pandas as pd
 
@@ -130,7 +130,8 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
     """Pull an experiment's finished cells with ``mlflow.search_runs``; ``metrics`` are read per window.
 
     ``filter_string`` is an MLflow search filter on the parent runs (e.g. ``tags.runtime = 'simulate'``
-    or ``params.window.seconds = '200'``); a kept cell keeps all its cameras. Raises EkyaError when the experiment is missing or has no finished run.
+    or ``params.window.seconds = '200'``); a kept cell keeps all its cameras. Raises EkyaError when the
+    experiment is missing or has no finished run.
     """
     import mlflow
 

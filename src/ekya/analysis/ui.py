@@ -18,9 +18,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ekya.errors import EkyaError
 
@@ -54,7 +55,8 @@ def _get(url: str, timeout: float = 10.0) -> dict[str, Any]:
 
 
 def _post(url: str, body: dict[str, Any], timeout: float = 30.0) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),  # noqa: S310 - a local http URL we built
+                                 headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - a local http URL we built
         return json.loads(r.read() or b"{}")
 
@@ -104,7 +106,8 @@ def mlflow_server(backend_store_uri: str, log: Path, port: int | None = None,
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise EkyaError(f"mlflow server on port {port} did not answer within {START_TIMEOUT_S:.0f} s; see {log}")
+                raise EkyaError(f"mlflow server on port {port} did not answer within {START_TIMEOUT_S:.0f} s; "
+                                f"see {log}")
             time.sleep(0.3)
         yield server
     finally:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -23,7 +24,7 @@ class RunContext:
     params: Mapping[str, Any]
     tags: Mapping[str, str]
     #: every callback of the run by its config name (a checkpoint saves and restores their state)
-    callbacks: dict[str, "Callback"] = field(default_factory=dict)
+    callbacks: dict[str, Callback] = field(default_factory=dict)
     records: list[WindowRecord] = field(default_factory=list)
     next_window: int | None = None
     #: the runtime's state to restore before playing (set by a checkpoint when resuming)

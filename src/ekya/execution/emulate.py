@@ -110,7 +110,7 @@ class EmulateRuntime(Runtime):
         self.model_cache = ModelCache.for_scheduler(self)
 
     @classmethod
-    def check_settings(cls, accelerator_gflops: float = 2.0, cost_noise: float = 0.0, **_: Any) -> None:
+    def check_settings(cls, *, accelerator_gflops: float = 2.0, cost_noise: float = 0.0, **_: Any) -> None:
         """The emulated accelerator's rate must be positive, the cost noise non-negative."""
         if not (float(accelerator_gflops) > 0 and math.isfinite(float(accelerator_gflops))):
             raise EkyaError(f"runtime.accelerator_gflops must be > 0, got {accelerator_gflops}")
@@ -164,7 +164,7 @@ class EmulateRuntime(Runtime):
         return self.base_cache / f"{cam}-{digest}.pt"
 
     def snapshot(self) -> Any:
-        """Current and base models of every camera (descriptions and state dicts), the profiler's state, the matrices."""
+        """Every camera's current and base models (descriptions, state dicts), the profiler's state, the matrices."""
         return {"models": {cam: self.learner.model_state(m) for cam, m in self.models.items()},
                 "base": {cam: self.learner.model_state(m) for cam, m in self.base.items()},
                 "profiler": self.profiler.state(),
@@ -304,7 +304,8 @@ class EmulateRuntime(Runtime):
                 noretrain_accuracy=reference[cam], predicted_accuracy=sp.predicted_accuracy,
                 start_accuracy=starts[cam], end_accuracy=end_acc,
                 retrain_cost=done_jobs[cam].cost if cam in done_jobs else 0.0,
-                completion_time=res.completion_time if done else math.nan, scheduler_seconds=sched_s,
+                completion_time=math.nan if res.completion_time is None else res.completion_time,
+                scheduler_seconds=sched_s,
                 predicted_cost=pred_cost, profiling_cost=spent[cam], oracle_accuracy=oracle.get(cam, math.nan),
             ))
         if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it

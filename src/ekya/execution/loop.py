@@ -16,6 +16,7 @@ log = logging.getLogger("ekya.loop")
 
 def headline(run: RunContext) -> dict[str, float]:
     """The run's headline metrics: mean window accuracy with retraining and without."""
+    assert run.frame is not None, "called after the last window, when run.frame is set"
     overall = run.frame[["accuracy", "noretrain_accuracy"]].mean()
     return {"mean_accuracy": float(overall["accuracy"]),
             "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])}
@@ -28,7 +29,8 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
     exception, the error passed along) or KILLED (Ctrl-C); the exception itself propagates.
     """
     callbacks = sorted(run.callbacks.values(), key=lambda cb: cb.order)
-    status, error = "FINISHED", None
+    status = "FINISHED"
+    error: BaseException | None = None
     try:
         for cb in callbacks:
             cb.on_run_start(run)
@@ -43,9 +45,9 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
             run.next_window = w + 1
             for cb in callbacks:
                 cb.on_window_end(run, result)
-        run.frame = records_frame(run.records)
+        run.frame = frame = records_frame(run.records)
         csv = run.run_dir / "windows.csv"
-        atomic_write(csv, lambda tmp: run.frame.to_csv(tmp, index=False))
+        atomic_write(csv, lambda tmp: frame.to_csv(tmp, index=False))
         run.artifacts = [csv, run.run_dir / "config.yaml", *run.artifacts]
         run.summary = headline(run)
         for cb in callbacks:

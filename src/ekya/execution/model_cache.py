@@ -22,8 +22,9 @@ synthetic stream has neither: those heuristics then fall back to the class histo
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,7 +87,7 @@ class ModelCache:
         self.serving: dict[str, tuple[str, int]] = {}
         #: camera -> the candidates offered in the window being played
         self.offered: dict[str, list[Candidate]] = {}
-        self.window: int | None = None
+        self._window: int | None = None
         self._val: dict[tuple[str, int, str], float] = {}
         self._obs: dict[tuple[str, int], dict[str, Any]] = {}
 
@@ -142,9 +143,16 @@ class ModelCache:
             out += [Candidate(cache_name(i, None if src == cam else src), src, i, m) for i, m in entries]
         return out
 
+    @property
+    def window(self) -> int:
+        """The window being played (set by ``start_window``)."""
+        if self._window is None:
+            raise RuntimeError("ModelCache.start_window has not been called")
+        return self._window
+
     def start_window(self, k: int) -> None:
         """Fix the candidates of window k (training the pretrained pass's models it needs)."""
-        self.window = int(k)
+        self._window = int(k)
         self.offered = {cam: self.candidates(cam, k) for cam in self.rt.streams}
 
     # -- what is observable and what is told ------------------------------------------------------------

@@ -62,7 +62,7 @@ class Runtime(ABC):
     #: what the run plays on (a dataset's or a profile set's name): names the MLflow experiment by default
     source: str
 
-    @classmethod
+    @classmethod  # noqa: B027 - optional hook: a runtime without keys of its own has nothing to check
     def check_settings(cls, **settings: Any) -> None:
         """Raise EkyaError for a bad value among the runtime's own keys (called before any part is built)."""
 
@@ -82,7 +82,7 @@ class Runtime(ABC):
         """Each camera's probe-accuracy matrix so far (``ekya.results.continual``); None where no models exist."""
         return None
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook: most runtimes hold nothing outside the process
         """Release what the runtime holds outside this process (actors, leases); the loop calls it at every end."""
 
     def describe(self) -> dict[str, str]:

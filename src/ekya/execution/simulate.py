@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -21,7 +22,7 @@ from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.model_cache import cache_request, oracle_accuracies, without_cache
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
-from ekya.plans.types import Budget
+from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import ProfileSet, RetrainConfig
 from ekya.results.records import WindowRecord
 
@@ -46,7 +47,7 @@ def simulate(
 
 
 def _play(profile_set: ProfileSet, scheduler: Scheduler, budget: Budget, windows: Sequence[int] | None,
-          use_predictions: bool, checks: Sequence[float]):
+          use_predictions: bool, checks: Sequence[float]) -> Iterator[tuple[Plan, list[dict[str, Any]]]]:
     """Per window: (its initial plan, one row per stream)."""
     todo = list(range(profile_set.n_windows)) if windows is None else list(windows)
     bad = [w for w in todo if not 0 <= w < profile_set.n_windows]
@@ -56,7 +57,7 @@ def _play(profile_set: ProfileSet, scheduler: Scheduler, budget: Budget, windows
         truth = profile_set.truth[w]
         told = profile_set.predicted[w] if use_predictions else truth
         if cache_request(scheduler) is None:  # cached-model configs are only for schedulers that ask for them
-            truth, told = without_cache(truth), without_cache(told)
+            truth, told = tuple(without_cache(truth)), tuple(without_cache(told))
         scheduler.start_window(w)
         t0 = time.perf_counter()
         plan = scheduler.plan(told, budget)
@@ -65,7 +66,7 @@ def _play(profile_set: ProfileSet, scheduler: Scheduler, budget: Budget, windows
         rows = []
         for sp in plan.streams:
             res = out.streams[sp.stream]
-            dev = f"{'' if sp.infer_device is None else sp.infer_device}/{'' if sp.train_device is None else sp.train_device}"
+            dev = "/".join("" if d is None else str(d) for d in (sp.infer_device, sp.train_device))
             rows.append({
                 "window": w, "stream": sp.stream, "config": sp.config or "none", "infer_share": sp.infer_share,
                 "train_share": sp.train_share, "device": dev,

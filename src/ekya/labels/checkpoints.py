@@ -15,7 +15,7 @@ _WRAPPERS = ("state_dict", "model_state_dict", "model")
 
 
 def load_torchvision_checkpoint(arch: str, weights: str | Path, num_classes: int, key: str, what: str = "classifier",
-                                count_key: str = "num_classes", **model_kwargs: Any) -> "nn.Module":
+                                count_key: str = "num_classes", **model_kwargs: Any) -> nn.Module:
     """``arch`` built with no pretrained weights and loaded from the ``weights`` file, in eval mode.
 
     Accepts a bare state_dict or one nested under 'state_dict', 'model_state_dict' or 'model', and
@@ -36,7 +36,7 @@ def load_torchvision_checkpoint(arch: str, weights: str | Path, num_classes: int
         raise EkyaError(f"{key}.arch={arch!r} is not a torchvision {what} ({e})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file
+    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
         raise EkyaError(f"{path}: not a PyTorch checkpoint ({type(e).__name__}: {e})") from None
     for wrapper in _WRAPPERS:
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):

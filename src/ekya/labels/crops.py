@@ -6,7 +6,7 @@ classifiers expect ImageNet mean/std normalisation, which is added here.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -26,7 +26,8 @@ def crop_array(ss: StreamSet, row: int, size: int) -> np.ndarray:
     return a.transpose(2, 0, 1)
 
 
-def iter_crop_batches(ss: StreamSet, rows: np.ndarray, size: int, batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+def iter_crop_batches(ss: StreamSet, rows: np.ndarray, size: int,
+                      batch_size: int) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
     """Yield (row positions, batch tensor) over ``rows`` in order."""
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]

@@ -16,10 +16,11 @@ names (``conf/labeler/*.yaml``):
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,9 @@ from ekya.errors import EkyaError
 from ekya.labels.checkpoints import load_torchvision_checkpoint
 from ekya.streams.classes import DATASET_CLASSES, class_map
 from ekya.streams.samples import StreamSet
+
+if TYPE_CHECKING:
+    import torch
 
 
 @runtime_checkable
@@ -105,7 +109,7 @@ class NoisyTeacher:
         return out
 
 
-def output_to_dataset(logits: "np.ndarray", output: str, classes: tuple[str, ...]) -> np.ndarray:
+def output_to_dataset(logits: np.ndarray, output: str, classes: tuple[str, ...]) -> np.ndarray:
     """Map classifier logits to dataset class ids.
 
     ``output='dataset'``: the classifier already predicts the dataset's classes. ``coco80``/``coco91``:
@@ -153,7 +157,8 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def classify(model, stream_set: StreamSet, image_size: int, batch_size: int, device: str = "cpu") -> np.ndarray:
+def classify(model: torch.nn.Module, stream_set: StreamSet, image_size: int, batch_size: int,
+             device: str = "cpu") -> np.ndarray:
     """Logits of ``model`` for every sample's crop, in row order."""
     import torch
 
@@ -172,9 +177,11 @@ class ClassifierTeacher:
     """A torchvision classifier checkpoint the user names, run on every crop."""
 
     def __init__(self, weights: str, arch: str = "resnet18", output: str = "dataset", num_outputs: int | None = None,
-                 image_size: int = 224, batch_size: int = 64, device: str = "cpu", num_threads: int | None = None) -> None:
+                 image_size: int = 224, batch_size: int = 64, device: str = "cpu",
+                 num_threads: int | None = None) -> None:
         self.weights, self.arch, self.output, self.num_threads = weights, arch, output, num_threads
-        self.num_outputs, self.image_size, self.batch_size, self.device = num_outputs, int(image_size), int(batch_size), device
+        self.num_outputs, self.image_size, self.batch_size = num_outputs, int(image_size), int(batch_size)
+        self.device = device
         self.name = f"classifier({arch}:{Path(weights).name})"
 
     def label(self, stream_set: StreamSet) -> np.ndarray:
@@ -191,4 +198,6 @@ class ClassifierTeacher:
 def teacher_agreement(samples: pd.DataFrame) -> float:
     """Fraction of rows with a known label where teacher_label equals label (the golden model's accuracy)."""
     known = samples["label"] >= 0
-    return float((samples.loc[known, "teacher_label"] == samples.loc[known, "label"]).mean()) if known.any() else float("nan")
+    if not known.any():
+        return float("nan")
+    return float((samples.loc[known, "teacher_label"] == samples.loc[known, "label"]).mean())

@@ -47,7 +47,8 @@ class TrainedTeacher:
         if not 0 < float(bootstrap_fraction) <= 1:
             raise EkyaError(f"labeler.bootstrap_fraction must be in (0, 1], got {bootstrap_fraction}")
         self.arch, self.epochs, self.lr, self.batch_size = arch, int(epochs), float(lr), int(batch_size)
-        self.image_size, self.fraction, self.seed, self.device = int(image_size), float(bootstrap_fraction), int(seed), device
+        self.image_size, self.fraction, self.seed = int(image_size), float(bootstrap_fraction), int(seed)
+        self.device = device
         self.num_threads, self.learner = num_threads, learner
         self.name = f"trained({getattr(learner, 'backbone', None) or arch})"
         self.model: torch.nn.Module | None = None

@@ -10,12 +10,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ekya.learners.base import Learner, TrainReport
-    from ekya.learners.checkpoint import load_checkpoint, save_checkpoint
-    from ekya.learners.icarl import ICaRLLearner
-    from ekya.learners.icarl_model import ICaRLModel
-    from ekya.learners.learner import FinetuneLearner
-    from ekya.learners.model import EdgeModel
+    # ``X as X``: re-exported (loaded by __getattr__ below; ``__all__`` is built from _WHERE)
+    from ekya.learners.base import Learner as Learner
+    from ekya.learners.base import TrainReport as TrainReport
+    from ekya.learners.checkpoint import load_checkpoint as load_checkpoint
+    from ekya.learners.checkpoint import save_checkpoint as save_checkpoint
+    from ekya.learners.icarl import ICaRLLearner as ICaRLLearner
+    from ekya.learners.icarl_model import ICaRLModel as ICaRLModel
+    from ekya.learners.learner import FinetuneLearner as FinetuneLearner
+    from ekya.learners.model import EdgeModel as EdgeModel
 
 _WHERE = {"Learner": "base", "TrainReport": "base", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
           "FinetuneLearner": "learner", "EdgeModel": "model", "ICaRLLearner": "icarl", "ICaRLModel": "icarl_model"}

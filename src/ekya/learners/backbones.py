@@ -15,7 +15,7 @@ non-linearity between its two Linears, which makes them one linear map).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torchvision
@@ -102,4 +102,5 @@ def build_head(feature_dim: int, hidden: int, num_classes: int) -> nn.Sequential
     """Linear(feature_dim -> hidden) + ReLU + Linear(hidden -> num_classes)."""
     if int(hidden) < 1:
         raise EkyaError(f"hidden={hidden}: the head's hidden width must be >= 1")
-    return nn.Sequential(nn.Linear(feature_dim, int(hidden)), nn.ReLU(inplace=True), nn.Linear(int(hidden), num_classes))
+    return nn.Sequential(nn.Linear(feature_dim, int(hidden)), nn.ReLU(inplace=True),
+                         nn.Linear(int(hidden), num_classes))

@@ -62,9 +62,10 @@ def load_checkpoint(path: str | Path, num_classes: int | None = None) -> EdgeMod
                         "(it may contain {camera})")
     try:
         model = edge_model_from_state(torch.load(path, map_location="cpu", weights_only=True))
-    except Exception as e:  # any unreadable or foreign file: one clear message, not a pickle traceback
+    except Exception as e:  # noqa: BLE001 - any unreadable or foreign file: one clear message, not a pickle traceback
         raise EkyaError(f"learner.checkpoint: {path} is not an ekya model checkpoint ({e}); "
                         "write it with ekya.learners.save_checkpoint") from None
     if num_classes is not None and model.num_classes != num_classes:
-        raise EkyaError(f"learner.checkpoint: {path} predicts {model.num_classes} classes, the dataset has {num_classes}")
+        raise EkyaError(f"learner.checkpoint: {path} predicts {model.num_classes} classes, the dataset has "
+                        f"{num_classes}")
     return model

@@ -51,12 +51,12 @@ class CropCache:
             bigger[: self._count] = self._store[: self._count]
             self._store = bigger
 
-    def pack(self, df: pd.DataFrame) -> "CropPack":
+    def pack(self, df: pd.DataFrame) -> CropPack:
         """The table's crops (decoded here if need be) as plain arrays that travel to another process or node."""
         rows = df.drop_duplicates(["path", "x0", "y0", "x1", "y1"])
         return CropPack(self.size, self._keys(rows), self.images(rows).numpy())
 
-    def preload(self, pack: "CropPack") -> None:
+    def preload(self, pack: CropPack) -> None:
         """Take a pack's crops as already decoded, so a job reads none of them from the dataset's files."""
         if pack.size != self.size:
             raise ValueError(f"a crop pack of size {pack.size} cannot fill a cache of size {self.size}")

@@ -7,8 +7,9 @@ number of samples it pushed through each pass, independent of the machine and it
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -33,13 +34,13 @@ class SampleFlops:
         return self.backbone_forward + self.head_forward
 
 
-def _count(fn) -> float:
+def _count(fn: Callable[[], object]) -> float:
     with FlopCounterMode(display=False) as counter:
         fn()
     return float(counter.get_total_flops()) / _BATCH
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_flops(backbone: str, hidden: int, num_classes: int, image_size: int) -> SampleFlops:
     """Measure (once per architecture) the per-sample FLOPs of every pass."""
     with torch.random.fork_rng():

@@ -24,7 +24,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,11 @@ from ekya.learners.finetune import Batches, fit
 from ekya.learners.flops import sample_flops
 from ekya.learners.herding import normalise, pick_memory
 from ekya.learners.icarl_model import (
-    CROP_KEY, ICaRLModel, as_memory, icarl_model_from_state, icarl_model_state,
+    CROP_KEY,
+    ICaRLModel,
+    as_memory,
+    icarl_model_from_state,
+    icarl_model_state,
 )
 from ekya.learners.icarl_module import LOSSES, ICaRLModule, bce_targets
 from ekya.learners.learner import FinetuneLearner, _batched, _camera_of, _labelled
@@ -123,7 +128,7 @@ class ICaRLLearner(FinetuneLearner):
 
     def fit_base(self, stream_set: StreamSet, bootstrap: Window | pd.DataFrame,
                  seed: int) -> tuple[ICaRLModel, TrainReport | None]:
-        """``FinetuneLearner.fit_base`` with an iCaRL job; a checkpoint's model gets its memory from the bootstrap data."""
+        """``FinetuneLearner.fit_base`` with an iCaRL job; a checkpoint's model gets its memory from bootstrap data."""
         model, report = super().fit_base(stream_set, bootstrap, seed)
         if report is not None:
             return model, report
@@ -173,8 +178,9 @@ class ICaRLLearner(FinetuneLearner):
             rows = pd.concat([rows, model.memory[["path", "x0", "y0", "x1", "y1"]]], ignore_index=True)
         return rows
 
-    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
-                stream_set: StreamSet, seed: int, distill: bool = True) -> tuple[ICaRLModel, TrainReport]:
+    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame,  # noqa: PLR0915 - to be split
+                val_df: pd.DataFrame, stream_set: StreamSet, seed: int,
+                distill: bool = True) -> tuple[ICaRLModel, TrainReport]:
         """Train a copy of ``model`` on the pool plus its exemplars, then herd its next memory; ``model`` is untouched.
 
         ``distill``: use ``model`` as the teacher (False for an untrained start; a fresh model never is one).

@@ -59,7 +59,7 @@ class ICaRLModel(EdgeModel):
         self.flipped: torch.Tensor | None = None
 
     @classmethod
-    def from_edge(cls, model: EdgeModel) -> "ICaRLModel":
+    def from_edge(cls, model: EdgeModel) -> ICaRLModel:
         """An ICaRLModel with ``model``'s weights and an empty memory (on the CPU)."""
         with torch.random.fork_rng(devices=[]):  # the weights are overwritten at once
             new = cls(model.backbone_name, model.hidden, model.num_classes, model.image_size)

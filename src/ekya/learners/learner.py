@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -155,7 +156,7 @@ class FinetuneLearner(Learner):
         return hit[1]
 
     def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
-        """Every sample whose crop a ``retrain`` of ``model`` on this pool reads: the pool and the model's replay memory."""
+        """Every sample whose crop a ``retrain`` of ``model`` on this pool reads: the pool and the model's memory."""
         parts = [train_df, val_df]
         buffer = self._buffer_of(model)
         if buffer is not None and len(buffer):
@@ -176,7 +177,8 @@ class FinetuneLearner(Learner):
 
     # -- models --------------------------------------------------------------------------------
 
-    def new_model(self, num_classes: int, seed: int, backbone: str | None = None, hidden: int | None = None) -> EdgeModel:
+    def new_model(self, num_classes: int, seed: int, backbone: str | None = None,
+                  hidden: int | None = None) -> EdgeModel:
         """A freshly initialised edge model on the CPU (deterministic given the seed)."""
         with torch.random.fork_rng():
             torch.manual_seed(int(seed))
@@ -221,8 +223,9 @@ class FinetuneLearner(Learner):
 
     # -- retraining ----------------------------------------------------------------------------
 
-    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
-                stream_set: StreamSet, seed: int, distill: bool = True) -> tuple[EdgeModel, TrainReport]:
+    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame,  # noqa: PLR0915 - to be split
+                val_df: pd.DataFrame, stream_set: StreamSet, seed: int,
+                distill: bool = True) -> tuple[EdgeModel, TrainReport]:
         """Train a copy of ``model`` with ``config`` on the teacher labels of ``train_df``; ``model`` is untouched.
 
         ``distill``: with ``lwf.weight`` > 0, distil from ``model`` (False for an untrained start).

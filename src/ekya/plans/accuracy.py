@@ -51,7 +51,9 @@ class Segment:
 def post_share(infer: np.ndarray | float, train: np.ndarray | float) -> np.ndarray | float:
     """Inference share once training is done (or before it starts): I + R if co-located, else I."""
     total = np.add(infer, train)
-    return np.where(total <= 1.0 + EPS, total, infer) if isinstance(total, np.ndarray) else (total if total <= 1.0 + EPS else infer)
+    if isinstance(total, np.ndarray):
+        return np.where(total <= 1.0 + EPS, total, infer)
+    return total if total <= 1.0 + EPS else infer
 
 
 def retraining_integral(
@@ -67,7 +69,8 @@ def retraining_integral(
     """Integral over [t0, t1] of inference accuracy while a job with ``work`` left runs from t0 at ``rate``."""
     span = max(t1 - t0, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        dur = np.where(np.asarray(rate) > 0, np.asarray(work, dtype=float) / np.where(np.asarray(rate) > 0, rate, 1.0), np.inf)
+        running = np.asarray(rate) > 0
+        dur = np.where(running, np.asarray(work, dtype=float) / np.where(running, rate, 1.0), np.inf)
     done = dur <= span + EPS
     d = np.minimum(dur, span)
     old = np.multiply(a_old, scale_during)
@@ -92,7 +95,8 @@ def window_accuracy(
     scalar = all(np.ndim(v) == 0 for v in (a0, a1, cost, infer, train))
     infer_a = np.asarray(infer, dtype=float)
     train_a = np.asarray(train, dtype=float)
-    post = np.asarray(post_share(np.atleast_1d(infer_a), np.atleast_1d(train_a))).reshape(np.broadcast(infer_a, train_a).shape)
+    post = np.asarray(post_share(np.atleast_1d(infer_a), np.atleast_1d(train_a)))
+    post = post.reshape(np.broadcast(infer_a, train_a).shape)
     curve = budget.scale_for(stream)
     s_i = evaluate(curve, infer_a)
     s_post = evaluate(curve, post)
@@ -100,7 +104,8 @@ def window_accuracy(
     s_prof = evaluate(curve, post * budget.profiling_keep)
     out = window_accuracy_values(a0, a1, cost, s_post, s_i, s_post, rate, budget.window, budget.label_delay,
                                  s_prof, budget.profiling_start)
-    out = np.where(train_a > 0, out, no_retraining_values(a0, s_i, evaluate(curve, infer_a * budget.profiling_keep), budget))
+    unchanged = no_retraining_values(a0, s_i, evaluate(curve, infer_a * budget.profiling_keep), budget)
+    out = np.where(train_a > 0, out, unchanged)
     return float(out) if scalar else out
 
 
@@ -135,7 +140,7 @@ def window_accuracy_values(
     d = min(max(delay, 0.0), window)
     p = d if profiling_start is None or scale_profiling is None else min(max(profiling_start, 0.0), d)
     before = np.multiply(a0, scale_before) * p
-    if p < d:
+    if p < d and scale_profiling is not None:  # p < d only when scale_profiling is given
         before = before + np.multiply(a0, scale_profiling) * (d - p)
     total = before + retraining_integral(a0, a1, cost, scale_during, scale_after, rate, d, window)
     return total / window

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ekya.errors import EkyaError
 from ekya.plans.curves import InferenceCurve, TrainThroughput
@@ -68,7 +69,8 @@ def _curve(spec: InferenceCurve | Mapping[str, Any]) -> InferenceCurve:
     known = {"subsampling", "relative_accuracy", "max_share"}
     if set(spec) - known:
         raise EkyaError(f"inference curve: unknown key(s) {sorted(set(spec) - known)}; expected {sorted(known)}")
-    return InferenceCurve(**{k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in spec.items()})
+    fields: dict[str, Any] = {k: (tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in spec.items()}
+    return InferenceCurve(**fields)
 
 
 def budget_from_config(cluster: Mapping[str, Any], window: float, label_delay: float = 0.0) -> Budget:

@@ -8,8 +8,9 @@ pure-Python path) or a numpy array (vectorised path), so they can be used direct
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -57,7 +58,8 @@ class InferenceCurve:
         xp = tuple(float(v) for v in self.subsampling)
         fp = tuple(float(v) for v in self.relative_accuracy)
         if len(xp) != len(fp) or len(xp) < 1:
-            raise EkyaError("inference curve: 'subsampling' and 'relative_accuracy' must be non-empty and of equal length")
+            raise EkyaError("inference curve: 'subsampling' and 'relative_accuracy' must be non-empty and "
+                            "of equal length")
         if any(b <= a for a, b in zip(xp, xp[1:])) or xp[0] < 1:
             raise EkyaError("inference curve: 'subsampling' factors must be increasing and >= 1")
         if any(not 0.0 <= v <= 1.0 for v in fp):
@@ -72,7 +74,7 @@ class InferenceCurve:
     @overload
     def __call__(self, share: np.ndarray) -> np.ndarray: ...
 
-    def __call__(self, share):
+    def __call__(self, share: float | np.ndarray) -> float | np.ndarray:
         """Accuracy multiplier in [0, 1] at inference share(s) ``share``."""
         xp, fp = self.subsampling, self.relative_accuracy
         if isinstance(share, (float, int)):
@@ -121,7 +123,7 @@ class TrainThroughput:
     @overload
     def __call__(self, share: np.ndarray) -> np.ndarray: ...
 
-    def __call__(self, share):
+    def __call__(self, share: float | np.ndarray) -> float | np.ndarray:
         """Relative training rate at training share(s) ``share``."""
         if isinstance(share, (float, int)):
             if share <= 0:
@@ -135,7 +137,7 @@ class TrainThroughput:
         return np.interp(s, self._xp, self._fp, left=0.0, right=self._fp[-1])
 
 
-def evaluate(fn, shares: np.ndarray) -> np.ndarray:
+def evaluate(fn: Callable[[Any], Any], shares: np.ndarray) -> np.ndarray:
     """Evaluate a share curve on an array, falling back to element-wise calls for scalar-only callables."""
     shares = np.asarray(shares, dtype=float)
     try:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 from ekya.plans.quanta import EPS
 from ekya.plans.types import Budget, Plan, StreamPlan
@@ -167,8 +167,10 @@ def pack(plan: Plan, budget: Budget, loss: LossFn | None = None) -> Plan:
             break
         repaired = True
         # A job bigger than one accelerator can never be placed: shrink it first.
-        big = [(k, kind) for k, s in enumerate(streams) for kind, v in (("infer", s.infer_share), ("train", s.train_share)) if v > 1.0 + EPS]
-        cands = big or [(k, kind) for k, s in enumerate(streams) for kind, v in (("infer", s.infer_share), ("train", s.train_share)) if v > EPS]
+        jobs = [(k, kind, v) for k, s in enumerate(streams)
+                for kind, v in (("infer", s.infer_share), ("train", s.train_share))]
+        big = [(k, kind) for k, kind, v in jobs if v > 1.0 + EPS]
+        cands = big or [(k, kind) for k, kind, v in jobs if v > EPS]
         k, kind = min(cands, key=lambda c: (loss(streams[c[0]], c[1]), c[0], c[1]))
         s = streams[k]
         if kind == "infer":

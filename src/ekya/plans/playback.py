@@ -19,8 +19,8 @@ running job, and the work it has left as its progress shows.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -70,7 +70,8 @@ def check_plan(plan: Plan, budget: Budget, who: str) -> None:
     G = budget.accelerators
     loads = np.zeros(G)
     for s in plan.streams:
-        for kind, share, dev in (("inference", s.infer_share, s.infer_device), ("training", s.train_share, s.train_device)):
+        for kind, share, dev in (("inference", s.infer_share, s.infer_device),
+                                 ("training", s.train_share, s.train_device)):
             if not (-EPS <= share <= 1 + EPS):
                 raise EkyaError(f"scheduler {who!r}: stream {s.stream!r} has {kind} share {share!r}, outside [0, 1]")
             if share <= EPS:
@@ -90,13 +91,14 @@ def _check_shares(shares: Shares, states: list[StreamState], budget: Budget, who
     """Validate re-planned shares; return them as an array (streams x [infer, train]) in state order."""
     names = [s.stream for s in states]
     if len(shares) != len(names) or any(n not in shares for n in names):
-        raise EkyaError(f"scheduler {who!r} re-planning at t={now:.3f}s returned shares for {sorted(set(shares) ^ set(names))} "
-                        "that do not match the window's streams")
+        raise EkyaError(f"scheduler {who!r} re-planning at t={now:.3f}s returned shares for "
+                        f"{sorted(set(shares) ^ set(names))} that do not match the window's streams")
     arr = np.array([shares[n] for n in names], dtype=float).reshape(len(names), 2)
     bad = np.flatnonzero((arr < -EPS).any(axis=1) | (arr > 1 + EPS).any(axis=1) | np.isnan(arr).any(axis=1))
     if bad.size:
         k = int(bad[0])
-        raise EkyaError(f"scheduler {who!r}: share out of [0, 1] for stream {names[k]!r} at t={now:.3f}s: {tuple(arr[k])}")
+        raise EkyaError(f"scheduler {who!r}: share out of [0, 1] for stream {names[k]!r} at t={now:.3f}s: "
+                        f"{tuple(arr[k])}")
     done = np.array([s.done for s in states])
     bad = np.flatnonzero(done & (arr[:, 1] > EPS))
     if bad.size:
@@ -179,7 +181,8 @@ def _needs_no_share(p: StreamProfile, config: str) -> bool:
     return any(c.config == config and c.cost == 0 for c in p.configs)
 
 
-def _jobs(streams: Sequence[StreamPlan], truth: Mapping[str, StreamProfile], told: Mapping[str, StreamProfile]) -> _Jobs:
+def _jobs(streams: Sequence[StreamPlan], truth: Mapping[str, StreamProfile],
+          told: Mapping[str, StreamProfile]) -> _Jobs:
     """Look up every planned stream's true and told profile of its planned config."""
     S = len(streams)
     a0 = np.array([truth[s.stream].start_accuracy for s in streams], dtype=float)
@@ -196,7 +199,8 @@ def _jobs(streams: Sequence[StreamPlan], truth: Mapping[str, StreamProfile], tol
         try:
             cp = truth[s.stream].config(s.config)
         except KeyError:
-            raise EkyaError(f"play_window: stream {s.stream!r} has no true profile for planned config {s.config!r}") from None
+            raise EkyaError(f"play_window: stream {s.stream!r} has no true profile for planned config "
+                            f"{s.config!r}") from None
         a1[k], cost[k], has_job[k], new_segs[k] = cp.accuracy, cp.cost, True, cp.segments
         try:
             pc = told[s.stream].config(s.config)
@@ -252,7 +256,7 @@ class _Timeline:
         self.integral += scale * np.where(self.new, self.live_new.between(t0, t1), self.live_old.between(t0, t1))
         changed = np.flatnonzero((self.open_infer != shares_inf) | (self.open_train != shares_tr)
                                  | (self.open_new != self.new))
-        for k in changed:  # only streams whose shares or model changed (cheap at 1,000 streams)
+        for k in changed.tolist():  # only streams whose shares or model changed (cheap at 1,000 streams)
             self._close_segment(k, t0)
         self.open_t0[changed], self.open_new[changed] = t0, self.new[changed]
         self.open_infer[changed], self.open_train[changed] = shares_inf[changed], shares_tr[changed]
@@ -302,7 +306,8 @@ class _Timeline:
         self.done_at[k] = self.now
         self.completions.append((self.now, self.names[k]))
         states = self.observed()
-        shares = scheduler.on_completion(WindowState(now=self.now, completed=self.names[k], streams=states), self.budget)
+        state = WindowState(now=self.now, completed=self.names[k], streams=states)
+        shares = scheduler.on_completion(state, self.budget)
         self._set_shares(shares, states, scheduler.name)
         self.train_device[k] = None
 

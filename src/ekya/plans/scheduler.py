@@ -9,8 +9,9 @@ snapshot of what a deployed system can observe and return the new shares of ever
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Mapping, Sequence
+from typing import ClassVar
 
 from ekya.plans.quanta import EPS
 from ekya.plans.types import Budget, Plan
@@ -74,6 +75,7 @@ def give_to_inference(state: WindowState, budget: Budget, fair: bool) -> Shares:
     original); the own-inference rule keeps shares multiples of delta.
     """
     shares: Shares = {s.stream: (s.infer_share, 0.0 if s.done else s.train_share) for s in state.streams}
+    assert state.completed is not None, "called when a job completes, so a stream has completed"
     done = state.by_stream()[state.completed]
     freed = done.train_share
     if freed <= EPS:
@@ -98,7 +100,8 @@ def give_to_inference(state: WindowState, budget: Budget, fair: bool) -> Shares:
 class Scheduler(ABC):
     """Base class of every scheduler: ``plan`` at window start, ``on_completion`` when a job finishes."""
 
-    name: ClassVar[str] = "base"
+    #: the run's name and MLflow tag; a class default an instance may refine (thief's ablation cells)
+    name: str = "base"
     # False for schedulers that never read predicted accuracies (they accept NaN accuracies).
     needs_profiles: ClassVar[bool] = True
 
@@ -114,5 +117,5 @@ class Scheduler(ABC):
         """New shares at a periodic progress check, or None to keep them (default: keep)."""
         return None
 
-    def start_window(self, index: int) -> None:
+    def start_window(self, index: int) -> None:  # noqa: B027 - optional hook: only replay needs the index
         """Called by executors before ``plan`` with the window's index (replay uses it; default: ignore)."""

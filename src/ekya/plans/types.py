@@ -6,8 +6,8 @@ window start; costs are accelerator-seconds at a full (1.0) share.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 ShareFn = Callable[[float], float]
 
@@ -51,7 +51,9 @@ class Budget:
     @property
     def profiling_span(self) -> float:
         """Seconds during which the trials hold accelerators (0 without micro-profiling)."""
-        return min(max(self.label_delay, 0.0), self.window) - self.profiling_start if self.profiling_seconds > 0 else 0.0
+        if self.profiling_seconds <= 0:
+            return 0.0
+        return min(max(self.label_delay, 0.0), self.window) - self.profiling_start
 
     @property
     def profiling_keep(self) -> float:

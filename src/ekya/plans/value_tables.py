@@ -9,8 +9,8 @@ the index of the chosen config in ``profiles[s].configs`` (-1 = no retraining).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -68,7 +68,8 @@ def _profile_arrays(profiles: Sequence[StreamProfile], width: int) -> tuple[np.n
     return a0, a1, cost
 
 
-def config_values(profiles: Sequence[StreamProfile], budget: Budget, a_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def config_values(profiles: Sequence[StreamProfile], budget: Budget,
+                  a_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(val[s, i, r, c], base[s, i, r]): window accuracy of every config and of not retraining.
 
     Entries that cannot happen (r = 0 with a config, padding configs, a_MIN violated) are -inf.
@@ -121,7 +122,8 @@ def _select(val: np.ndarray, base: np.ndarray, U: int) -> ValueTables:
     best_v = np.take_along_axis(val, best_c[..., None], axis=3)[..., 0]
     use = best_v > base + 1e-12  # retrain only if strictly better than not retraining
     v = np.where(use, best_v, base)
-    return ValueTables(values=np.where(np.isfinite(v), v, INFEASIBLE), choice=np.where(use, best_c, -1).astype(np.int32), units=U)
+    return ValueTables(values=np.where(np.isfinite(v), v, INFEASIBLE),
+                       choice=np.where(use, best_c, -1).astype(np.int32), units=U)
 
 
 def scale_rows(budget: Budget, names: Sequence[str], keep: float = 1.0) -> np.ndarray:

@@ -1,1 +1,4 @@
-"""Dataset preparation: video ingestion (decode, detect, crop, label, write samplelists) and Cityscapes polygons to samplelists."""
+"""Dataset preparation: video ingestion (decode, detect, crop, label, write samplelists) and Cityscapes polygons.
+
+Both write samplelists.
+"""

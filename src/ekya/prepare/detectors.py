@@ -15,13 +15,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
 
 from ekya.errors import EkyaError
 from ekya.labels.checkpoints import load_torchvision_checkpoint
+
+if TYPE_CHECKING:
+    import av
 
 
 @dataclass(frozen=True)
@@ -42,11 +45,11 @@ class Detector(Protocol):
     name: str
     learn_fps: float  # frames per second it wants to see between samples (0: none)
 
-    def learn(self, frame) -> None:
+    def learn(self, frame: av.VideoFrame) -> None:
         """Update internal state from a frame that is not sampled (an ``av.VideoFrame``)."""
         ...
 
-    def detect(self, frame, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, frame: av.VideoFrame, rgb: np.ndarray) -> list[Detection]:
         """Detections on a sampled frame (``av.VideoFrame`` and its full-size RGB array)."""
         ...
 
@@ -75,17 +78,17 @@ class BackgroundSubtractor:
             self.model = cv2.createBackgroundSubtractorKNN(self.history, self.threshold * 25, detectShadows=True)
         self.seen = 0
 
-    def _small(self, frame) -> tuple[np.ndarray, float]:
+    def _small(self, frame: av.VideoFrame) -> tuple[np.ndarray, float]:
         # Downscale inside the decoder's converter (swscale): no full-size array is ever made here.
         h = max(2, int(round(frame.height * self.width / frame.width / 2)) * 2)
         return frame.to_ndarray(width=self.width, height=h, format="bgr24"), frame.width / self.width
 
-    def learn(self, frame) -> None:
+    def learn(self, frame: av.VideoFrame) -> None:
         """Update the background model from a non-sampled frame."""
         self.model.apply(self._small(frame)[0])
         self.seen += 1
 
-    def detect(self, frame, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, frame: av.VideoFrame, rgb: np.ndarray) -> list[Detection]:
         """Update the model with the sampled frame and return its foreground blobs as boxes."""
         small, scale = self._small(frame)
         mask = self.model.apply(small)
@@ -129,10 +132,10 @@ class TorchvisionDetector:
         self.model, self.device, self.torch = model.to(device), device, torch
         self.name = f"torchvision-{arch}"
 
-    def learn(self, frame) -> None:
+    def learn(self, frame: av.VideoFrame) -> None:
         """Nothing to learn between samples."""
 
-    def detect(self, frame, rgb: np.ndarray) -> list[Detection]:
+    def detect(self, frame: av.VideoFrame, rgb: np.ndarray) -> list[Detection]:
         """Run the model on the full-size frame."""
         torch = self.torch
         x = torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255).to(self.device)
@@ -147,7 +150,7 @@ class TorchvisionDetector:
         return dets
 
 
-def make_detector(kind: str = "bgsub", **kwargs) -> Detector:
+def make_detector(kind: str = "bgsub", **kwargs: Any) -> Detector:
     """Build the detector named by ``detector.kind`` (bgsub | torchvision) with its options."""
     if kind == "bgsub":
         return BackgroundSubtractor(**kwargs)

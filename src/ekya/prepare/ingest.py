@@ -22,9 +22,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -32,7 +33,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
-from ekya.prepare.detectors import Detector
+from ekya.prepare.detectors import Detection, Detector
 from ekya.prepare.video import probe, sample_frames
 from ekya.streams.classes import SIX_CLASSES, class_map
 from ekya.streams.samplelist import INGEST_MARKER, frame_path, samplelist_path, write_frame_samplelist
@@ -104,7 +105,7 @@ def is_done(out: Path, camera: str, settings: IngestSettings) -> bool:
         return False
 
 
-def _keep(d, settings: IngestSettings) -> int | None:
+def _keep(d: Detection, settings: IngestSettings) -> int | None:
     """The class of a detection worth keeping (-1: unknown), or None to drop it."""
     if d.score < settings.min_score or d.x1 - d.x0 <= settings.min_size or d.y1 - d.y0 <= settings.min_size:
         return None
@@ -119,7 +120,7 @@ def _write_jpg(path: Path, rgb: np.ndarray, quality: int) -> None:
 
 
 def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSettings,
-                 teacher: "Teacher | None" = None, progress: bool = True) -> dict[str, Any]:
+                 teacher: Teacher | None = None, progress: bool = True) -> dict[str, Any]:
     """Ingest one video into ``out`` atomically; return its counts (see module doc)."""
     video, out = Path(video), Path(out)
     camera = camera_name(video)
@@ -146,7 +147,8 @@ def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSet
             for d, cls in kept:
                 if settings.write_crops:
                     name = f"{s.frame_id:06d}_{d.x0}_{d.y0}_{d.x1}_{d.y1}.jpg"
-                    _write_jpg(cam_dir / "classification_images" / name, rgb[d.y0:d.y1, d.x0:d.x1], settings.jpeg_quality)
+                    _write_jpg(cam_dir / "classification_images" / name, rgb[d.y0:d.y1, d.x0:d.x1],
+                               settings.jpeg_quality)
                 rows.append((camera, s.frame_id, s.time, d.x0, d.y0, d.x1, d.y1, d.score, cls))
         bar.close()
         df = pd.DataFrame(rows, columns=["camera", "frame", "timestamp", "x0", "y0", "x1", "y1", "score", "label"])
@@ -161,7 +163,7 @@ def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSet
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _label(df: pd.DataFrame, tmp: Path, camera: str, teacher: "Teacher") -> pd.DataFrame:
+def _label(df: pd.DataFrame, tmp: Path, camera: str, teacher: Teacher) -> pd.DataFrame:
     """Replace the detector's classes by the teacher's labels, reading crops from the temporary frames."""
     from ekya.labels.teachers import apply_teacher
 
@@ -183,7 +185,7 @@ def _commit(tmp: Path, out: Path, camera: str, rows: pd.DataFrame) -> None:
 
 
 def ingest_videos(videos: Sequence[Path], out: Path, detector: Detector, settings: IngestSettings,
-                  teacher: "Teacher | None" = None, progress: bool = True,
+                  teacher: Teacher | None = None, progress: bool = True,
                   log: Callable[[str], None] = print) -> IngestReport:
     """Ingest every video, skipping finished ones; a failing video is reported and the others go on."""
     report = IngestReport()

@@ -5,13 +5,15 @@ Used by the tests and the ingestion benchmark (nothing binary is committed); wri
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
 import numpy as np
 
 
-def synthetic_frames(seconds: float, width: int, height: int, fps: int, objects: int, seed: int):
+def synthetic_frames(seconds: float, width: int, height: int, fps: int, objects: int,
+                     seed: int) -> Iterator[tuple[int, np.ndarray, list[tuple[int, int, int, int]]]]:
     """Yield (frame index, RGB uint8 array, object boxes [(x0, y0, x1, y1)]) of the synthetic scene."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:height, 0:width]

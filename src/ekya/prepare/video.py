@@ -9,9 +9,9 @@ frames (the original's layout); a frame's time is its presentation time since th
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import av
 
@@ -39,7 +39,7 @@ class Sample:
     frame: av.VideoFrame
 
 
-def _open(path: Path):
+def _open(path: Path) -> av.container.InputContainer:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -93,7 +93,8 @@ def sample_frames(path: Path, fps: float, learn: Callable[[av.VideoFrame], None]
                     learn(frame)
                     next_learn = (math.floor(t * learn_fps + EPS) + 1) / learn_fps
         except av.error.FFmpegError as e:
-            raise EkyaError(f"{path}: decoding failed after frame {i} ({e}); the file is truncated or corrupt") from None
+            raise EkyaError(f"{path}: decoding failed after frame {i} ({e}); the file is truncated or "
+                            "corrupt") from None
         if i == 0:
             raise EkyaError(f"{path}: no frame could be decoded; the file is truncated or corrupt")
         # A cut-off file whose header survived decodes "fine" up to the cut: compare with the header.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ekya.errors import EkyaError
 from ekya.profiles.types import RetrainConfig

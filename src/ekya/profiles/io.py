@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
@@ -188,8 +189,9 @@ def to_document(ps: ProfileSet) -> dict[str, Any]:
                     e["predicted_cost"] = q.cost
                 if math.isfinite(c.val_accuracy):
                     e["val_accuracy"] = c.val_accuracy
-                if c.observables or (q is not None and q.observables):
-                    e["observables"] = dict(c.observables or q.observables)
+                observables = c.observables or (q.observables if q is not None else None)
+                if observables:
+                    e["observables"] = dict(observables)
                 cfgs[c.config] = e
             win["configs"] = cfgs
             streams[t.stream].append(win)

@@ -33,8 +33,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -186,7 +187,7 @@ class MicroProfiler:
     def _slots(self, accelerators: int) -> int:
         return max(1, int(math.floor(accelerators * self.profiling_fraction / self.trial_share + 1e-9)))
 
-    def wall_seconds(self, cost: float, accelerators: int, train_rate) -> float:
+    def wall_seconds(self, cost: float, accelerators: int, train_rate: Callable[[float], float]) -> float:
         """Virtual seconds the window's trials take: they share profiling_fraction of the accelerators."""
         if cost <= 0:
             return 0.0
@@ -266,6 +267,7 @@ class MicroProfiler:
         families: dict[tuple, list[str]] = {}
         for n in names:
             families.setdefault(family_of(space[n]), []).append(n)
+        notes: list[str]
         configs, trials, notes, spent = [], [], [], start_cost
         n_train = int((window.train["teacher_label"] >= 0).sum())
         n_val = int((window.val["teacher_label"] >= 0).sum())
@@ -287,7 +289,8 @@ class MicroProfiler:
             else:
                 trials.append(dataclasses.replace(trial, cost=0.0, reused=True))
             spent += trials[-1].cost
-            configs += self._predict(stream, trial, start, {n: space[n] for n in members}, n_train, n_val, gflops, notes)
+            configs += self._predict(stream, trial, start, {n: space[n] for n in members}, n_train, n_val, gflops,
+                                     notes)
         order = {n: i for i, n in enumerate(names)}
         configs.sort(key=lambda c: order[c.config])
         profile = StreamProfile(stream, start, tuple(configs))

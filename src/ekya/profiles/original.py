@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ekya.errors import EkyaError
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
@@ -57,7 +58,8 @@ def _configs(path: Path, hp: str, task: str, rows: Any, epochs: Sequence[int] | 
     return out
 
 
-def read_original(root: str | Path, cameras: Sequence[str] | None = None, epochs: Sequence[int] | None = None) -> ProfileSet:
+def read_original(root: str | Path, cameras: Sequence[str] | None = None,
+                  epochs: Sequence[int] | None = None) -> ProfileSet:
     """Profiles of ``cameras`` (default: every sub-directory of ``root``); ``epochs`` filters configs."""
     root = Path(root)
     if not root.is_dir():
@@ -70,7 +72,8 @@ def read_original(root: str | Path, cameras: Sequence[str] | None = None, epochs
         d = root / cam
         if not d.is_dir():
             raise EkyaError(f"{d}: camera directory does not exist")
-        hps = sorted((m.group(1) for p in d.glob("*_profile.json") if (m := re.match(r"^(.+)_profile\.json$", p.name))), key=lambda h: (len(h), h))
+        hps = sorted((m.group(1) for p in d.glob("*_profile.json") if (m := re.match(r"^(.+)_profile\.json$", p.name))),
+                     key=lambda h: (len(h), h))
         if not hps:
             raise EkyaError(f"{d}: no {{hp}}_profile.json files")
         tasks: dict[str, tuple[float, list[ConfigProfile]]] = {}
@@ -96,5 +99,6 @@ def read_original(root: str | Path, cameras: Sequence[str] | None = None, epochs
     if not shared:
         raise EkyaError(f"{root}: no task is profiled for every camera and hp")
     order = sorted(shared, key=lambda t: (int(t) if t.lstrip("-").isdigit() else 0, t))
-    truth = tuple(tuple(StreamProfile(cam, per_cam[cam][t][0], tuple(per_cam[cam][t][1])) for cam in cams) for t in order)
+    truth = tuple(tuple(StreamProfile(cam, per_cam[cam][t][0], tuple(per_cam[cam][t][1])) for cam in cams)
+                  for t in order)
     return ProfileSet(truth=truth, predicted=truth, window_ids=tuple(order))

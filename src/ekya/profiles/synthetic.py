@@ -17,7 +17,8 @@ log-normal noise to the predicted costs; the truth is unchanged.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ _BACKBONE_COST = {"resnet18": 1.0, "resnet50": 2.3, "resnet101": 4.3}
 
 def config_space() -> dict[str, dict[str, object]]:
     """The 18 config names and their learner params."""
-    out = {}
+    out: dict[str, dict[str, object]] = {}
     for mode in _MODES:
         for frac in FRACTIONS:
             for e in EPOCHS:
@@ -114,7 +115,8 @@ def generate_profile_set(
         for s in range(streams):
             a0 = float(np.clip(peak[s] - drift[s] * rng.uniform(0.3, 1.0), 0.05, 0.99))
             vol = volume[s] * rng.uniform(0.85, 1.15)
-            tc, pc = _draw_configs(rng, noise, [(n, shape[n]) for n in names], a0, peak[s] - a0, vol, pred_noise, cost_noise)
+            tc, pc = _draw_configs(rng, noise, [(n, shape[n]) for n in names], a0, peak[s] - a0, vol, pred_noise,
+                                   cost_noise)
             tw.append(StreamProfile(f"cam{s}", a0, tc))
             pw.append(StreamProfile(f"cam{s}", a0, pc))
         truth.append(tuple(tw))

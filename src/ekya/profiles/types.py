@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
-
+from typing import Any
 
 #: configs whose name starts with this are cached models to switch to, not retraining configs
 CACHE_PREFIX = "cache:"

@@ -11,8 +11,9 @@ import fcntl
 import json
 import logging
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
@@ -147,7 +148,10 @@ class Tracker:
 
     def log_continual(self, window: int, per_stream: Mapping[str, Mapping[str, float]],
                       macro: Mapping[str, float]) -> None:
-        """Log the continual-learning metrics as of ``window`` (``cl_`` keys): per camera to its child, macro to the parent."""
+        """Log the continual-learning metrics as of ``window`` (``cl_`` keys).
+
+        Per camera to its child run, the macro average to the parent.
+        """
         from mlflow.entities import Metric
 
         def batch(metrics: Mapping[str, float]) -> list[Metric]:

@@ -8,8 +8,8 @@ its teacher (``ekya.labels.teachers.apply_teacher``), which labels ``meta['pretr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd

@@ -67,7 +67,8 @@ _IDS: dict[str, dict[str, int]] = {n: {name: i for i, name in t.items()} for n, 
 
 def _table(numbering: str) -> dict[int, str]:
     if numbering not in _TABLES:
-        raise EkyaError(f"unknown COCO numbering {numbering!r}; use 'coco91' (paper/detector ids) or 'coco80' (contiguous)")
+        raise EkyaError(f"unknown COCO numbering {numbering!r}; use 'coco91' (paper/detector ids) or "
+                        "'coco80' (contiguous)")
     return _TABLES[numbering]
 
 

@@ -31,7 +31,8 @@ def check_boxes_in_images(samples: pd.DataFrame, root: Path, source: str) -> dic
         sizes[p] = image_size(path if path.is_absolute() else Path(root) / path)
     w = samples["path"].map(lambda p: sizes[p][0])
     h = samples["path"].map(lambda p: sizes[p][1])
-    bad = ((samples["x1"] > w) | (samples["y1"] > h) | (samples["x0"] < 0) | (samples["y0"] < 0)).to_numpy().nonzero()[0]
+    outside = (samples["x1"] > w) | (samples["y1"] > h) | (samples["x0"] < 0) | (samples["y0"] < 0)
+    bad = outside.to_numpy().nonzero()[0]
     if len(bad):
         r = samples.iloc[int(bad[0])]
         where = f"{r['source']}" if "source" in samples.columns else source

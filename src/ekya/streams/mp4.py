@@ -10,8 +10,8 @@ and no labeler have no class, so they need a labeler that classifies crops (``la
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 

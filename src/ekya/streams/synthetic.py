@@ -1,4 +1,4 @@
-"""The embedded default dataset (``dataset=synthetic``): a seeded, procedurally drawn multi-camera stream with real drift.
+"""The embedded default dataset (``dataset=synthetic``): a seeded, drawn multi-camera stream with real drift.
 
 Generated once into a cache directory (``ekya.streams.synthetic_dataset``, drawn by
 ``ekya.streams.synthetic_render``) and always read back through

@@ -167,7 +167,8 @@ def _draw_class(c: int, p: _Painter, rng: np.random.Generator, body: np.ndarray)
         p.paint(p.rect(0.5 - 0.1 - stride, 0.5 - stride + 0.08, 0.58, 1.0), legs)
         p.paint(p.rect(0.5 + stride - 0.08, 0.5 + 0.1 + stride, 0.58, 1.0), legs)
         p.paint(p.rect(0.18, 0.82, 0.2, 0.62), body)
-        p.paint(p.segment(0.2, 0.24, 0.05 - stride * 0.5, 0.55, 0.045 * oh) | p.segment(0.8, 0.24, 0.95, 0.52, 0.045 * oh), body)
+        p.paint(p.segment(0.2, 0.24, 0.05 - stride * 0.5, 0.55, 0.045 * oh)
+                | p.segment(0.8, 0.24, 0.95, 0.52, 0.045 * oh), body)
         p.paint(p.ellipse(0.5, 0.1, 0.3, 0.1), skin)
     elif c == 1:  # car: low body, narrower cabin with a window, two wheels
         cab0, cab1 = r(0.2, 0.32), r(0.6, 0.75)
@@ -236,7 +237,10 @@ def background(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def render_camera(d: CameraDrift, size: int, u: np.ndarray, rng: np.random.Generator,
                   scene: np.ndarray, base_hues: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Draw one camera's ``size``-px frames at stream positions u; (uint8 images (n, S, S, 3), labels, crop boxes (n, 4))."""
+    """Draw one camera's ``size``-px frames at stream positions u.
+
+    Returns (uint8 images (n, S, S, 3), labels, crop boxes (n, 4)).
+    """
     n = len(u)
     probs = _class_probs(d, u)
     labels = (rng.random(n)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1).clip(0, len(SIX_CLASSES) - 1)
@@ -279,7 +283,8 @@ def render_camera(d: CameraDrift, size: int, u: np.ndarray, rng: np.random.Gener
         r, w = rain[wet], img[wet]
         ys, xs = np.mgrid[0:size, 0:size]
         phase = rng.integers(0, 7, size=(len(wet), 1, 1))
-        streak = ((xs[None] + 2 * ys[None] // 3 + phase) % 7 == 0) & (rng.random((len(wet), size, size)) < 0.2 * r[:, None, None])
+        streak = (((xs[None] + 2 * ys[None] // 3 + phase) % 7 == 0)
+                  & (rng.random((len(wet), size, size)) < 0.2 * r[:, None, None]))
         w = np.where(streak[..., None], w * 0.5 + 0.45, w)
         blurred = w.copy()
         blurred[:, 1:-1, 1:-1] = sum(w[:, 1 + dy:size - 1 + dy, 1 + dx:size - 1 + dx]

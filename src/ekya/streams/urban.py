@@ -20,8 +20,9 @@ lists already in the 6 classes). Ids outside the 6 classes are dropped *before* 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,8 @@ def read_six_column_list(
         raise EkyaError(f"{csv_path}: header lacks {missing}; expected {list(SIX_COLUMNS)} (6-column list) or "
                         f"{list(FRAME_COLUMNS)} (frame samplelist)")
     has_frame = "frame id" in raw.columns
-    cols = list(SIX_COLUMNS) + (["frame id"] if has_frame else []) + (["timestamp"] if "timestamp" in raw.columns else [])
+    cols = (list(SIX_COLUMNS) + (["frame id"] if has_frame else [])
+            + (["timestamp"] if "timestamp" in raw.columns else []))
     num = {}
     for col in cols:
         v = pd.to_numeric(raw[col], errors="coerce")
@@ -102,7 +104,8 @@ def read_six_column_list(
         try:
             df["path"] = [row_image.format(camera=camera, idx=int(i)) for i in df["list_idx"]]
         except (KeyError, IndexError, ValueError) as e:
-            raise EkyaError(f"dataset.row_image={row_image!r} is not a pattern of {{camera}} and {{idx}} ({e})") from None
+            raise EkyaError(f"dataset.row_image={row_image!r} is not a pattern of {{camera}} and {{idx}} "
+                            f"({e})") from None
         df = df[keep].sort_values(["list_idx", "source_row"], kind="stable")
         sizes = [image_size(Path(root or ".") / p) for p in df["path"]]
         df["x0"], df["y0"] = 0, 0
@@ -112,7 +115,8 @@ def read_six_column_list(
 
 
 def read_urban_list(csv_path: Path, camera: str, numbering: str = "coco80", fps: float | None = None,
-                    row_image: str | None = None, rows_per_second: float = 1.0, root: Path | None = None) -> pd.DataFrame:
+                    row_image: str | None = None, rows_per_second: float = 1.0,
+                    root: Path | None = None) -> pd.DataFrame:
     """Read one camera's list in whichever of the two layouts its header shows."""
     if not csv_path.is_file():
         raise EkyaError(f"{csv_path}: samplelist not found; extract the dataset's samplelists there "

@@ -20,8 +20,9 @@ frame. The raw microseconds stay in ``timestamp_us``; the box in the full camera
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,7 +121,10 @@ def load_waymo(
     check_images: bool = True,
     name: str = "waymo",
 ) -> StreamSet:
-    """Load the preprocessed Waymo crops unlabelled, one camera per label list; pretraining lists go to ``meta['pretrain']``."""
+    """Load the preprocessed Waymo crops unlabelled, one camera per label list.
+
+    Pretraining lists go to ``meta['pretrain']``.
+    """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise EkyaError(f"{root}: directory not found; extract waymo_classification_images.tar there "

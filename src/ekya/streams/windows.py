@@ -128,7 +128,10 @@ def _weight_history(current: pd.DataFrame, history: pd.DataFrame, history_weight
 
 def check_window_keys(window_seconds: float, history_weight: float, val_fraction: float,
                       probe_fraction: float = 0.0) -> None:
-    """Raise EkyaError naming the ``window.`` key (seconds, history_weight, val_fraction, probe_fraction) out of range."""
+    """Raise EkyaError naming the ``window.`` key out of range.
+
+    The keys: seconds, history_weight, val_fraction, probe_fraction.
+    """
     if not float(window_seconds) > 0:
         raise EkyaError(f"window.seconds={window_seconds}: must be > 0")
     if not (history_weight == -1 or 0 <= history_weight < 1):

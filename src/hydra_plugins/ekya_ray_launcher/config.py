@@ -3,7 +3,6 @@
 # no `from __future__ import annotations`: Hydra's plugin scan runs this module before it is in
 # sys.modules, where dataclasses would look string annotations up
 from dataclasses import dataclass, field
-from typing import Dict, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -16,13 +15,13 @@ class EkyaRayLauncherConf:
     # Ray cluster to join ("auto", "host:6379" or "ray://host:10001"); null starts a Ray of this
     # process's own on 127.0.0.1 for the sweep and stops it when the sweep ends. No files are shipped:
     # every node must see the working directory and the installed ekya at the same paths as the driver.
-    address: Optional[str] = None
+    address: str | None = None
     # CPUs Ray books for each cell (a cell waits until that many are free); match it with threads=
     num_cpus: float = 1.0
     # custom Ray resources each cell books, e.g. {big_memory: 1}; the cluster's nodes must declare them
-    resources: Dict[str, float] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)
     # CPUs of the local Ray started when address is null (null = every core of this machine)
-    local_cpus: Optional[int] = None
+    local_cpus: int | None = None
     # object store of the local Ray in MiB (cells only send their configs and results through it)
     object_store_mb: int = 100
 

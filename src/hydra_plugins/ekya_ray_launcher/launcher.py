@@ -15,8 +15,9 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 class EkyaRayLauncher(Launcher):
     """Run each cell of a Hydra sweep batch as a Ray task on a local loopback Ray or a joined cluster."""
 
-    def __init__(self, address: Optional[str] = None, num_cpus: float = 1.0,
-                 resources: Optional[Mapping[str, float]] = None, local_cpus: Optional[int] = None,
+    def __init__(self, address: str | None = None, num_cpus: float = 1.0,
+                 resources: Mapping[str, float] | None = None, local_cpus: int | None = None,
                  object_store_mb: int = 100) -> None:
         self.address = None if address in (None, "", "null", "None") else str(address)
         self.num_cpus = _amount("num_cpus", num_cpus)
@@ -41,9 +42,9 @@ class EkyaRayLauncher(Launcher):
             _user_error(f"hydra.launcher.local_cpus={local_cpus!r}: must be an integer >= 1, or null for every core")
         self.local_cpus = None if local_cpus is None else int(local_cpus)
         self.object_store_mb = int(object_store_mb)
-        self.config: Optional[DictConfig] = None
-        self.hydra_context: Optional[HydraContext] = None
-        self.task_function: Optional[TaskFunction] = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         """Keep what every cell needs: Hydra's context, the task function and the sweep's config."""
@@ -140,7 +141,7 @@ class EkyaRayLauncher(Launcher):
         return ray
 
 
-def _unreachable(address: str) -> Optional[str]:
+def _unreachable(address: str) -> str | None:
     """Why nothing listens at a ``host:port`` address, or None (also for "auto", which Ray resolves itself).
 
     ``ray.init`` keeps retrying a dead address for minutes; one TCP connect answers in seconds.

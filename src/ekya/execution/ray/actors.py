@@ -26,8 +26,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import ray
@@ -64,7 +65,8 @@ def _cycle(share: float, enforce: bool) -> DutyCycle:
     return DutyCycle(share if enforce else 1.0)
 
 
-@ray.remote(concurrency_groups={"control": 1}, max_restarts=0)
+# Ray's typed overloads of ray.remote leave out concurrency_groups, which it accepts for actor classes
+@ray.remote(concurrency_groups={"control": 1}, max_restarts=0)  # type: ignore[call-overload]
 class InferenceActor:
     """Classifies a camera's frames in time order at its share; swaps in new weights between batches."""
 
@@ -94,6 +96,7 @@ class InferenceActor:
     def warm(self, frames: np.ndarray) -> float:
         """Run the model once on a few frames (first-call costs paid before serving); the seconds it took."""
         t0 = time.perf_counter()
+        assert self._model is not None, "an actor warms once it has weights (a spare after adopt)"
         with torch.no_grad():
             self._model(torch.from_numpy(np.array(frames[: self._batch])))
         return time.perf_counter() - t0
@@ -110,9 +113,10 @@ class InferenceActor:
     @ray.method(concurrency_group="control")
     def adopt(self, weights: dict[str, Any], version: int, share: float) -> dict[str, Any]:
         """A spare taken for a camera: its weights and share; then where it runs, as ``ready`` answers."""
-        self.update_weights(weights, version)
-        self.set_share(share)
-        return self.ready()
+        # inside the actor a @ray.method is the plain method; Ray types it as a remote method only
+        self.update_weights(weights, version)  # type: ignore[operator]
+        self.set_share(share)  # type: ignore[operator]
+        return self.ready()  # type: ignore[operator]
 
     @ray.method(concurrency_group="control")
     def set_share(self, share: float) -> None:
@@ -162,6 +166,7 @@ class InferenceActor:
                 if j > i:
                     with self._lock:
                         model, version = self._model, self._version
+                    assert model is not None, "an actor serves once it has weights (a spare after adopt)"
                     with self._cycle.unit():
                         with torch.no_grad():
                             pred = model(torch.from_numpy(np.array(frames[i:j]))).argmax(dim=1).numpy()

@@ -12,10 +12,12 @@ authentication off: a cluster started with ``RAY_AUTH_MODE=token`` expects the t
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from ekya.errors import EkyaError
 
@@ -97,10 +99,10 @@ def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
             ray.init(address="local", num_cpus=num_cpus, resources={a.resource: 1.0 for a in accs},
                      include_dashboard=False,
                      object_store_memory=int(object_store_mb) * 2 ** 20, log_to_driver=False,
-                     logging_level="warning", configure_logging=False)
+                     logging_level=logging.WARNING, configure_logging=False)
         else:
             try:
-                ray.init(address=address, log_to_driver=False, logging_level="warning", configure_logging=False)
+                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
             except ConnectionError as e:
                 raise EkyaError(f"runtime.address={address!r}: no Ray cluster answers there ({e}); start one with "
                                 "`ray start --head` and pass its address") from None

@@ -26,7 +26,7 @@ class ShareLease:
     quantity: float
 
     @classmethod
-    def request(cls, resource: str, quantity: float) -> "ShareLease":
+    def request(cls, resource: str, quantity: float) -> ShareLease:
         """Ask Ray for the share (granted once the accelerator has the room; see ``granted``)."""
         return cls(placement_group([{resource: float(quantity)}], strategy="STRICT_PACK"), resource, float(quantity))
 

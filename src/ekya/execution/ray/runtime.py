@@ -29,8 +29,9 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,10 @@ class RayWindowResult(WindowResult):
 
 @dataclass
 class _Lease:
-    """A share lease (``lease.ShareLease``, a placement group): the part of a camera's inference share above its actor's own booking."""
+    """A share lease (``lease.ShareLease``, a placement group).
+
+    It holds the part of a camera's inference share above its actor's own booking.
+    """
 
     handle: Any
     job: str
@@ -175,9 +179,10 @@ class RayRuntime(EmulateRuntime):
         self.stats: dict[str, list[float]] = {}
 
     @classmethod
-    def check_settings(cls, window_wall_seconds: float = 20.0, max_lag_seconds: float = 5.0, batch_size: int = 16,
-                       device: str = "cpu", ready_timeout: float = 120.0, poll_seconds: float = 0.1,
-                       nodes: Mapping[str, int] | None = None, spares: int = 2, share_change: str = "auto",
+    def check_settings(cls, *, window_wall_seconds: float = 20.0, max_lag_seconds: float = 5.0,
+                       batch_size: int = 16, device: str = "cpu", ready_timeout: float = 120.0,
+                       poll_seconds: float = 0.1, nodes: Mapping[str, int] | None = None, spares: int = 2,
+                       share_change: str = "auto",
                        **rest: Any) -> None:
         """The ray runtime's own keys (and emulate's) must be in range."""
         super().check_settings(**{k: v for k, v in rest.items() if k in ("accelerator_gflops", "cost_noise")})
@@ -251,7 +256,10 @@ class RayRuntime(EmulateRuntime):
         return waited if isinstance(waited, ray.ObjectRef) else waited.ready.remote()
 
     def _ready(self, handles: dict[str, Any], what: str) -> None:
-        """Wait until every actor (or call) answers and every lease is granted; a clear error when Ray cannot in ``ready_timeout``."""
+        """Wait until every actor (or call) answers and every lease is granted.
+
+        A clear error when Ray cannot do so in ``ready_timeout``.
+        """
         import ray
 
         leases = {name: h for name, h in handles.items() if isinstance(h, self._lease.ShareLease)}
@@ -271,7 +279,9 @@ class RayRuntime(EmulateRuntime):
             self.placed[name] = ray.get(ref)
 
     def _new_server(self, cam: str, acc: Accelerator, share: float, spare: bool = False) -> _Server:
-        """A camera's new inference actor at ``share`` of ``acc``: with ``spare``, a spare of that node if any, else a new process.
+        """A camera's new inference actor at ``share`` of ``acc``.
+
+        With ``spare``, a spare of that node if any, else a new process.
 
         On CPU an inference process books nothing itself: it is placed on its accelerator's node
         and its whole share is a lease, granted before it serves, so it can change share in place
@@ -296,7 +306,8 @@ class RayRuntime(EmulateRuntime):
             return _Server(handle, acc, share, job, self._version(cam), base=0.0, leases=[lease],
                            waits={job: adopted, lease.job: lease.handle})
         opts = self._options(acc, job, share)
-        handle = self._actors.InferenceActor.options(**opts).remote(
+        # @ray.remote gives the actor classes .options; mypy types a decorated class as the class itself
+        handle = self._actors.InferenceActor.options(**opts).remote(  # type: ignore[attr-defined]
             self._shipped_learner(), self.weights[cam], self._version(cam), share, self.batch_size,
             self.device == "cpu")
         return _Server(handle, acc, share, job, self._version(cam), waits={job: handle})
@@ -335,7 +346,8 @@ class RayRuntime(EmulateRuntime):
         if node_id is None:
             raise EkyaError(f"accelerator {acc.resource} is not in the Ray cluster: its node left; resume the run "
                             "once it is back, or drop it from runtime.nodes")
-        return self._actors.InferenceActor.options(
+        # @ray.remote gives the actor classes .options; mypy types a decorated class as the class itself
+        return self._actors.InferenceActor.options(  # type: ignore[attr-defined]
             num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote(
             self._shipped_learner(), None, -1, 1.0, self.batch_size, True)
 
@@ -369,7 +381,10 @@ class RayRuntime(EmulateRuntime):
         return int(self.weights[cam].get("version", 0)) if isinstance(self.weights.get(cam), dict) else 0
 
     def _retire(self, server: _Server) -> None:
-        """Free an idle or handed-off inference actor's bookings; keep it as a spare if its node wants one, else end it gracefully."""
+        """Free an idle or handed-off inference actor's bookings.
+
+        Keep it as a spare if its node wants one, else end it gracefully.
+        """
         import ray
 
         pool = self._spares.setdefault(server.acc.node, [])
@@ -446,7 +461,7 @@ class RayRuntime(EmulateRuntime):
                 ray.kill(job.handle, no_restart=True)
             self.ledger.release(job.acc, job.job)
         self.jobs = {}
-        self._learner_ref = None  # owned by this driver's Ray session, which may end below
+        self._learner_ref: Any = None  # owned by this driver's Ray session, which may end below
         for server in list(self.servers.values()):
             try:
                 ray.get(server.handle.retire.remote(), timeout=self.ready_timeout)
@@ -474,13 +489,14 @@ class RayRuntime(EmulateRuntime):
         """The window's live frames of a camera (uint8 crops, in time order), their targets and timestamps."""
         test = self.windows_of[cam][k].test.sort_values("timestamp", kind="stable")
         if len(test):
-            images = self.learner.crops(self.stream_set).images(test).numpy()
+            # the learners this runtime ships (FinetuneLearner's family) have crops; the Learner ABC does not say it
+            images = self.learner.crops(self.stream_set).images(test).numpy()  # type: ignore[attr-defined]
         else:
             images = np.zeros((0, 3, 1, 1), np.uint8)
         label, teacher = test["label"].to_numpy(), test["teacher_label"].to_numpy()
         return images, np.where(label >= 0, label, teacher), test["timestamp"].to_numpy(dtype=float)
 
-    def _play(self, k: int) -> RayWindowResult:
+    def _play(self, k: int) -> RayWindowResult:  # noqa: C901, PLR0915 - 440 lines, to be split into a class of its own
         import ray
 
         self.models_at_start = dict(self.models)
@@ -507,7 +523,8 @@ class RayRuntime(EmulateRuntime):
         stats: dict[str, list[float]] = {"swap_seconds": [], "replace_seconds": [], "lease_seconds": []}
         events: list[dict[str, Any]] = []
         if gone:
-            events.append({"window": k, "stream": None, "time": 0.0, "event": "accelerators_lost", "accelerators": gone})
+            events.append({"window": k, "stream": None, "time": 0.0, "event": "accelerators_lost",
+                           "accelerators": gone})
         faults = {cam: 0 for cam in self.streams}
 
         # the frames move to wherever the camera's inference runs through the object store (owned here)
@@ -559,10 +576,12 @@ class RayRuntime(EmulateRuntime):
             sp = by_plan[cam]
             if sp.config is not None and sp.train_share > EPS:
                 acc = self._plan_acc(sp.train_device, f"{cam}/train")
-                job = f"{cam}/train#{k}"
-                opts = self._options(acc, job, sp.train_share)
-                handle = self._actors.RetrainActor.options(**opts).remote(sp.train_share, self.device == "cpu")
-                self.jobs[cam] = _Job(handle, acc, sp.train_share, job, sp.config)
+                job_name = f"{cam}/train#{k}"
+                opts = self._options(acc, job_name, sp.train_share)
+                # @ray.remote gives the actor classes .options; mypy types a decorated class as the class itself
+                handle = self._actors.RetrainActor.options(**opts).remote(  # type: ignore[attr-defined]
+                    sp.train_share, self.device == "cpu")
+                self.jobs[cam] = _Job(handle, acc, sp.train_share, job_name, sp.config)
         self._ready({**{n: h for s in fresh.values() for n, h in s.waits.items()}, **resized,
                      **{j.job: j.handle for j in self.jobs.values()}}, f"window {k}")
         ray.get([s.handle.warm.remote(frame_refs[c]) for c, s in fresh.items() if len(feeds[c][1])])
@@ -600,8 +619,8 @@ class RayRuntime(EmulateRuntime):
             first = logs[cam].first_unserved()
             acc = old.acc
             if not self._node_alive(acc):  # its node left the cluster: re-place it where its share still fits
-                acc = self._room(old.share, exclude=old.acc)
-                if acc is None:
+                room = self._room(old.share, exclude=old.acc)
+                if room is None:
                     del self.servers[cam]
                     serve_done.add(cam)
                     unplaced.add(cam)
@@ -615,6 +634,7 @@ class RayRuntime(EmulateRuntime):
                                 "share %g: its %d remaining frame(s) are lost this window", k, cam,
                                 old.acc.resource, old.share, lost)
                     return
+                acc = room
                 events.append({"window": k, "stream": cam, "time": now_ds(), "event": "inference_moved",
                                "from": old.acc.resource, "to": acc.resource})
             new = self._new_server(cam, acc, old.share, spare=True)
@@ -718,7 +738,8 @@ class RayRuntime(EmulateRuntime):
         def lease_up(cam: str) -> None:
             """Ray granted the lease: the actor's duty cycle rises to the new share."""
             p = pending.pop(cam)
-            lease, server = p["lease"], p["server"]
+            lease = p["lease"]
+            server: _Server = p["server"]
             self.placed[lease.job] = lease.handle.where()
             if self.servers.get(cam) is not server:  # the actor was restarted meanwhile: ask again for the new one
                 self._end_lease(server.acc, lease)
@@ -835,19 +856,23 @@ class RayRuntime(EmulateRuntime):
             asked = any(p["kind"] == "lease" for p in pending.values())
             timeout = max(0.0, min(self.poll / 10 if asked else self.poll,
                                    (t_label if not launched else wall_end + 3600) - now))
-            ready = ray.wait(wait_for, num_returns=1, timeout=timeout)[0] if wait_for else (time.sleep(timeout) or [])
+            if wait_for:
+                ready = ray.wait(wait_for, num_returns=1, timeout=timeout)[0]
+            else:
+                time.sleep(timeout)
+                ready = []
             for ref in ready:
                 if ref in starting:
                     c = starting[ref]
                     try:
                         (lease_up if pending[c]["kind"] == "lease" else switch)(c)
                     except ray.exceptions.RayActorError as e:  # the replacement died starting: keep the old one
-                        gone = pending.pop(c, None)
-                        if gone is not None and gone["kind"] == "lease":
-                            self._end_lease(gone["server"].acc, gone["lease"])
-                        elif gone is not None:
-                            self.ledger.release(gone["server"].acc, gone["server"].job)
-                            self._drop_leases(gone["server"])
+                        failed = pending.pop(c, None)
+                        if failed is not None and failed["kind"] == "lease":
+                            self._end_lease(failed["server"].acc, failed["lease"])
+                        elif failed is not None:
+                            self.ledger.release(failed["server"].acc, failed["server"].job)
+                            self._drop_leases(failed["server"])
                         events.append({"window": k, "stream": c, "time": now_ds(), "event": "replacement_failed",
                                        "why": type(e).__name__})
                     continue
@@ -875,11 +900,11 @@ class RayRuntime(EmulateRuntime):
                         late.add(cam)  # too late for this window: handled as unfinished below
                         continue
                     weights["version"] = self._version(cam) + 1
-                    server = self.servers.get(cam)
-                    if server is not None:
-                        stats["swap_seconds"].append(ray.get(server.handle.update_weights.remote(weights,
-                                                                                                 weights["version"])))
-                        server.version = weights["version"]
+                    live = self.servers.get(cam)
+                    if live is not None:
+                        stats["swap_seconds"].append(ray.get(live.handle.update_weights.remote(weights,
+                                                                                               weights["version"])))
+                        live.version = weights["version"]
                     self.weights[cam] = weights
                     done[cam] = (weights, report, ctime, t_done - job.started)
                     seen[cam] = report.model_val_accuracy if math.isfinite(report.model_val_accuracy) else target(cam)

@@ -43,7 +43,7 @@ class FrameLog:
     done_wall: np.ndarray
 
     @classmethod
-    def empty(cls, n: int) -> "FrameLog":
+    def empty(cls, n: int) -> FrameLog:
         """A log of ``n`` frames, none served yet."""
         return cls(np.zeros(n, dtype=np.int8), np.full(n, -1, dtype=np.int64), np.full(n, -1, dtype=np.int64),
                    np.full(n, math.nan))

@@ -25,10 +25,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ekya.errors import EkyaError
 
@@ -81,7 +81,7 @@ class DutyCycle:
             self.charge(start, self.clock())
 
     def charge(self, start: float, end: float) -> float:
-        """Account a unit of work that held the accelerator from ``start`` to ``end``; rest if owed; return the rest taken."""
+        """Account work that held the accelerator from ``start`` to ``end``; rest if owed; return the rest taken."""
         busy = max(0.0, end - start)
         if self._first is None:
             self._first = start

@@ -24,8 +24,9 @@ Torch-free.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -186,7 +187,8 @@ class ModelCacheScheduler(Scheduler):
 
 
 def oracle_accuracies(plan: Plan, truth: Sequence[StreamProfile], told: Sequence[StreamProfile], budget: Budget,
-                      scheduler: Scheduler, checks: Sequence[float] = (), window: int | None = None) -> dict[str, float]:
+                      scheduler: Scheduler, checks: Sequence[float] = (),
+                      window: int | None = None) -> dict[str, float]:
     """Per stream, the window accuracy of the best earlier-window cached model, chosen after the fact.
 
     Every candidate the stream was offered is played in the plan's place (same shares, swapped in

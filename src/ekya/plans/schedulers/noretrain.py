@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.plan_building import check_inputs, pack_even, predict_fixed

@@ -18,7 +18,7 @@ with scipy's HiGHS (``scipy.optimize.milp``). Meant for small instances.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -100,10 +100,10 @@ def milp_with_devices(tables: ValueTables, accelerators: int, time_limit: float 
     res = milp(c, constraints=LinearConstraint(A.tocsr(), lo, hi), integrality=np.ones(n), bounds=Bounds(0, 1),
                options={"time_limit": time_limit})
     if res.status != 0 or res.x is None:
-        raise EkyaError(f"optimal: the integer programme did not prove optimality within {time_limit:g} s ({res.message}); "
-                        "the optimal scheduler is meant for small instances")
+        raise EkyaError(f"optimal: the integer programme did not prove optimality within {time_limit:g} s "
+                        f"({res.message}); the optimal scheduler is meant for small instances")
     units = np.zeros((S, 2), dtype=np.int64)
-    for k in np.flatnonzero(res.x > 0.5):
+    for k in np.flatnonzero(res.x > 0.5).tolist():
         s, i, r, _, _ = opts[k]
         units[s] = (i, r)
     return units

@@ -9,8 +9,8 @@ accuracies with ``predict_fixed``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,8 @@ def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, uni
         else:
             sp = replace(sp, config=profiles[s].configs[c].config)
         out.append(replace(sp, predicted_accuracy=tables.value(s, i, r)))
-    return Plan(tuple(out), predicted_accuracy=float(np.mean([sp.predicted_accuracy for sp in out])) if out else math.nan)
+    mean = float(np.mean([sp.predicted_accuracy for sp in out])) if out else math.nan
+    return Plan(tuple(out), predicted_accuracy=mean)
 
 
 def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget) -> Plan:
@@ -93,7 +94,8 @@ def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget)
         elif cp is None or sp.train_share <= 0:
             v = float(window_accuracy(p.start_accuracy, 0.0, 0.0, sp.infer_share, 0.0, budget, sp.stream))
         else:
-            v = float(window_accuracy(p.start_accuracy, cp.accuracy, cp.cost, sp.infer_share, sp.train_share, budget, sp.stream))
+            v = float(window_accuracy(p.start_accuracy, cp.accuracy, cp.cost, sp.infer_share, sp.train_share, budget,
+                                      sp.stream))
         out.append(replace(sp, predicted_accuracy=v))
     vals = [sp.predicted_accuracy for sp in out]
     mean = float(np.mean(vals)) if vals and not any(math.isnan(v) for v in vals) else math.nan

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
@@ -53,8 +54,9 @@ def write_schedule(path: str | Path, plans: Mapping[int, Plan]) -> None:
     doc = {
         "format": FORMAT,
         "windows": {
-            str(w): [{"stream": s.stream, "config": s.config, "infer_share": s.infer_share, "train_share": s.train_share,
-                      "infer_device": s.infer_device, "train_device": s.train_device} for s in p.streams]
+            str(w): [{"stream": s.stream, "config": s.config, "infer_share": s.infer_share,
+                      "train_share": s.train_share, "infer_device": s.infer_device, "train_device": s.train_device}
+                     for s in p.streams]
             for w, p in sorted(plans.items())
         },
     }
@@ -156,6 +158,7 @@ class ReplayScheduler(Scheduler):
 
     def _original(self, names: Sequence[str]) -> dict[str, Row]:
         task = str(self.first_task + self._window)
+        assert self.key is not None, "_check_key refuses an original schedules.json without a key"
         by_task = self._doc[self.key]
         if task not in by_task:
             raise EkyaError(f"{self.path}: key {self.key!r} has no task {task} (window {self._window}); tasks: "
@@ -193,12 +196,14 @@ class ReplayScheduler(Scheduler):
             if i < 0 or r < 0:
                 raise EkyaError(f"{self.path}: window {self._window}, stream {p.stream!r}: negative share")
             if config is not None and p.configs and not any(c.config == config for c in p.configs):
-                raise EkyaError(f"{self.path}: window {self._window}, stream {p.stream!r}: config {config!r} is not in the profiles")
+                raise EkyaError(f"{self.path}: window {self._window}, stream {p.stream!r}: config {config!r} "
+                                "is not in the profiles")
             streams.append(StreamPlan(p.stream, config if r > EPS else None, i, r if config is not None else 0.0,
                                       infer_device, train_device))
         total = sum(s.infer_share + s.train_share for s in streams)
         if total > budget.capacity + 1e-6:
-            raise EkyaError(f"{self.path}: window {self._window} uses {total:.3f} accelerators but the budget has {budget.capacity:g}")
+            raise EkyaError(f"{self.path}: window {self._window} uses {total:.3f} accelerators but the budget "
+                            f"has {budget.capacity:g}")
         plan = Plan(tuple(streams))
         if not (placed and _placement_fits(streams, budget.accelerators)):
             plan = pack(plan, budget)

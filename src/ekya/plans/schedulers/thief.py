@@ -46,8 +46,8 @@ accelerators keep their shares, because a job cannot move between accelerators m
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import numpy as np
 
@@ -137,7 +137,8 @@ class ThiefScheduler(Scheduler):
         if not 0.0 <= a_min <= 1.0:
             raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min}")
         if int(iterations) < 1:
-            raise EkyaError(f"scheduler.iterations must be an integer >= 1 (rounds of the sco variant), got {iterations!r}")
+            raise EkyaError(f"scheduler.iterations must be an integer >= 1 (rounds of the sco variant), "
+                            f"got {iterations!r}")
         if int(max_passes) < 1:
             raise EkyaError(f"scheduler.max_passes must be an integer >= 1 (stealing passes), got {max_passes!r}")
         self.a_min = float(a_min)
@@ -179,7 +180,8 @@ class ThiefScheduler(Scheduler):
             tables, units = self._sco(profiles, budget)
         else:
             tables = build_tables(profiles, budget, self.a_min)
-            units = self._fixed(tables, profiles, budget) if self.fixed_split else self._search(tables, profiles, budget)
+            split = self._fixed if self.fixed_split else self._search
+            units = split(tables, profiles, budget)
         return plan_from_tables(profiles, tables, units, budget)
 
     def _only_fixed_config(self, p: StreamProfile) -> StreamProfile:
@@ -222,6 +224,7 @@ class ThiefScheduler(Scheduler):
             v = total_value(tables.values, u)
             if v > best_v + 1e-12:
                 best, best_v = u, v
+        assert best is not None, "starts is non-empty and a start's value is finite"
         return best
 
     def _sco(self, profiles: Sequence[StreamProfile], budget: Budget) -> tuple[ValueTables, np.ndarray]:
@@ -254,6 +257,7 @@ class ThiefScheduler(Scheduler):
         shares = give_to_inference(state, budget, fair=False)
         if not self.replan_on_completion or self.fixed_split:
             return shares
+        assert state.completed is not None, "called when a job completes, so a stream has completed"
         return self._replan(state, budget, shares, state.by_stream()[state.completed].train_device)
 
     def on_progress(self, state: WindowState, budget: Budget) -> Shares | None:
@@ -294,7 +298,8 @@ class ThiefScheduler(Scheduler):
             budget=budget,
             names=[s.stream for s in members],
         )
-        units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members], dtype=np.int64)
+        units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members],
+                         dtype=np.int64)
         on_dev = lambda device: dev is None or device == dev  # noqa: E731
         jobs = [(n, 0) for n, s in enumerate(members) if on_dev(s.infer_device)]
         jobs += [(n, 1) for n, s in enumerate(members) if running[n] and on_dev(s.train_device)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
