@@ -2,44 +2,165 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+#: the folders this process created for its runs and sweeps (absolute path -> the missing parents it
+#: created too, deepest first): only these may be removed again, never a folder another process made
+_CREATED: dict[str, list[str]] = {}
+#: overrides a resumed run honours: the logging is set up from the command line before the saved config loads
+RESUME_KEEPS = ("log_level",)
+
+
+def new_dir(path: str) -> str:
+    """Create a fresh folder named ``path``, or ``path-1``, ``path-2`` ... when that exists, and return its name.
+
+    ``os.mkdir`` fails if the folder exists, so two processes that start in the same second (their
+    timestamps equal) never get the same folder.
+    """
+    parent = Path(path).parent
+    missing = [os.path.abspath(p) for p in [parent, *parent.parents] if not p.exists()]
+    n, retried = 0, False
+    while True:
+        candidate = path if n == 0 else f"{path}-{n}"
+        try:
+            os.mkdir(candidate)
+        except FileExistsError:
+            n += 1
+            continue
+        except FileNotFoundError:
+            if retried:
+                raise
+            # the parents are not there yet (or no more: another process's failed run just removed them)
+            parent.mkdir(parents=True, exist_ok=True)
+            retried = True
+            continue
+        _CREATED[os.path.abspath(candidate)] = missing
+        return candidate
+
 
 def _run_dir(resume: str | None, fresh: str) -> str:
-    """A resumed run keeps writing into its own directory; a new run gets a fresh one."""
-    return str(resume) if resume not in (None, "", "None", "null") else fresh
+    """A resumed run keeps writing into its own directory; a new run gets a folder of its own (``new_dir``)."""
+    return str(resume) if resume not in (None, "", "None", "null") else new_dir(fresh)
+
+
+def discard_dir(path: Path | str, keep_if: str | None = None) -> bool:
+    """Remove a folder this process created, and the parents it created that are left empty.
+
+    Nothing happens to a folder another process (or the user) made, or to one holding ``keep_if``.
+    Returns whether the folder was removed.
+    """
+    key = os.path.abspath(path)
+    if key not in _CREATED or (keep_if is not None and os.path.exists(os.path.join(key, keep_if))):
+        return False
+    shutil.rmtree(key, ignore_errors=True)
+    for parent in _CREATED.pop(key):
+        try:
+            os.rmdir(parent)
+        except OSError:  # not empty (another run's folder is there) or already gone
+            break
+    return not os.path.exists(key)
+
+
+@atexit.register
+def _drop_unused_dirs() -> None:
+    """A folder picked but never written to (``--cfg all --resolve``, a start that failed) is not left behind."""
+    for key in reversed(list(_CREATED)):  # the latest first: it may sit in parents an earlier one created
+        if os.path.isdir(key) and not os.listdir(key):
+            discard_dir(key)
 
 
 def register_resolvers() -> None:
-    """The resolvers ekya's configs use (the run directory of a fresh or resumed run)."""
+    """The resolvers ekya's configs use: the folder of a fresh or resumed run, and a new sweep folder.
+
+    Cached per config (OmegaConf copies the cache to a sweep's cells and pickles it with a config), so a
+    folder is picked once however often the interpolation is read.
+    """
     if not OmegaConf.has_resolver("ekya_run_dir"):
-        OmegaConf.register_new_resolver("ekya_run_dir", _run_dir)
+        OmegaConf.register_new_resolver("ekya_run_dir", _run_dir, use_cache=True)
+    if not OmegaConf.has_resolver("ekya_new_dir"):
+        OmegaConf.register_new_resolver("ekya_new_dir", new_dir, use_cache=True)
 
 
 register_resolvers()
 
 
-def check_overrides(argv: list[str]) -> None:
-    """Compose a plain run's overrides once up front, so a bad key or group is one line and exit 2.
+def _is_null(value: object) -> bool:
+    return value in (None, "", "None", "null")
 
-    Hydra reports its own composition errors over several lines with exit status 1; flags
-    (``-m``, ``--cfg``, ``--help`` ...) are left to Hydra.
+
+def check_resume_alone(argv: Sequence[str]) -> None:
+    """``resume=DIR`` plays the run with the config it saved: refuse the overrides it would silently ignore."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ekya.composition import saved_config
+    from ekya.errors import EkyaError
+
+    overrides = OverridesParser.create().parse_overrides(list(argv))
+    resume = next((o for o in overrides if o.key_or_group == "resume"), None)
+    if resume is None or _is_null(resume.value()):
+        return
+    ignored = [o.input_line for o in overrides if o is not resume and o.key_or_group not in RESUME_KEEPS]
+    if ignored:
+        them = "it" if len(ignored) == 1 else "them"
+        raise EkyaError(f"resume={resume.value()} continues the run with the config it was started with, so "
+                        f"{' '.join(ignored)} would be ignored; drop {them} (only {', '.join(RESUME_KEEPS)} "
+                        f"applies to a resumed run), or start a new run with {them}")
+    saved_config(str(resume.value()))
+
+
+def check_output_root(root: str) -> None:
+    """``output_root`` must be a folder runs can be created in (a probe folder is made there and removed)."""
+    from ekya.errors import EkyaError
+
+    path = Path(root)
+    existing = next(p for p in [path, *path.parents] if p.exists())  # "." or "/" at the latest
+    if not existing.is_dir():
+        raise EkyaError(f"output_root={root}: {existing} is a file, not a folder; "
+                        "set output_root to a folder you can write to")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".ekya-probe-", dir=existing))
+    except OSError as e:
+        raise EkyaError(f"output_root={root}: cannot create a run folder in {existing} ({e.strerror}); "
+                        "set output_root to a folder you can write to") from None
+
+
+def check_overrides(argv: list[str]) -> None:
+    """Compose a plain run's overrides once up front, so a bad key, group or value is one line and exit 2.
+
+    Besides what composing checks: ``resume=`` comes alone, ``seed`` is an integer and ``output_root``
+    is writable, all before anything is written. Hydra reports its own composition errors over several
+    lines with exit status 1; flags (``-m``, ``--cfg``, ``--help`` ...) are left to Hydra.
     """
     if any(a.startswith("-") for a in argv):
         return
     from hydra.errors import HydraException
 
+    from ekya.composition import run_seed
     from ekya.configs import compose_config
+    from ekya.errors import EkyaError
 
     try:
-        compose_config(argv)
+        check_resume_alone(argv)
+        cfg = compose_config(argv)
+        if _is_null(cfg.get("resume")):
+            run_seed(cfg.seed)
+            if not any(a.split("=", 1)[0].lstrip("+") == "hydra.run.dir" for a in argv):
+                check_output_root(str(cfg.output_root))
     except HydraException as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"ekya: error: {first} (python -m ekya --help lists the groups and keys)", file=sys.stderr)
+        sys.exit(2)
+    except EkyaError as e:
+        print(f"ekya: error: {e}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -49,9 +170,10 @@ def main(cfg: DictConfig) -> float:
 
     A user error prints one line and exits with status 2; Ctrl-C prints the resume command and
     exits with 130. Either way, and on any other failure, the MLflow runs are ended (KILLED or FAILED).
-    In a multirun a failed cell does not stop the sweep: it prints its error, leaves its status
-    (ekya.sweeps) and returns NaN; the sweep's report lists it and the sweep exits with status 1.
-    A multirun cell whose config already FINISHED in MLflow is skipped (``skip_finished``).
+    A fresh run that fails before its first window is checkpointed leaves no folder behind (nothing in
+    it could be resumed). In a multirun a failed cell does not stop the sweep: it prints its error,
+    leaves its status (ekya.sweeps) and returns NaN; the sweep's report lists it and the sweep exits
+    with status 1. A multirun cell whose config already FINISHED in MLflow is skipped (``skip_finished``).
     """
     import math
     import traceback
@@ -59,6 +181,7 @@ def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from ekya.callbacks.checkpoint import STATE_FILE
     from ekya.composition import run_config
     from ekya.errors import user_error
     from ekya.sweeps import CellStatus, write_cell
@@ -81,6 +204,7 @@ def main(cfg: DictConfig) -> float:
             print(f"ekya: error in cell {' '.join(overrides)}: {error}", file=sys.stderr)
             write_cell(run_dir, CellStatus("FAILED", overrides, error=error))
             return math.nan
+        discard_dir(run_dir, keep_if=STATE_FILE)  # a resumed run's folder was not created here: it stays
         if message is None:
             raise
         print(f"ekya: error: {message}", file=sys.stderr)

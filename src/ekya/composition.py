@@ -97,6 +97,7 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
     """
     from ekya.plans.budget import budget_from_config
     from ekya.profiles.configspace import check_config_name, load_configspace
+    from ekya.streams.windows import check_run_windows
 
     def space() -> Any:
         out = load_configspace(_plain(cfg.configspace))
@@ -114,15 +115,15 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         return made
 
     return {
-        "seed": lambda: int(cfg.seed),
+        "seed": lambda: run_seed(cfg.seed),
         "window": lambda: window_settings(cfg),
+        "windows": lambda: check_run_windows(cfg.dataset.windows),
         "budget": lambda: budget_from_config(_plain(cfg.cluster), window=part("window").seconds,
                                              label_delay=part("window").label_delay),
         "scheduler": lambda: instantiate(cfg.scheduler),
         "space": space,
         "profiler": lambda: instantiate(cfg.profiler),
         "learner": learner,
-        "windows": lambda: int(cfg.dataset.windows),
         "base_key": lambda: _base_key(cfg, part("learner")),
         "stream_set": lambda: _labelled_stream_set(cfg),
     }
@@ -172,14 +173,32 @@ def _git_sha() -> str:
         return "unknown"
 
 
+def saved_config(resume: Any, run_dir: Path | None = None) -> Path:
+    """The config.yaml the run to resume saved at its start (in ``run_dir``, by default the ``resume`` folder)."""
+    saved = Path(str(resume) if run_dir is None else run_dir) / "config.yaml"
+    if not saved.exists():
+        raise EkyaError(f"resume={resume}: no ekya run there ({saved} is missing); "
+                        "pass the directory an interrupted run printed")
+    return saved
+
+
+def run_seed(value: Any) -> int:
+    """``seed`` as the integer it must be."""
+    try:
+        seed = int(value)
+        whole = not isinstance(value, bool) and float(value) == seed
+    except (TypeError, ValueError):
+        whole = False
+    if not whole:
+        raise EkyaError(f"seed={value!r}: must be a whole number, e.g. seed=0")
+    return seed
+
+
 def config_for(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """The resolved config of this run: saved at the first start, reloaded when resuming."""
     saved = run_dir / "config.yaml"
     if cfg.get("resume"):
-        if not saved.exists():
-            raise EkyaError(f"resume={cfg.resume}: no ekya run there ({saved} is missing); "
-                            "pass the directory an interrupted run printed")
-        return OmegaConf.load(saved)
+        return OmegaConf.load(saved_config(cfg.resume, run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     OmegaConf.save(resolved, saved)

@@ -23,7 +23,8 @@ from typing import Any
 from ekya.atomic import atomic_write
 
 #: keys (dotted) that never change a cell's numbers: left out of its fingerprint
-NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache")
+NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache",
+                "runtime.connect_timeout_s")
 #: the parent run's tag holding the fingerprint
 HASH_TAG = "config_hash"
 CELL_FILE = "cell.json"

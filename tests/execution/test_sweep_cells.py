@@ -81,7 +81,7 @@ def test_fingerprint_ignores_where_files_go_but_not_what_changes_numbers():
     cfg = {"seed": 0, "scheduler": {"name": "thief"}, "output_root": "a", "log_level": "info",
            "tracking": {"uri": "sqlite:///x.db"}, "runtime": {"base_cache": None, "cost_noise": 0.0}}
     same = {**cfg, "output_root": "b", "log_level": "error", "tracking": None,
-            "runtime": {"base_cache": "/tmp/c", "cost_noise": 0.0}}
+            "runtime": {"base_cache": "/tmp/c", "cost_noise": 0.0, "connect_timeout_s": 5.0}}
     assert fingerprint(cfg) == fingerprint(same)
     assert fingerprint(cfg) != fingerprint({**cfg, "seed": 1})
     assert fingerprint(cfg) != fingerprint({**cfg, "runtime": {"base_cache": None, "cost_noise": 0.1}})

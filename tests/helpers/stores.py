@@ -7,6 +7,7 @@ empty one takes milliseconds and is the same file MLflow would have made.
 from __future__ import annotations
 
 import atexit
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,8 +23,14 @@ def empty_store() -> Path:
 
         folder = Path(tempfile.mkdtemp(prefix="ekya-test-mlflow-"))
         atexit.register(shutil.rmtree, folder, True)
-        # the Default experiment's artifact folder is fixed at creation: keep it out of the working directory
-        SqlAlchemyStore(f"sqlite:///{folder}/mlflow.db", str(folder / "mlruns"))
+        # the Default experiment's artifact folder is fixed at creation: keep it out of the working directory;
+        # MLflow and alembic log the migrations at INFO, which would land in the stderr of whichever test
+        # happens to come first
+        logging.disable(logging.INFO)
+        try:
+            SqlAlchemyStore(f"sqlite:///{folder}/mlflow.db", str(folder / "mlruns"))
+        finally:
+            logging.disable(logging.NOTSET)
         _template = folder / "mlflow.db"
     return _template
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -90,25 +91,13 @@ def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path)
     data = (videos / "cam_b.mp4").read_bytes()
     (d / "truncated.mp4").write_bytes(data[: len(data) // 3])
     os.symlink(videos / "cam_b.mp4", d / "good.mp4")
-    # a file whose index (moov) comes first still opens when cut: the header's duration gives it away
-    fast = tmp_path / "fast.mp4"
-    with av.open(str(videos / "cam_a.mp4")) as src, av.open(str(fast), "w", options={"movflags": "faststart"}) as dst:
-        s_in = src.streams.video[0]
-        s_out = dst.add_stream_from_template(s_in)
-        for packet in src.demux(s_in):
-            if packet.dts is not None:
-                packet.stream = s_out
-                dst.mux(packet)
-    data = fast.read_bytes()
-    (d / "cut.mp4").write_bytes(data[: len(data) // 2])
     out = tmp_path / "out"
     rep = ingest_videos(find_videos(str(d / "*.mp4")), out, make_detector("bgsub"), _settings(), progress=False,
                         log=lambda m: None)
-    assert rep.done == ["good"]
+    assert rep.done == ["good"]  # a cut file that still decodes is ingested with a warning: see below
     failed = dict(rep.failed)
     assert "notvideo.mp4: not a readable video" in failed[str(d / "notvideo.mp4")]
-    assert "truncated.mp4" in failed[str(d / "truncated.mp4")]
-    assert "cut.mp4" in failed[str(d / "cut.mp4")] and "truncated" in failed[str(d / "cut.mp4")]
+    assert "truncated.mp4" in failed[str(d / "truncated.mp4")]  # its index was cut off: nothing decodes
     assert not samplelist_path(out, "truncated").exists() and not (out / "notvideo").exists()
 
     class Boom(BackgroundSubtractor):
@@ -123,6 +112,71 @@ def test_broken_videos_fail_alone_and_interrupts_leave_nothing(videos, tmp_path)
     assert not (out / "cam_a").exists() and not samplelist_path(out, "cam_a").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".ingest-")]
     assert samplelist_path(out, "good").read_text() == good_csv  # what was written is untouched
+
+
+def _decoded_seconds(path: Path) -> float:
+    """How far a video decodes (the end of its last frame), measured with PyAV alone."""
+    times = []
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        try:
+            for frame in c.decode(s):
+                times.append(frame.time)
+        except av.error.InvalidDataError:  # the partial packet at the cut
+            pass
+        return max(times) - float((s.start_time or 0) * s.time_base) + 1 / float(s.average_rate)
+
+
+def _faststart(src_path: Path, dst_path: Path) -> Path:
+    """The same video with its index (moov) first, as a file cut while copying keeps it."""
+    with av.open(str(src_path)) as src, av.open(str(dst_path), "w", options={"movflags": "faststart"}) as dst:
+        s_out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = s_out
+                dst.mux(packet)
+    return dst_path
+
+
+@pytest.mark.parametrize("kind", ["avi-cut", "mp4-index-first-cut", "mp4-bytes-zeroed"])
+def test_truncated_video_is_ingested_as_far_as_it_decodes_with_a_warning(videos, tmp_path, capsys, kind):
+    cut = tmp_path / "in" / ("lobby.avi" if kind == "avi-cut" else "lobby.mp4")
+    cut.parent.mkdir()
+    if kind == "avi-cut":  # an AVI cut to a third, as the review cut OpenCV's vtest.avi: its header keeps the count
+        data = write_synthetic_video(tmp_path / "whole.avi", **SCENE).read_bytes()
+        cut.write_bytes(data[: len(data) // 3])
+    elif kind == "mp4-index-first-cut":  # cut in half: the index still says 10 s
+        data = _faststart(videos / "cam_a.mp4", tmp_path / "whole.mp4").read_bytes()
+        cut.write_bytes(data[: len(data) // 2])
+    else:  # 4 KB zeroed in the middle: the decoder gives up there
+        data = bytearray((videos / "cam_a.mp4").read_bytes())
+        data[len(data) // 2: len(data) // 2 + 4000] = bytes(4000)
+        cut.write_bytes(bytes(data))
+    decoded = _decoded_seconds(cut)
+    assert 1 < decoded < SCENE["seconds"] - 2  # the fixture is really cut short
+
+    from ekya.configs import compose_config
+    from ekya.prepare.__main__ import run
+
+    out = tmp_path / "out"
+    cfg = compose_config([f"video={cut}", f"out={out}", "progress=false", "min_size=20"], config_name="prepare")
+    assert run(cfg) == 0  # ingested: what decoded is usable data
+    std = capsys.readouterr()
+    (warning,) = [line for line in std.err.splitlines() if line.startswith("ekya.prepare: warning: ")]
+    assert f"{cut}: truncated" in warning and f"its header declares {SCENE['seconds']:.1f} s of video" in warning
+    assert ("the decoder stopped: " in warning) == (kind == "mp4-bytes-zeroed")
+    assert f"decode only up to {decoded:.1f} s" in warning  # both durations, the file named
+    assert "1 ingested (1 truncated: see the warnings), 0 already done, 0 failed" in std.out
+    df = read_frame_samplelist(samplelist_path(out, "lobby"), "lobby", allow_unknown=True)
+    assert len(df) and df["timestamp"].max() < decoded
+    assert json.loads((out / "lobby" / INGEST_MARKER).read_text())["truncated"] == warning.split("warning: ", 1)[1]
+    # not taken for done: a rerun reads the file again (a re-copied file in full) and warns again
+    rep = ingest_videos([cut], out, make_detector("bgsub"), _settings(), progress=False, log=lambda m: None)
+    assert rep.done == ["lobby"] and rep.truncated == ["lobby"] and not rep.skipped
+    rep = ingest_videos([videos / "cam_b.mp4"], out, make_detector("bgsub"), _settings(), progress=False,
+                        log=pytest.fail)  # a whole video: no warning
+    assert rep.done == ["cam_b"] and not rep.truncated
 
 
 def test_cli_exit_codes_and_summary(videos, tmp_path, capsys):

@@ -3,6 +3,7 @@ seeded streams, errors."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -163,16 +164,46 @@ def test_data_fraction_uniform_without_replacement() -> None:
         subsample(df, 0.0, seed=1)
 
 
-def test_too_many_windows_names_the_key_and_maximum() -> None:
+def _advised_seconds(message: str, windows: int) -> float:
+    """The window.seconds a too-short camera's error advises for ``windows`` windows."""
+    found = re.search(rf"set window\.seconds=(\S+) \({windows} windows of ", message)
+    assert found, message
+    return float(found.group(1))
+
+
+def test_too_many_windows_names_the_key_and_fixes_that_run() -> None:
     df = camera_table(windows=5)
     assert max_windows(df, 100.0) == 5
-    with pytest.raises(EkyaError, match=r"dataset\.windows=6.*at most 5.*dataset\.windows <= 5"):
+    with pytest.raises(EkyaError, match=r"dataset\.windows=6 .*only 5 windows of 100 s") as e:
         cut_windows(df, 6, 100.0)
+    seconds = _advised_seconds(str(e.value), 6)
+    assert seconds < 100 and len(cut_windows(df, 6, seconds)) == 6  # following the advice runs
+    assert str(e.value).endswith("or dataset.windows=5") and len(cut_windows(df, 5, 100.0)) == 5
     # a window with fewer than 2 samples ends the usable range
     sparse = df[~((window_of(df) == 3) & (df.idx % 50 != 0))]
     assert max_windows(sparse, 100.0) == 3
-    with pytest.raises(EkyaError, match="at most 3"):
+    with pytest.raises(EkyaError, match="only 3 windows"):
         cut_windows(sparse, 4, 100.0)
+
+
+def test_short_data_advises_a_shorter_window_never_too_few_windows() -> None:
+    # the newcomer's video: 128 samples over 79 s fill one 200 s window, and a run needs two
+    video = camera_table(windows=1, per=128, seconds=79.0)
+    with pytest.raises(EkyaError, match=r"only 1 window of 200 s") as e:
+        cut_windows(video, 3, 200.0)
+    assert "dataset.windows=1" not in str(e.value) and "dataset.windows <=" not in str(e.value)
+    assert len(cut_windows(video, 3, _advised_seconds(str(e.value), 3))) == 3
+    for counts in ([40, 3, 0, 9, 30], [2, 2, 50, 1, 7], [100, 0, 0, 0, 4]):  # gaps and sparse stretches
+        uneven = uneven_table(counts)
+        with pytest.raises(EkyaError) as e:
+            cut_windows(uneven, 6, 100.0)
+        fixes = re.findall(r"window\.seconds=(\S+) \(6 windows|dataset\.windows=(\d+)$", str(e.value))
+        assert fixes, str(e.value)
+        for seconds, windows in fixes:  # every fix it advises runs, and none is below a run's 2 windows
+            n = int(windows) if windows else 6
+            assert n >= 2 and len(cut_windows(uneven, n, float(seconds) if seconds else 100.0)) == n
+    with pytest.raises(EkyaError, match="too short for 3 windows; leave it out"):  # 4 samples: no length fits
+        cut_windows(video.iloc[:4], 3, 200.0)
 
 
 @pytest.mark.parametrize("kwargs,key", [

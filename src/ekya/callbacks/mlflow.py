@@ -7,7 +7,7 @@ import logging
 from ekya.callbacks.base import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.results.continual import running_metrics
-from ekya.results.tracking import Tracker, store_lock
+from ekya.results.tracking import CONNECT_TIMEOUT_S, Tracker, check_server, store_lock
 from ekya.sweeps import FinishedTwin, finished_twin
 
 log = logging.getLogger("ekya.tracking")
@@ -19,10 +19,12 @@ class MlflowTracking(Callback):
     order = 20
 
     def __init__(self, uri: str, artifact_root: str | None = None, experiment: str | None = None,
-                 run_name: str | None = None, hint: bool = True) -> None:
+                 run_name: str | None = None, hint: bool = True, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> None:
         self.uri, self.artifact_root = str(uri), artifact_root
         self.experiment, self.run_name, self.hint = experiment, run_name, bool(hint)
         self.tracker: Tracker | None = None
+        # built before the runtime: a server that does not answer fails the run before any data is made
+        check_server(self.uri, connect_timeout_s)
 
     def finished_twin(self, source: str, config_hash: str) -> FinishedTwin | None:
         """A FINISHED parent run of this config in the experiment this run would log to, if one exists."""

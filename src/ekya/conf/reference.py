@@ -173,6 +173,7 @@ def _defaults(lines: list[str], node: yaml.SequenceNode, floor: int) -> list[Ent
             name, default = item.value, ""
         if name == "_self_" or name.startswith("override "):  # composition order and Hydra's own settings
             continue
+        name = name.removeprefix("optional ")  # a group that may have no file for the choice
         out.append(Entry(name, default or "null", " ".join(_above(lines, item.start_mark.line, floor))))
     return out
 

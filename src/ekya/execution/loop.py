@@ -8,6 +8,7 @@ from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
 from ekya.callbacks.base import RunContext
+from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime
 from ekya.results.records import records_frame
 
@@ -29,6 +30,10 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
     exception, the error passed along) or KILLED (Ctrl-C); the exception itself propagates.
     """
     callbacks = sorted(run.callbacks.values(), key=lambda cb: cb.order)
+    if not runtime.windows:  # refused before any callback starts a run that could only fail
+        runtime.close()
+        raise EkyaError("dataset.windows: no window to play after the bootstrap one (window 0 only trains the base "
+                        "models); set dataset.windows to at least 2")
     status = "FINISHED"
     error: BaseException | None = None
     try:

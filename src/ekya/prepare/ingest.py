@@ -9,7 +9,9 @@ For each video (camera = the file name without extension) under ``out``::
 
 A video is written into a temporary folder under ``out`` and moved into place only when complete
 (marker inside the camera folder, samplelist written last), so an interrupted run leaves nothing half-written
-and a rerun skips every video whose marker and samplelist exist with the same settings. ``class``
+and a rerun skips every video whose marker and samplelist exist with the same settings. A video that
+decodes to fewer seconds than its header declares (cut off) is ingested as far as it decodes, with a
+warning naming both durations, and ingested again by the next run. ``class``
 is the teacher's label when a labeler is given, else the detector's class mapped to the 6 classes
 (-1 when the detector names none, e.g. background subtraction: label at load time then).
 """
@@ -34,7 +36,7 @@ from tqdm.auto import tqdm
 
 from ekya.errors import EkyaError
 from ekya.prepare.detectors import Detection, Detector
-from ekya.prepare.video import probe, sample_frames
+from ekya.prepare.video import Decoded, probe, sample_frames
 from ekya.streams.classes import SIX_CLASSES, class_map
 from ekya.streams.samplelist import INGEST_MARKER, frame_path, samplelist_path, write_frame_samplelist
 from ekya.streams.samples import StreamSet
@@ -61,11 +63,16 @@ class IngestSettings:
 
 @dataclass
 class IngestReport:
-    """What a run did: videos ingested, skipped (already done) and failed (with the reason)."""
+    """What a run did: videos ingested, skipped (already done) and failed (with the reason).
+
+    ``truncated`` lists the ingested videos whose frames ended before their header said (what decoded was
+    ingested; each was also reported through ``log`` as it happened).
+    """
 
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)
     crops: int = 0
     video_seconds: float = 0.0
 
@@ -95,14 +102,19 @@ def camera_name(video: Path) -> str:
 
 
 def is_done(out: Path, camera: str, settings: IngestSettings) -> bool:
-    """Whether this camera was ingested completely with the same settings."""
+    """Whether this camera was ingested completely with the same settings.
+
+    A video ingested truncated (its marker says ``truncated``) is not done: the next run ingests it again,
+    so a re-copied file is read in full, and a still-cut one is reported again.
+    """
     marker, csv = Path(out) / camera / INGEST_MARKER, samplelist_path(out, camera)
     if not (marker.is_file() and csv.is_file()):
         return False
     try:
-        return json.loads(marker.read_text()).get("settings") == asdict(settings)
+        written = json.loads(marker.read_text())
     except (OSError, ValueError):
         return False
+    return written.get("settings") == asdict(settings) and "truncated" not in written
 
 
 def _keep(d: Detection, settings: IngestSettings) -> int | None:
@@ -135,9 +147,10 @@ def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSet
         if hasattr(detector, "reset"):
             detector.reset()
         rows = []
+        decoded = Decoded()
         bar = tqdm(total=max(1, int(info.duration * settings.fps)), desc=camera, unit="frame", leave=False,
                    disable=not progress)
-        for s in sample_frames(video, settings.fps, detector.learn, detector.learn_fps):
+        for s in sample_frames(video, settings.fps, detector.learn, detector.learn_fps, decoded):
             bar.update(1)
             rgb = s.frame.to_ndarray(format="rgb24")
             kept = [(d, c) for d in detector.detect(s.frame, rgb) if (c := _keep(d, settings)) is not None]
@@ -155,7 +168,10 @@ def ingest_video(video: Path, out: Path, detector: Detector, settings: IngestSet
         if teacher is not None and len(df):
             df = _label(df, tmp, camera, teacher)
         counts = {"video": str(video), "crops": len(df), "frames": int(df["frame"].nunique()),
-                  "video_seconds": info.duration, "settings": asdict(settings)}
+                  "video_seconds": decoded.seconds if decoded.truncated else info.duration,
+                  "settings": asdict(settings)}
+        if decoded.truncated:  # ingested as far as it decodes; the marker says so, and the next run reads it again
+            counts["truncated"] = decoded.warning(video)
         (cam_dir / INGEST_MARKER).write_text(json.dumps(counts, indent=1))
         _commit(tmp, out, camera, df)
         return counts
@@ -211,6 +227,9 @@ def ingest_videos(videos: Sequence[Path], out: Path, detector: Detector, setting
             log(f"ekya.prepare: failed: {v}: {type(e).__name__}: {e}")
             continue
         report.done.append(cam)
+        if "truncated" in counts:
+            report.truncated.append(cam)
+            log(f"ekya.prepare: warning: {counts['truncated']}")
         report.crops += counts["crops"]
         report.video_seconds += counts["video_seconds"]
     return report

@@ -11,9 +11,12 @@ import fcntl
 import json
 import logging
 import math
+import socket
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
@@ -28,6 +31,76 @@ EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
 #: the tags every parent run carries, so the runs table and the compare view put cells side by side
 CELL_TAGS = ("scheduler", "accelerators", "streams", "seed")
+
+
+#: the longest wait for a tracking server the user named, unless the config says otherwise (tracking.connect_timeout_s)
+CONNECT_TIMEOUT_S = 30.0
+#: the port a tracking URI's scheme implies when it names none (MLflow servers, and its SQL stores' databases)
+_DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
+
+
+def _unanswered(uri: str, timeout_s: float) -> str | None:
+    """Why the server a tracking URI names does not answer within ``timeout_s`` seconds, or None when it does.
+
+    A TCP connect to the host and port as typed, then, for an MLflow server (http, https), one GET of
+    its ``/health`` without retries: MLflow's own client retries a server that does not answer for minutes.
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+", 1)[0]  # postgresql+psycopg2 is a postgresql database
+    try:
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(scheme)
+    except ValueError as e:  # a port that is not a number
+        return str(e)
+    if not host or port is None:
+        return None
+    deadline = time.monotonic() + timeout_s
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except TimeoutError:
+        return f"no TCP answer from {host}:{port}"
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+    if scheme not in ("http", "https"):
+        return None
+    import requests
+
+    try:
+        reply = requests.get(uri.rstrip("/") + "/health", timeout=max(deadline - time.monotonic(), 0.1))
+    except requests.Timeout:
+        return "something accepts connections there, but no HTTP answer came"
+    except requests.RequestException as e:
+        return f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else e}"
+    # any answer but a server error means a server is there; MLflow's own calls report the rest
+    return f"it answered HTTP {reply.status_code}" if reply.status_code >= 500 else None
+
+
+def check_server(uri: str, connect_timeout_s: Any, key: str = "tracking.uri") -> None:
+    """Fail with one line naming ``key`` and the URI as typed unless the server it names answers in time.
+
+    ``connect_timeout_s`` comes from the config (``tracking.connect_timeout_s``) and is checked here.
+    Stores on this machine (``sqlite:``, ``file:``, a path) have no server and pass unchecked.
+    """
+    try:
+        timeout_s = float(connect_timeout_s)
+    except (TypeError, ValueError):
+        timeout_s = math.nan
+    if isinstance(connect_timeout_s, bool) or not (timeout_s > 0 and math.isfinite(timeout_s)):
+        raise EkyaError(f"{key.rsplit('.', 1)[0]}.connect_timeout_s must be a number of seconds > 0 (the longest "
+                        f"wait for the server to answer), got {connect_timeout_s!r}")
+    why = _unanswered(uri, timeout_s)
+    if why is None:
+        return
+    parts = urlsplit(uri)
+    if parts.scheme in ("http", "https"):
+        try:
+            where = f"--host {parts.hostname} --port {parts.port or _DEFAULT_PORTS[parts.scheme]}"
+        except ValueError:
+            where = "--host 127.0.0.1 --port 5000"
+        what, fix = "MLflow tracking server", f"start one with `mlflow server {where}`"
+    else:
+        what, fix = "database server", "start it"
+    raise EkyaError(f"{key}={uri!r}: no {what} answered within {timeout_s:g} s ({why}); {fix} or fix the URI "
+                    "(tracking=local keeps the runs in a local store)")
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:

@@ -35,7 +35,9 @@ nor in its own window's test set (defect 15).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -45,6 +47,22 @@ from ekya.seeds import derive_rng
 
 #: A window needs at least this many samples: one to train on and one to validate (or test) with.
 MIN_WINDOW_SAMPLES = 2
+#: A run needs at least this many windows: window 0 only bootstraps the base models, window 1 is the first played.
+MIN_RUN_WINDOWS = 2
+
+
+def check_run_windows(windows: Any) -> int:
+    """``dataset.windows`` as a run's window count; EkyaError naming the key and the minimum if it cannot be one."""
+    try:
+        count: int | None = int(windows)
+    except (TypeError, ValueError):
+        count = None
+    if count is None or isinstance(windows, bool) or float(windows) != count:
+        raise EkyaError(f"dataset.windows={windows}: must be a whole number of windows, at least {MIN_RUN_WINDOWS}")
+    if count < MIN_RUN_WINDOWS:
+        raise EkyaError(f"dataset.windows={count}: must be at least {MIN_RUN_WINDOWS} (window 0 only trains the base "
+                        "models; window 1 is the first one played and scored)")
+    return count
 
 
 @dataclass
@@ -77,6 +95,45 @@ def max_windows(camera_df: pd.DataFrame, window_seconds: float) -> int:
     counts = np.bincount(ids[ids >= 0])
     short = np.nonzero(counts < MIN_WINDOW_SAMPLES)[0]
     return int(short[0]) if len(short) else len(counts)
+
+
+def fitting_seconds(camera_df: pd.DataFrame, windows: int) -> float | None:
+    """The longest round window length at which ``windows`` windows each hold MIN_WINDOW_SAMPLES+ samples, or None.
+
+    Round: 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 times a power of ten, tried from the longest that could fit
+    down to a thousandth of it (a camera's samples may bunch up, so a shorter length can fit where a longer
+    one does not).
+    """
+    times = np.sort(camera_df["timestamp"].to_numpy(dtype=float))
+    if windows < MIN_RUN_WINDOWS or len(times) < MIN_WINDOW_SAMPLES * windows:
+        return None
+    # the last window must start at or before the camera's second-to-last sample
+    longest = times[-MIN_WINDOW_SAMPLES] / (windows - 1)
+    if not longest > 0:
+        return None
+    top = math.floor(math.log10(longest))
+    for exponent in range(top, top - 4, -1):
+        for mantissa in (8, 6, 5, 4, 3, 2.5, 2, 1.5, 1.2, 1):
+            seconds = float(f"{mantissa}e{exponent}")
+            if seconds <= longest and max_windows(camera_df, seconds) >= windows:
+                return seconds
+    return None
+
+
+def too_short(camera_df: pd.DataFrame, camera: str, windows: int, window_seconds: float, most: int) -> str:
+    """The error for a camera that holds fewer than ``windows`` windows of ``window_seconds``, with fixes that run."""
+    span = float(camera_df["timestamp"].max())
+    fixes = []
+    seconds = fitting_seconds(camera_df, windows)
+    if seconds is not None:
+        fixes.append(f"window.seconds={seconds:g} ({windows} windows of {seconds:g} s)")
+    if most >= MIN_RUN_WINDOWS:
+        fixes.append(f"dataset.windows={most}")
+    fix = (f"set {' or '.join(fixes)}" if fixes else
+           f"this camera is too short for {windows} windows; leave it out (dataset.cameras) or give it more data")
+    return (f"dataset.windows={windows} is more than camera {camera!r} holds: its {len(camera_df)} samples span "
+            f"{span:.0f} s, which fill only {most} window{'' if most == 1 else 's'} of {window_seconds:g} s with "
+            f"{MIN_WINDOW_SAMPLES}+ samples each; {fix}")
 
 
 def _take(df: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -177,10 +234,7 @@ def cut_windows(
     df = camera_df.sort_values(["timestamp", "idx"], kind="stable")
     most = max_windows(df, window_seconds)
     if int(windows) > most:
-        span = float(df["timestamp"].max())
-        raise EkyaError(f"dataset.windows={windows} is more than camera {camera!r} holds: its {len(df)} samples "
-                        f"span {span:.0f} s, which fill at most {most} windows of {window_seconds:g} s with "
-                        f"{MIN_WINDOW_SAMPLES}+ samples each; set dataset.windows <= {most}")
+        raise EkyaError(too_short(df, camera, int(windows), window_seconds, most))
     ids = _window_ids(df, window_seconds)
     chunks = [df[ids == k] for k in range(int(windows))]
     probes = [chunks[0].iloc[:0]] * len(chunks)

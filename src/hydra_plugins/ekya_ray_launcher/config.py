@@ -16,6 +16,10 @@ class EkyaRayLauncherConf:
     # process's own on 127.0.0.1 for the sweep and stops it when the sweep ends. No files are shipped:
     # every node must see the working directory and the installed ekya at the same paths as the driver.
     address: str | None = None
+    # longest wait in seconds for the cluster at address to answer (a TCP connect to the address as
+    # typed, then Ray's own GCS client); one that does not answer ends the sweep, before any cell runs,
+    # with one line naming hydra.launcher.address
+    connect_timeout_s: float = 30.0
     # CPUs Ray books for each cell (a cell waits until that many are free); match it with threads=
     num_cpus: float = 1.0
     # custom Ray resources each cell books, e.g. {big_memory: 1}; the cluster's nodes must declare them

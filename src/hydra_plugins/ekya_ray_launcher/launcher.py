@@ -13,11 +13,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
@@ -33,8 +32,15 @@ class EkyaRayLauncher(Launcher):
 
     def __init__(self, address: str | None = None, num_cpus: float = 1.0,
                  resources: Mapping[str, float] | None = None, local_cpus: int | None = None,
-                 object_store_mb: int = 100) -> None:
+                 object_store_mb: int = 100, connect_timeout_s: float = 30.0) -> None:
+        from ekya.errors import EkyaError
+        from ekya.execution.ray.cluster import timeout_of
+
         self.address = None if address in (None, "", "null", "None") else str(address)
+        try:
+            self.connect_timeout = timeout_of("hydra.launcher.connect_timeout_s", connect_timeout_s)
+        except EkyaError as e:
+            _user_error(str(e))
         self.num_cpus = _amount("num_cpus", num_cpus)
         plain = OmegaConf.to_container(resources) if OmegaConf.is_config(resources) else dict(resources or {})
         self.resources = {str(k): _amount(f"resources.{k}", v) for k, v in plain.items()}
@@ -108,8 +114,21 @@ class EkyaRayLauncher(Launcher):
                     f"(the most on one node is {most:g}); lower it or start a node that declares it")
 
     def _connect(self) -> Any:
-        """Ray, initialised: the loopback Ray this launcher starts, the cluster at ``address``, or one already up."""
-        loopback = self.address is None or _host(self.address) in ("127.0.0.1", "localhost")
+        """Ray, initialised: the loopback Ray this launcher starts, the cluster at ``address``, or one already up.
+
+        A cluster at ``address`` that does not answer within ``connect_timeout_s`` ends the sweep in
+        one line, before Ray is imported (``ray.init`` alone would retry it for many minutes).
+        """
+        from ekya.errors import EkyaError
+        from ekya.execution.ray.cluster import check_address, is_loopback
+
+        already = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+        if self.address is not None and not already:
+            try:
+                check_address("hydra.launcher.address", self.address, self.connect_timeout)
+            except EkyaError as e:
+                _user_error(str(e))
+        loopback = self.address is None or is_loopback(self.address)
         if loopback and "ray" not in sys.modules:
             # a driver that joins a loopback cluster must be on loopback too, or it waits for a raylet
             # on the machine's routable address that never comes
@@ -129,36 +148,16 @@ class EkyaRayLauncher(Launcher):
                      object_store_memory=self.object_store_mb * 2 ** 20, logging_level="warning")
             atexit.register(ray.shutdown)
         else:
-            why = _unreachable(self.address)
-            if why is None:
-                try:
-                    ray.init(address=self.address, logging_level="warning")
-                except ConnectionError as e:
-                    why = str(e)
-            if why is not None:
-                _user_error(f"hydra.launcher.address={self.address!r}: no Ray cluster answers there ({why}); "
-                            "start one with `ray start --head` or use address=null for a local Ray")
+            try:
+                ray.init(address=self.address, logging_level="warning")
+            except (ConnectionError, RuntimeError) as e:  # what ray.init raises for a cluster it cannot join
+                if ray.is_initialized():
+                    ray.shutdown()
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                _user_error(f"hydra.launcher.address={self.address!r}: could not join the Ray cluster there "
+                            f"({first}); check the address `ray start --head` printed, or use address=null for "
+                            "a local Ray")
         return ray
-
-
-def _unreachable(address: str) -> str | None:
-    """Why nothing listens at a ``host:port`` address, or None (also for "auto", which Ray resolves itself).
-
-    ``ray.init`` keeps retrying a dead address for minutes; one TCP connect answers in seconds.
-    """
-    host, _, port = address.split("://", 1)[-1].rpartition(":")
-    if not host or not port.isdigit():
-        return None
-    try:
-        socket.create_connection((host, int(port)), timeout=5).close()
-    except OSError as e:
-        return f"{type(e).__name__}: {e}"
-    return None
-
-
-def _host(address: str) -> str:
-    """The host part of a Ray address (``host:port`` or ``ray://host:port``)."""
-    return address.split("://", 1)[-1].rsplit(":", 1)[0]
 
 
 def _amount(key: str, value: Any) -> float:
@@ -172,8 +171,10 @@ def _amount(key: str, value: Any) -> float:
     return out
 
 
-def _user_error(message: str) -> None:
-    """Raise the user error (ekya's own type when ekya is installed, as it is beside this plugin)."""
-    from ekya.errors import EkyaError
+def _user_error(message: str) -> NoReturn:
+    """End the sweep on a user error with ekya's one line and exit status 2.
 
-    raise EkyaError(message)
+    An exception would not do: Hydra reports whatever a launcher raises as a traceback with status 1.
+    """
+    print(f"ekya: error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -5,16 +5,23 @@ so runs on other runtimes never pay for it. The environment is set before the fi
 ``import ray``: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is the one 2.60 lever that keeps every
 listener of a single-machine Ray on 127.0.0.1 (``_node_ip_address="127.0.0.1"`` alone is rewritten
 to the routable address), and a fresh ``ray.init`` turns token authentication on unless
-``RAY_AUTH_MODE`` says otherwise. Joining a cluster leaves the node address alone and never turns
-authentication off: a cluster started with ``RAY_AUTH_MODE=token`` expects the token in
-``RAY_AUTH_TOKEN`` (or ``~/.ray/auth_token``) of this process.
+``RAY_AUTH_MODE`` says otherwise. Joining a cluster leaves the node address alone (but for a
+loopback address, which keeps the driver on loopback too, so Ray does not rewrite the address typed)
+and never turns authentication off: a cluster started with ``RAY_AUTH_MODE=token`` expects the token
+in ``RAY_AUTH_TOKEN`` (or ``~/.ray/auth_token``) of this process. Joining is bounded: a cluster that
+does not answer within ``runtime.connect_timeout_s`` fails the run in one line (``check_address``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import math
 import os
+import socket
+import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +70,102 @@ def lock_down(local: bool) -> None:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
+#: the longest wait for a Ray cluster the user named, unless the config says otherwise (runtime.connect_timeout_s)
+CONNECT_TIMEOUT_S = 30.0
+
+#: run in a child process, which the parent kills at the bound: Ray's own GCS client, which (in 2.60) waits
+#: at least 40 s before it gives up on a port where something other than a Ray GCS listens, logging from C++
+_GCS_PROBE = """
+import sys
+from ray._private.services import canonicalize_bootstrap_address_or_die
+from ray._raylet import GcsClient
+address = sys.argv[1]
+try:
+    address = canonicalize_bootstrap_address_or_die(address) if address == "auto" else address
+    print(address, flush=True)
+    GcsClient(address=address).cluster_id
+except Exception as e:
+    print(f"{type(e).__name__}: {e}".strip().splitlines()[0])
+    sys.exit(1)
+"""
+
+
+def timeout_of(key: str, value: Any) -> float:
+    """A bound on a wait, from the config: a finite number of seconds > 0."""
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if isinstance(value, bool) or not (out > 0 and math.isfinite(out)):
+        raise EkyaError(f"{key} must be a number of seconds > 0 (the longest wait for the service to answer), "
+                        f"got {value!r}")
+    return out
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of ``HOST:PORT`` or ``ray://HOST:PORT`` (an IPv6 host in brackets), or None (``auto``)."""
+    host, sep, port = address.split("://", 1)[-1].rstrip("/").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a Ray address names this machine's loopback interface (127.0.0.0/8, ::1 or localhost)."""
+    hp = _host_port(address)
+    if hp is None:
+        return False
+    try:
+        return hp[0] == "localhost" or ipaddress.ip_address(hp[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def unanswered(address: str, timeout_s: float) -> str | None:
+    """Why no Ray cluster answers at ``address`` within ``timeout_s`` seconds, or None when one does.
+
+    First a TCP connect to the host and port as typed (refused at once where nothing listens), then,
+    for a GCS address, Ray's own GCS client in a child process killed at the bound. A Ray Client
+    address (``ray://``) gets the TCP connect only: the client bounds its own retries.
+    """
+    deadline = time.monotonic() + timeout_s
+    hp = _host_port(address)
+    if hp is not None:
+        try:
+            socket.create_connection(hp, timeout=timeout_s).close()
+        except TimeoutError:
+            return f"no TCP answer from {hp[0]}:{hp[1]}"
+        except OSError as e:
+            return f"{type(e).__name__}: {e.strerror or e}"
+    if address.startswith("ray://"):
+        return None
+    try:
+        probe = subprocess.run([sys.executable, "-c", _GCS_PROBE, address], capture_output=True, text=True,
+                               timeout=max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        if hp is None and out.strip():  # "auto": say what Ray made of it
+            return f"Ray resolves it to {out.split()[0]}, where no Ray GCS answered"
+        return "something accepts connections there, but no Ray GCS answered" if hp else "no Ray GCS answered"
+    if probe.returncode != 0:
+        lines = probe.stdout.strip().splitlines()
+        return lines[-1] if lines else f"Ray's GCS client exited with status {probe.returncode}"
+    return None
+
+
+def check_address(key: str, address: str, timeout_s: float) -> None:
+    """Fail with one line naming ``key`` and the address as typed unless a Ray cluster answers there in time."""
+    why = unanswered(address, timeout_s)
+    if why is None:
+        return
+    # Ray 2.60 binds a head's listeners to the node's network address; only a head started with
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 listens on loopback (tests, the local Ray of address null)
+    hint = (" (a plain `ray start --head` listens on the address it prints, not on loopback)"
+            if is_loopback(address) else "")
+    raise EkyaError(f"{key}={address!r}: no Ray cluster answered within {timeout_s:g} s ({why}); start one with "
+                    f"`ray start --head` or fix the address{hint}")
+
+
 @dataclass
 class Connection:
     """This process's Ray: whether this module started it (and so shuts it down) and its accelerators."""
@@ -80,12 +183,17 @@ class Connection:
 
 
 def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
-            object_store_mb: int) -> Connection:
+            object_store_mb: int, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Connection:
     """Start a single-node Ray on loopback (address None), or join the cluster at ``address``; check its accelerators.
 
-    A Ray this process already runs (``ray.init`` in a test or a notebook) is used as it is.
+    A Ray this process already runs (``ray.init`` in a test or a notebook) is used as it is. Joining
+    fails within ``connect_timeout_s`` seconds, in one line, when no cluster answers at ``address``.
     """
     accs = accelerators_of(nodes)
+    if address is not None and is_loopback(address) and "ray" not in sys.modules:
+        # a driver joining a cluster on loopback must be on loopback too: else Ray rewrites the address
+        # typed into this machine's network address, where nothing of that cluster listens
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     lock_down(local=address is None)
     import ray
 
@@ -101,11 +209,15 @@ def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
                      object_store_memory=int(object_store_mb) * 2 ** 20, log_to_driver=False,
                      logging_level=logging.WARNING, configure_logging=False)
         else:
+            check_address("runtime.address", address, connect_timeout_s)
             try:
                 ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
-            except ConnectionError as e:
-                raise EkyaError(f"runtime.address={address!r}: no Ray cluster answers there ({e}); start one with "
-                                "`ray start --head` and pass its address") from None
+            except (ConnectionError, RuntimeError) as e:  # what ray.init raises for a cluster it cannot join
+                if ray.is_initialized():
+                    ray.shutdown()
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise EkyaError(f"runtime.address={address!r}: could not join the Ray cluster there ({first}); "
+                                "check the address `ray start --head` printed") from None
         owned = True
     total = ray.cluster_resources()
     missing = [a.resource for a in accs if abs(float(total.get(a.resource, 0.0)) - 1.0) > 1e-9]
