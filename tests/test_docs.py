@@ -83,7 +83,7 @@ def test_every_key_of_every_config_file_is_in_the_reference_with_its_default_and
                     for item in value:
                         name = next(iter(item)) if isinstance(item, dict) else item
                         if name != "_self_" and not name.startswith("override "):
-                            assert f"| `{name}` |" in section, (rel, name)
+                            assert f"| `{name.removeprefix('optional ')}` |" in section, (rel, name)
                 continue
             for leaf in _leaves({key: value}, prefix):
                 assert f"| `{leaf}` |" in section, (rel, leaf)

@@ -133,6 +133,22 @@ def check_output_root(root: str) -> None:
                         "set output_root to a folder you can write to") from None
 
 
+def _misplaced_key_hint(message: str) -> str:
+    """``; the key is cluster.delta`` when a key Hydra could not override lives under another group."""
+    import re
+
+    from ekya.configs import compose_config
+
+    typed = re.search(r"override '([\w.]+)'", message)
+    if typed is None or "." not in typed.group(1):
+        return ""
+    group, _, leaf = typed.group(1).partition(".")
+    defaults = compose_config([])
+    found = [f"{name}.{leaf}" for name, node in defaults.items()
+             if name != group and isinstance(node, DictConfig) and leaf in node]
+    return f"; the key is {' or '.join(found)}" if found else ""
+
+
 def check_overrides(argv: list[str]) -> None:
     """Compose a plain run's overrides once up front, so a bad key, group or value is one line and exit 2.
 
@@ -157,7 +173,8 @@ def check_overrides(argv: list[str]) -> None:
                 check_output_root(str(cfg.output_root))
     except HydraException as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        print(f"ekya: error: {first} (python -m ekya --help lists the groups and keys)", file=sys.stderr)
+        print(f"ekya: error: {first}{_misplaced_key_hint(first)} (python -m ekya --help lists the groups and keys)",
+              file=sys.stderr)
         sys.exit(2)
     except EkyaError as e:
         print(f"ekya: error: {e}", file=sys.stderr)

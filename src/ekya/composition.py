@@ -21,6 +21,7 @@ from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from ekya.callbacks.base import Callback, RunContext
+from ekya.callbacks.progress import preparing
 from ekya.errors import EkyaError, user_error
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime, WindowSettings
@@ -64,10 +65,15 @@ def window_settings(cfg: DictConfig) -> WindowSettings:
     unknown = sorted(set(raw) - set(_WINDOW_TYPES))
     if unknown:
         raise EkyaError(f"window: unknown key(s) {unknown}; expected {sorted(_WINDOW_TYPES)}")
-    try:
-        return WindowSettings(**{key: _WINDOW_TYPES[key](value) for key, value in raw.items()})
-    except (TypeError, ValueError) as e:
-        raise EkyaError(f"window: a value has the wrong type ({e})") from None
+    typed = {}
+    for key, value in raw.items():
+        kind = _WINDOW_TYPES[key]
+        try:
+            typed[key] = kind(value)
+        except (TypeError, ValueError):
+            what = {float: "a number", int: "a whole number", bool: "true or false"}[kind]
+            raise EkyaError(f"window.{key}={value!r}: must be {what}") from None
+    return WindowSettings(**typed)
 
 
 def _labelled_stream_set(cfg: DictConfig) -> Any:
@@ -106,12 +112,15 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         return out
 
     def learner() -> Any:
+        from ekya.learners.checkpoint import check_checkpoint
         from ekya.process import configure_torch
 
         configure_torch(int(cfg.threads))
         made = instantiate(cfg.learner)
         for config in part("space").values():
             made.check_config(config)
+        # before any data is generated or tracking run begun (a {camera} template is read per camera later)
+        check_checkpoint(getattr(made, "checkpoint", None))
         return made
 
     return {
@@ -129,8 +138,11 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
     }
 
 
-def build_runtime(cfg: DictConfig) -> tuple[Runtime, list[str]]:
-    """The runtime with every part it takes, and the config groups those parts came from."""
+def build_runtime(cfg: DictConfig, before: Callable[[str], None] | None = None) -> tuple[Runtime, list[str]]:
+    """The runtime with every part it takes, and the config groups those parts came from.
+
+    ``before(name)`` is called before each part the runtime takes is built (progress names the slow ones).
+    """
     factory = instantiate(cfg.runtime, _partial_=True)
     factory.func.check_settings(**factory.keywords)
     wanted = inspect.signature(factory.func).parameters
@@ -144,16 +156,18 @@ def build_runtime(cfg: DictConfig) -> tuple[Runtime, list[str]]:
     builders = _builders(cfg, part)
     for name in builders:
         if name in wanted:
+            if before is not None and name not in built:
+                before(name)
             part(name)
     groups = list(dict.fromkeys(g for name in built for g in _GROUPS.get(name, ())))
     return factory(**{k: v for k, v in built.items() if k in wanted}), groups
 
 
 def build_callbacks(cfg: DictConfig, quiet: bool = False) -> dict[str, Callback]:
-    """The ``callbacks`` group's callbacks by name, plus MLflow ``tracking`` (unless null); quiet drops the summary."""
+    """The ``callbacks`` group's callbacks by name, plus ``tracking`` (unless null); quiet drops summary, progress."""
     out: dict[str, Callback] = {}
     for name, node in (cfg.get("callbacks") or {}).items():
-        if node is None or (quiet and name == "summary"):
+        if node is None or (quiet and name in ("summary", "progress")):
             continue
         out[str(name)] = instantiate(node)
     if cfg.get("tracking") is not None:
@@ -220,7 +234,7 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
     cfg = config_for(cfg, run_dir)
     config_hash = fingerprint(OmegaConf.to_container(cfg, resolve=True))
     callbacks = build_callbacks(cfg, quiet)
-    runtime, groups = build_runtime(cfg)
+    runtime, groups = build_runtime(cfg, before=preparing(callbacks, cfg))
     tracking = callbacks.get("tracking")
     if skip_finished and not resuming and hasattr(tracking, "finished_twin"):
         twin = tracking.finished_twin(runtime.source, config_hash)

@@ -53,7 +53,7 @@ class ProfileAll(Callback):
         pred_of = {p.stream: p for p in result.told}
         truth, predicted, val = [], [], {}
         cache = getattr(rt, "model_cache", None)
-        for cam in tqdm(rt.streams, desc=f"profiling window {k}", unit="camera", leave=False):
+        for cam in tqdm(rt.streams, desc=f"profiling window {k}", unit="camera", leave=False, disable=None):
             start_model = rt.models_at_start[cam]
             configs = []
             for name in rt.space:

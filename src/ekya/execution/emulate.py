@@ -133,7 +133,7 @@ class EmulateRuntime(Runtime):
             elif self.probes is not None:
                 self.probes.restore(saved["probes"])
             return
-        for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False):
+        for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False, disable=None):
             model = self._base_model(cam)
             self.base[cam] = model
             self.models[cam] = model
@@ -156,6 +156,10 @@ class EmulateRuntime(Runtime):
             torch.save(self.learner.model_state(model), buf)
             atomic_write(path, buf.getvalue())
         return model
+
+    def cached_base_models(self) -> list[str]:
+        """The cameras whose base model ``runtime.base_cache`` holds already (setup loads these, trains the rest)."""
+        return [cam for cam in self.streams if (path := self._base_cache_path(cam)) is not None and path.is_file()]
 
     def _base_cache_path(self, cam: str) -> Path | None:
         if self.base_cache is None:
@@ -269,7 +273,7 @@ class EmulateRuntime(Runtime):
         sched_s = time.perf_counter() - t0
 
         truths, new_models, done_jobs, starts = [], {}, {}, {}
-        for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False):
+        for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False, disable=None):
             cam = sp.stream
             starts[cam], segs = self.live_accuracy(cam, self.models[cam], k)
             if sp.config is None:

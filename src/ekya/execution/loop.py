@@ -42,7 +42,7 @@ def run_windows(runtime: Runtime, run: RunContext) -> RunContext:
         runtime.setup(run.runtime_state)
         first = runtime.windows[0] if run.next_window is None else run.next_window
         todo = [w for w in runtime.windows if w >= first]
-        for w in tqdm(todo, desc="windows", unit="window", leave=False):
+        for w in tqdm(todo, desc="windows", unit="window", leave=False, disable=None):
             for cb in callbacks:
                 cb.on_window_start(run, w)
             result = runtime.play(w)

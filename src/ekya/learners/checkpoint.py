@@ -7,6 +7,7 @@ run, and a checkpoint file is that dict written by ``torch.save``.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,21 @@ def save_checkpoint(model: EdgeModel, path: str | Path) -> None:
     atomic_write(path, write)
 
 
+def _why_unreadable(error: Exception) -> str:
+    """Why torch could not read a file, in one line."""
+    text = str(error).strip()
+    # torch's weights-only refusal advises loading the file as an arbitrary pickle: no fix for a foreign file
+    if isinstance(error, pickle.UnpicklingError) or "weights_only" in text:
+        return "not model weights written by torch.save"
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_checkpoint(template: str | None) -> None:
+    """Read a ``learner.checkpoint`` that names one file now, so a wrong one fails before the run starts."""
+    if template and "{camera}" not in str(template):
+        load_checkpoint(str(template))
+
+
 def load_checkpoint(path: str | Path, num_classes: int | None = None) -> EdgeModel:
     """Read a model written by ``save_checkpoint``; EkyaError names the file and what is wrong."""
     path = Path(path)
@@ -63,7 +79,7 @@ def load_checkpoint(path: str | Path, num_classes: int | None = None) -> EdgeMod
     try:
         model = edge_model_from_state(torch.load(path, map_location="cpu", weights_only=True))
     except Exception as e:  # noqa: BLE001 - any unreadable or foreign file: one clear message, not a pickle traceback
-        raise EkyaError(f"learner.checkpoint: {path} is not an ekya model checkpoint ({e}); "
+        raise EkyaError(f"learner.checkpoint: {path} is not an ekya model checkpoint ({_why_unreadable(e)}); "
                         "write it with ekya.learners.save_checkpoint") from None
     if num_classes is not None and model.num_classes != num_classes:
         raise EkyaError(f"learner.checkpoint: {path} predicts {model.num_classes} classes, the dataset has "

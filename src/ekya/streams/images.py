@@ -25,4 +25,12 @@ def load_crop(path: Path, box: tuple[int, int, int, int], size: int) -> np.ndarr
             crop = im.crop((x0, y0, x1, y1)).resize((size, size), Image.BILINEAR)
             return np.array(crop, dtype=np.uint8)  # a writable copy, so torch.from_numpy may share it
     except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise EkyaError(f"{path}: cannot read the image ({e}); restore the file or regenerate the dataset") from None
+        raise EkyaError(f"{path}: cannot read the image ({e}); {_how_to_restore(Path(path))}") from None
+
+
+def _how_to_restore(image: Path) -> str:
+    """The fix for an unreadable image: a generated (synthetic) dataset is made again once its folder is gone."""
+    for folder in image.parents:
+        if folder.name.startswith("synthetic-") and (folder / "meta.json").is_file():
+            return f"delete {folder} (the generated synthetic dataset): the next run generates it again"
+    return "restore the file or regenerate the dataset"

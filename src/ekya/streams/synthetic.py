@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ekya.errors import EkyaError
 from ekya.streams.build import build_stream_set
 from ekya.streams.classes import SIX_CLASSES
 from ekya.streams.samplelist import read_frame_samplelist, samplelist_path
@@ -41,6 +42,12 @@ def load_synthetic(
     """
     spec = SyntheticSpec(int(seed), int(cameras), int(chunks), float(chunk_seconds), int(samples_per_chunk),
                          int(image_size), float(drift_max), float(drift_min), bool(recur))
+    spec.check()  # a bad size first: nothing made on disk for it
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file where the cache folder (or one above it) should be
+        raise EkyaError(f"dataset.root={root} (EKYA_DATA, when set, gives it): cannot hold the synthetic data cache "
+                        f"({e.strerror}); point EKYA_DATA or dataset.root at a folder you can write to") from None
     where = write_dataset(Path(root), spec)
     meta_file = json.loads((where / "meta.json").read_text())
     cams = [c["camera"] for c in meta_file["cameras"]]
