@@ -1,12 +1,15 @@
-"""Screenshot the MLflow UI's compare view of a finished sweep (the picture docs/reproducing.md shows).
+"""Screenshot the MLflow UI comparing a sweep's schedulers (the picture docs/analysis.md shows).
 
     python scripts/mlflow_compare.py --experiment synthetic [--backend-store-uri sqlite:///mlflow.db]
-        [--out docs/mlflow_compare.png] [--port P] [--window-size 1600,1000]
+        [--out docs/mlflow_compare.png] [--port P] [--window-size 1600,1000] [--max-runs 8]
 
 Starts `mlflow server` on 127.0.0.1 (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, one worker), finds
-the experiment's finished parent runs through the REST API, opens their compare-runs page in headless
-Chromium (Debian's `chromium` package), writes the PNG, and stops the server by its process id. The
-server's log goes to a temporary folder, deleted afterwards unless an error names it.
+the experiment's finished parent runs through the REST API, and stores a shared view of its runs page
+(an experiment tag ``mlflow.sharedViewState.<key>``, what the UI's Share button writes): only the
+chosen runs, a bar chart of each run's ``mean_accuracy`` beside a line chart of its per-window
+``accuracy``. It opens that view in headless Chromium (Debian's `chromium` package), writes the PNG,
+prints the link (which works as long as a server serves the store) and stops the server by its process
+id. The server's log goes to a temporary folder, deleted afterwards unless an error names it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ekya.analysis.ui import compare_url, experiment_id, mlflow_server, parent_runs, run_tags, screenshot, side_by_side
+from ekya.analysis.ui import (
+    compare_view_state,
+    experiment_id,
+    mlflow_server,
+    parent_runs,
+    run_tags,
+    screenshot,
+    share_view,
+    shared_view_url,
+    side_by_side,
+)
 from ekya.errors import EkyaError
 
 
@@ -30,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("docs/mlflow_compare.png"))
     ap.add_argument("--port", type=int, default=None, help="default: a free port")
     ap.add_argument("--window-size", default="1600,1000", help="browser window WIDTH,HEIGHT in pixels")
+    ap.add_argument("--wait-s", type=float, default=45.0,
+                    help="seconds of page time the UI gets to fetch and draw the charts before the shot")
     ap.add_argument("--max-runs", type=int, default=8,
                     help="compare at most this many cells (fewest streams, accelerators and seed first, "
                          "schedulers adjacent)")
@@ -52,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
             runs = side_by_side(parent_runs(srv, exp))[:args.max_runs]
             if not runs:
                 raise EkyaError(f"--experiment {args.experiment}: no finished runs to compare")
-            url = compare_url(srv, exp, [r["info"]["run_id"] for r in runs])
-            shot = screenshot(url, args.out, (width, height))
+            metrics = sorted({m["key"] for r in runs for m in r.get("data", {}).get("metrics", [])})
+            key = share_view(srv, exp, compare_view_state([r["info"]["run_id"] for r in runs], metrics))
+            url = shared_view_url(srv, exp, key)
+            shot = screenshot(url, args.out, (width, height), wait_ms=int(args.wait_s * 1000))
+            print(f"shared view {key} (kept in the store): on any server of it, open "
+                  f"#/experiments/{exp}/runs?viewStateShareKey={key}&compareRunsMode=CHART")
             for r in runs:
                 t = run_tags(r)
                 print(f"  {r['info']['run_name']}: scheduler={t.get('scheduler')} accelerators={t.get('accelerators')} "

@@ -100,3 +100,19 @@ def test_a_filter_keeps_only_the_matching_cells_with_all_their_cameras(sweep):
     assert len(cams) == sum(streams for (_, _, streams, seed) in sweep.frames if seed == 1) * WINDOWS
     with pytest.raises(EkyaError, match="--filter 'tags.scheduler = thief': .*quote"):
         load_table(sweep.uri, EXPERIMENT, filter_string="tags.scheduler = thief")
+
+
+def test_cells_that_differ_only_in_a_long_value_are_not_taken_for_reruns():
+    # long values (curve arrays) are an artifact, not params: the config's fingerprint tells such cells apart
+    from collections import Counter
+
+    import pandas as pd
+
+    from ekya.analysis.table import _drop_superseded
+
+    parents = pd.DataFrame({"params.seed": ["0", "0", "0"], "tags.streams": ["3", "3", "3"],
+                            "tags.config_hash": ["curve-a", "curve-b", "curve-a"],
+                            "start_time": pd.to_datetime([1, 2, 3], unit="s")}, index=[10, 11, 12])
+    skipped: Counter = Counter()
+    kept = _drop_superseded(parents, skipped)
+    assert list(kept.index) == [11, 12] and skipped == Counter({"superseded": 1})  # the rerun of curve-a wins

@@ -7,14 +7,13 @@ published values drawn as their own labelled markers beside ours.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ekya.analysis.studies import Study
+from ekya.analysis.studies import Study, ci95
 from ekya.errors import EkyaError
 
 #: at most this many distinct values get a tick each on a count axis; more get integer steps
@@ -32,19 +31,6 @@ class Drawn:
     markdown: Path
     #: the study's headline figure as one line ("" when the study has none or the runs cannot give it)
     headline: str = ""
-
-
-def ci95(values: pd.Series) -> tuple[float, float]:
-    """The 95% Student-t interval of the mean (seeds are few, so no bootstrap); a point when n < 2."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    m = float(v.mean()) if len(v) else math.nan
-    if len(v) < 2:
-        return m, m
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m - half, m + half
 
 
 def _count_axis(axis, values: pd.Series, at_values: bool = True) -> None:  # noqa: ANN001 - a matplotlib Axis

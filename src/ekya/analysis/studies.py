@@ -7,9 +7,11 @@ reference/ekya-paper-and-code.md (section 8); a study cites the figure or table 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from ekya.analysis.table import ALL_CAMERAS, RunTable
@@ -163,30 +165,102 @@ def _profiled(table: RunTable) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- headline lines
+def ci95(values: pd.Series) -> tuple[float, float]:
+    """The 95% Student-t interval of the mean (seeds are few, so no bootstrap); a point when n < 2."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    m = float(v.mean()) if len(v) else math.nan
+    if len(v) < 2:
+        return m, m
+    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
+    return m - half, m + half
+
+
+def _seeds(frame: pd.DataFrame) -> str:
+    """'n = 3 seeds' (or 'n = 1 seed') for the seeds a headline averages over."""
+    n = int(frame["seed"].nunique())
+    return f"n = {n} seed{'s' if n != 1 else ''}"
+
+
+def _per_seed(frame: pd.DataFrame, y: str, **cell: object) -> pd.Series:
+    """One value per seed: ``y`` averaged over the rows of the cell (e.g. over stream counts) that match ``cell``."""
+    rows = frame
+    for k, v in cell.items():
+        rows = rows[rows[k] == v]
+    return rows.groupby("seed")[y].mean()
+
+
+def resolved(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two per-seed samples are told apart: each has >= 2 seeds and their 95% intervals do not overlap."""
+    if min(a.count(), b.count()) < 2:
+        return False
+    (alo, ahi), (blo, bhi) = ci95(a), ci95(b)
+    return ahi < blo or bhi < alo
+
+
+def _unresolved_why(a: pd.Series, b: pd.Series) -> str:
+    """Why a comparison of two per-seed samples is not resolved, in words."""
+    n = min(a.count(), b.count())
+    return f"{n} seed, no interval" if n < 2 else "the 95% intervals overlap"
+
+
+def _with_ci(v: pd.Series) -> str:
+    """'0.394 (95% CI 0.380-0.408)', or the mean alone when there is one seed."""
+    lo, hi = ci95(v)
+    return f"{v.mean():.3f}" + (f" (95% CI {lo:.3f}-{hi:.3f})" if v.count() > 1 else "")
+
+
 def _gain_over_baselines(frame: pd.DataFrame) -> str:
     """Per accelerator count: the thief's largest lead over the best other scheduler, across stream counts."""
     m = _means(frame, ["accelerators", "streams", "scheduler"], "mean_accuracy").unstack("scheduler")
     if "thief" not in m or m.shape[1] < 2:
         return ""
-    lead = (m["thief"] - m.drop(columns="thief").max(axis=1)).groupby(level="accelerators")
-    parts = [f"G={int(g)}: {_pts(v.max())} at {int(v.idxmax()[1])} streams" for g, v in lead]
-    return "thief's largest lead over the best baseline: " + "; ".join(parts) + \
-        " (paper Fig. 6: up to 29% at 1 GPU, 23% at 2 GPUs)"
+    others = m.drop(columns="thief")
+    lead = (m["thief"] - others.max(axis=1)).groupby(level="accelerators")
+    parts = []
+    for g, v in lead:
+        at = v.idxmax()
+        rival = others.loc[at].idxmax()
+        a = _per_seed(frame, "mean_accuracy", scheduler="thief", accelerators=at[0], streams=at[1])
+        b = _per_seed(frame, "mean_accuracy", scheduler=rival, accelerators=at[0], streams=at[1])
+        verdict = "resolved" if resolved(a, b) else f"not resolved: {_unresolved_why(a, b)}"
+        parts.append(f"G={int(g)}: {_pts(v.max())} over {rival} at {int(at[1])} streams ({verdict})")
+    return (f"thief's largest lead over the best baseline, {_seeds(frame)}: " + "; ".join(parts)
+            + " (paper Fig. 6: up to 29% at 1 GPU, 23% at 2 GPUs)")
 
 
 def _gpu_saving(frame: pd.DataFrame) -> str:
-    """The fewest accelerators at which the thief matches the best baseline at the most accelerators."""
+    """The fewest accelerators at which the thief matches the best baseline at the most accelerators.
+
+    The saving is claimed only when the 95% intervals over seeds separate the two; otherwise the
+    line says "not resolved" and why (one seed, or overlapping intervals).
+    """
     m = _means(frame, ["accelerators", "scheduler"], "mean_accuracy").unstack("scheduler")
     if "thief" not in m or m.shape[1] < 2:
         return ""
     top = int(m.index.max())
-    best = m.drop(columns="thief").loc[top].max()
-    enough = m.index[m["thief"] >= best - 1e-12]
+    rival = m.drop(columns="thief").loc[top].idxmax()
+    best = _per_seed(frame, "mean_accuracy", scheduler=rival, accelerators=top)
+    paper = " (paper Fig. 8: Ekya at 4 GPUs beats the baselines at 16, 4x)"
+    enough = m.index[m["thief"] >= best.mean() - 1e-12]
     if not len(enough):
-        return f"the thief never reaches the best baseline at G={top} ({best:.3f}) (paper Fig. 8: 4x fewer GPUs)"
+        thief = _per_seed(frame, "mean_accuracy", scheduler="thief", accelerators=top)
+        verdict = "" if resolved(thief, best) else f"; not resolved: {_unresolved_why(thief, best)}"
+        return (f"{_seeds(frame)}: the thief never reaches the best baseline ({rival}) at G={top}: "
+                f"{_with_ci(best)}{verdict}{paper}")
     g = int(enough.min())
-    return (f"thief at G={g}: {m.loc[g, 'thief']:.3f} >= best baseline at G={top}: {best:.3f}, "
-            f"a {top / g:g}x saving (paper Fig. 8: Ekya at 4 GPUs beats the baselines at 16, 4x)")
+    thief = _per_seed(frame, "mean_accuracy", scheduler="thief", accelerators=g)
+    if resolved(thief, best):
+        claim = f"a {top / g:g}x saving" if g < top else "no saving"
+    else:
+        claim = f"not resolved ({_unresolved_why(thief, best)}): no saving is claimed"
+    falls = ""
+    if g < top and m.loc[top, "thief"] < m.loc[g, "thief"]:
+        falls = f"; the thief's own mean falls from G={g} to G={top} ({m.loc[top, 'thief']:.3f})"
+    return (f"{_seeds(frame)}: thief at G={g}: {_with_ci(thief)} >= best baseline ({rival}) at G={top}: "
+            f"{_with_ci(best)}, {claim}{falls}{paper}")
 
 
 def _capacities(frame: pd.DataFrame) -> str:
@@ -196,7 +270,8 @@ def _capacities(frame: pd.DataFrame) -> str:
     best = frame.groupby(["scheduler", "accelerators", "target"])["capacity"].mean()
     tried = int(frame["streams_tried"].max())
     top = best[best >= tried].reset_index().groupby("scheduler")["target"].max()
-    return (f"streams kept at accuracy >= {CAPACITY_THRESHOLD} at G = {' / '.join(str(int(g)) for g in m.columns)}: "
+    return (f"{_seeds(frame)}: streams kept at accuracy >= {CAPACITY_THRESHOLD} at G = "
+            f"{' / '.join(str(int(g)) for g in m.columns)}: "
             + "; ".join(parts) + f"; highest target at which all {tried} streams are kept (any G): "
             + (", ".join(f"{k} {v:g}" for k, v in top.items()) or "none")
             + " (paper Table 2: Ekya 2 / 8; the Uniform variants 0-2 / 2-4)")
@@ -208,9 +283,15 @@ def _ablation_loss(frame: pd.DataFrame) -> str:
         return ""
     parts = []
     for g, row in m.iterrows():
-        parts.append(f"G={int(g)}: "
-                     + ", ".join(f"{c} {_pts(row[c] - row['thief'])}" for c in m.columns if c != "thief"))
-    return "against the thief: " + "; ".join(parts) + " (paper Fig. 10a: both lose substantially, most with few GPUs)"
+        thief = _per_seed(frame, "mean_accuracy", scheduler="thief", accelerators=g)
+        items = []
+        for c in (c for c in m.columns if c != "thief"):
+            other = _per_seed(frame, "mean_accuracy", scheduler=c, accelerators=g)
+            verdict = "" if resolved(other, thief) else f" (not resolved: {_unresolved_why(other, thief)})"
+            items.append(f"{c} {_pts(row[c] - row['thief'])}{verdict}")
+        parts.append(f"G={int(g)}: " + ", ".join(items))
+    return (f"against the thief, {_seeds(frame)}: " + "; ".join(parts)
+            + " (paper Fig. 10a: both lose substantially, most with few GPUs)")
 
 
 def _best_window(frame: pd.DataFrame) -> str:
@@ -218,10 +299,14 @@ def _best_window(frame: pd.DataFrame) -> str:
     if "thief" not in m:
         return ""
     t = m["thief"]
-    gain = (t - m["noretrain"]) if "noretrain" in m else None
-    text = f"thief best at a {t.idxmax():g} s window ({t.max():.3f})"
-    if gain is not None:
-        text += "; over no retraining: " + ", ".join(f"{w:g} s {_pts(v)}" for w, v in gain.items())
+    text = f"{_seeds(frame)}: thief best at a {t.idxmax():g} s window ({t.max():.3f})"
+    if "noretrain" in m:
+        items = []
+        for w, v in (t - m["noretrain"]).items():
+            a = _per_seed(frame, "mean_accuracy", scheduler="thief", window_seconds=w)
+            b = _per_seed(frame, "mean_accuracy", scheduler="noretrain", window_seconds=w)
+            items.append(f"{w:g} s {_pts(v)}" + ("" if resolved(a, b) else f" (not resolved: {_unresolved_why(a, b)})"))
+        text += "; over no retraining: " + ", ".join(items)
     return text + " (paper Fig. 10b: 10 s = no retraining; rises fast, then slowly falls for long windows)"
 
 
@@ -229,20 +314,24 @@ def _quantum_gain(frame: pd.DataFrame) -> str:
     m = _means(frame[frame["scheduler"] == "thief"], ["delta"], "gain")
     if m.empty:
         return ""
-    return "thief's gain over Delta = 1.0: " + ", ".join(f"{d:g}: {v:+.1f} points" for d, v in m.items()) + \
-        " (paper section 6.2: about +8% from Delta 1.0 to 0.1)"
+    return (f"thief's gain over Delta = 1.0, {_seeds(frame)}: " + ", ".join(f"{d:g}: {v:+.1f} points"
+                                                                          for d, v in m.items())
+            + " (paper section 6.2: about +8% from Delta 1.0 to 0.1)")
 
 
 def _noise_drop(frame: pd.DataFrame) -> str:
     m = _means(frame, ["noise"], "drop")
-    return ("accuracy change against exact predictions: "
+    return (f"accuracy change against exact predictions, {_seeds(frame)}: "
             + ", ".join(f"sd {n:g}: {v:+.1f} points" for n, v in m.items())
             + " (paper Fig. 11b: at most a 3% drop at 20% noise)")
 
 
 def _gap(frame: pd.DataFrame) -> str:
-    return (f"thief / optimum: mean {frame['ratio'].mean():.4f}, worst {frame['ratio'].min():.4f} over "
-            f"{len(frame)} instances (the optimum is static; the thief re-plans on completions, so it can exceed 1)")
+    lo, hi = ci95(frame["ratio"])
+    spread = f" (95% CI {lo:.4f}-{hi:.4f})" if frame["ratio"].count() > 1 else ""
+    return (f"thief / optimum: mean {frame['ratio'].mean():.4f}{spread}, worst {frame['ratio'].min():.4f} over "
+            f"{len(frame)} instances, {_seeds(frame)} (the optimum is static; the thief re-plans on completions, "
+            "so it can exceed 1)")
 
 
 STUDIES: dict[str, Study] = {s.name: s for s in (

@@ -116,7 +116,8 @@ def _cell_columns(parents: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame
 def _drop_superseded(parents: pd.DataFrame, skipped: Counter) -> pd.DataFrame:
     """Keep the latest finished run of each cell: a rerun with the same params must not count as another seed."""
     params = sorted(c for c in parents.columns if c.startswith("params."))
-    key = [*params, "tags.streams"] if "tags.streams" in parents else params
+    # long values (curve arrays) are not params: the config's fingerprint tells cells apart that differ only there
+    key = [*params, *(c for c in ("tags.streams", "tags.config_hash") if c in parents)]
     if not key:
         return parents
     ordered = parents.sort_values("start_time", kind="stable")

@@ -186,6 +186,61 @@ def compare_url(server: Server, exp_id: str, run_ids: list[str], host: str = BRO
     return f"http://{host}:{port}/#/compare-runs?{q}"
 
 
+#: the prefix of the experiment tag that holds a shared view of the runs page (what the UI's Share button writes)
+SHARED_VIEW_TAG = "mlflow.sharedViewState."
+#: the per-window metric and the headline metric the compare view charts, side by side
+WINDOW_METRIC, HEADLINE_METRIC = "accuracy", "mean_accuracy"
+
+
+def _chart(kind: str, metric: str, section: str) -> dict[str, Any]:
+    """One chart card of the runs page's chart view (the UI's own card fields: BAR per run, LINE per step)."""
+    card: dict[str, Any] = {"uuid": f"ekya-{kind.lower()}-{metric}", "type": kind, "runsCountToCompare": 10,
+                            "metricSectionId": section, "deleted": False, "isGenerated": False,
+                            "metricKey": metric, "selectedMetricKeys": [metric], "displayName": metric}
+    if kind == "LINE":
+        card.update({"lineSmoothness": 0, "xAxisKey": "step", "xAxisScaleType": "linear", "scaleType": "linear",
+                     "selectedXAxisMetricKey": "", "range": {}})
+    return card
+
+
+def compare_view_state(run_ids: list[str], metrics: list[str]) -> dict[str, Any]:
+    """The runs page's view state: only these runs, a bar chart of the headline metric beside a line chart of
+    the per-window metric, every other metric's chart removed (the UI would add one per metric otherwise)."""
+    section = "ekya-compare"
+    charts = [_chart("BAR", HEADLINE_METRIC, section), _chart("LINE", WINDOW_METRIC, section)]
+    # a removed card needs only what marks its metric as charted (the tag's value is limited to 5000 characters)
+    charts += [{"uuid": f"ekya-removed-{m}", "type": "LINE", "metricKey": m, "metricSectionId": section,
+                "deleted": True, "isGenerated": True} for m in sorted(set(metrics) - {HEADLINE_METRIC, WINDOW_METRIC})]
+    quoted = ", ".join(f"'{r}'" for r in run_ids)
+    return {"searchFilter": f"attributes.run_id IN ({quoted})", "compareRunCharts": charts,
+            "compareRunSections": [{"uuid": section, "name": "Model metrics", "display": True, "isReordered": False,
+                                    "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 580}],
+            "isAccordionReordered": True, "hideEmptyCharts": True,
+            "selectedColumns": [f"metrics.`{HEADLINE_METRIC}`", *(f"tags.`{k}`" for k in
+                                                                  ("scheduler", "accelerators", "streams", "seed"))]}
+
+
+def share_view(server: Server, exp_id: str, state: dict[str, Any]) -> str:
+    """Store ``state`` as a shared view of the experiment (an experiment tag, as the UI's Share button writes).
+
+    Returns its key; the same state gets the same key, so a rerun rewrites one tag rather than adding another.
+    """
+    import hashlib
+
+    value = json.dumps(state, sort_keys=True, separators=(",", ":"))
+    key = hashlib.sha256(value.encode()).hexdigest()[:16]
+    _post(f"{server.url}/api/2.0/mlflow/experiments/set-experiment-tag",
+          {"experiment_id": exp_id, "key": SHARED_VIEW_TAG + key, "value": value})
+    return key
+
+
+def shared_view_url(server: Server, exp_id: str, key: str, host: str = BROWSER_HOST) -> str:
+    """The runs page of the experiment in its chart mode, opened on the shared view ``key``."""
+    port = urllib.parse.urlsplit(server.url).port
+    return (f"http://{host}:{port}/#/experiments/{exp_id}/runs?viewStateShareKey={key}&compareRunsMode=CHART"
+            "&workflowType=machine_learning")
+
+
 def chromium() -> str | None:
     """The headless browser (Debian's ``chromium`` package), or None when it is not installed."""
     return shutil.which("chromium") or shutil.which("chromium-browser")

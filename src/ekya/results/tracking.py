@@ -103,16 +103,42 @@ def check_server(uri: str, connect_timeout_s: Any, key: str = "tracking.uri") ->
                     "(tracking=local keeps the runs in a local store)")
 
 
-def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Flatten a nested mapping into dotted keys with string values (MLflow params)."""
-    out: dict[str, str] = {}
+#: a param whose text is longer than this (a curve array, a config list, a path) is logged in LONG_PARAMS instead:
+#: the compare view lines params up as columns, and a 14-line array there hides what differs between runs
+MAX_PARAM_CHARS = 40
+#: the parent run's artifact holding the long values (dotted key -> value as configured); config.yaml has them too
+LONG_PARAMS = "long_params.json"
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten a nested mapping into dotted keys, values as they are (lists stay lists)."""
+    out: dict[str, Any] = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
         if isinstance(v, Mapping):
             out.update(flatten(v, key + "."))
         else:
-            out[key] = str(v)[:6000]
+            out[key] = v
     return out
+
+
+def split_params(params: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    """The flat params a person compares (text of at most MAX_PARAM_CHARS) and the long values, by dotted key.
+
+    ``_target_`` keys are left out of both: they name classes, and the tags already say which scheduler
+    and runtime a run used.
+    """
+    short: dict[str, str] = {}
+    long: dict[str, Any] = {}
+    for key, value in flatten(params).items():
+        if key.rsplit(".", 1)[-1] == "_target_":
+            continue
+        text = str(value)
+        if len(text) > MAX_PARAM_CHARS:
+            long[key] = value
+        else:
+            short[key] = text
+    return short, long
 
 
 @contextlib.contextmanager
@@ -188,9 +214,12 @@ class Tracker:
         self.parent_id = parent.info.run_id
         from mlflow.entities import Param
 
-        items = sorted(flatten(params).items())
+        short, long = split_params(params)
+        items = sorted(short.items())
         for i in range(0, len(items), _MAX_BATCH):
             self.client.log_batch(self.parent_id, params=[Param(k, v) for k, v in items[i:i + _MAX_BATCH]])
+        if long:  # logged at the start, so a run that fails later still has every value it ran with
+            self.client.log_dict(self.parent_id, json.loads(json.dumps(long, default=str)), LONG_PARAMS)
         for s in streams:
             child = self.client.create_run(self.experiment_id, run_name=s,
                                            tags={**tags, "mlflow.parentRunId": self.parent_id, "stream": s})
