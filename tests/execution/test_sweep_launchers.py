@@ -1,4 +1,4 @@
-"""A multirun's cells run in parallel worker processes: through joblib, and as Ray tasks through hydra/launcher=ekya_ray.
+"""A multirun's cells run in parallel worker processes: through joblib, and as Ray tasks (hydra/launcher=ekya_ray).
 
 Each sweep is a real ``python -m ekya -m ...`` subprocess started in tmp_path. A probe Hydra callback
 (written into tmp_path and put on PYTHONPATH, so every worker imports it) records, at the start of
@@ -96,12 +96,15 @@ def test_joblib_runs_two_cells_at_once_in_worker_processes(tmp_path):
 
 @pytest.fixture(scope="module")
 def ray_sweep(tmp_path_factory):
-    """One sweep of three cells at once on the launcher's own loopback Ray (3 CPUs, 1 per cell); seed 13 kills its worker."""
+    """One sweep of three cells at once on the launcher's own loopback Ray (3 CPUs, 1 per cell); seed 13 kills its
+    worker."""
     tmp_path = tmp_path_factory.mktemp("ray_sweep")
     return sweep(tmp_path, "seed=0,1,13", "hydra/launcher=ekya_ray", "hydra.launcher.local_cpus=3",
                  "hydra.launcher.num_cpus=1", "+hydra.callbacks.probe.crash_seed=13")
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")
 def test_ekya_ray_runs_cells_as_parallel_ray_tasks(ray_sweep):
     out, multirun = ray_sweep
     driver = json.loads((multirun / "driver.json").read_text())["pid"]
@@ -118,6 +121,8 @@ def test_ekya_ray_runs_cells_as_parallel_ray_tasks(ray_sweep):
     assert [cell_status(multirun, n) for n in ("0", "1")] == ["FINISHED", "FINISHED"]
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")
 def test_ekya_ray_a_cell_whose_worker_dies_fails_alone(ray_sweep):
     out, multirun = ray_sweep
     assert out.returncode != 0  # the sweep reports the failure ...
@@ -161,6 +166,8 @@ def head_node():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.ray
+@pytest.mark.xdist_group("ray")
 def test_ekya_ray_joins_a_cluster_by_address_and_hands_its_workers_the_process_policies(head_node, tmp_path):
     out, multirun = sweep(tmp_path, "seed=0,1", "hydra/launcher=ekya_ray", f"hydra.launcher.address={head_node}")
     assert out.returncode == 0, out.stderr[-3000:]

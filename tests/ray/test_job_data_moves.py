@@ -9,9 +9,12 @@ import pytest
 
 from ekya.composition import build_runtime
 
+pytestmark = [pytest.mark.ray, pytest.mark.xdist_group("ray")]
+
 
 def test_a_retraining_job_reads_no_dataset_file_where_it_runs(local_ray, make_cfg, tmp_path):
-    """With the controller's crop pack a job runs where the dataset's files are absent, and trains as it would locally."""
+    """With the controller's crop pack a job runs where the dataset's files are absent, and trains as it would
+    locally."""
     ray = local_ray
     rt, _ = build_runtime(make_cfg("runtime=emulate", "experiment=tiny", "threads=1", "dataset.cameras=1",
                                    "learner=finetune_replay"))
@@ -29,16 +32,17 @@ def test_a_retraining_job_reads_no_dataset_file_where_it_runs(local_ray, make_cf
     shipped = learner.__class__.__new__(learner.__class__)
     shipped.__dict__.update({**learner.__dict__, "_caches": {}})
 
-    def job(crops):
-        actor = actors.RetrainActor.options(num_cpus=0).remote(1.0, True)
-        try:
-            return ray.get(actor.retrain.remote(shipped, weights, config, w.train, w.val, elsewhere, 7, crops))
-        finally:
-            ray.kill(actor, no_restart=True)
+    actor = actors.RetrainActor.options(num_cpus=0).remote(1.0, True)  # a job that fails leaves its actor up
 
-    with pytest.raises(ray.exceptions.RayTaskError):
-        job(None)  # without the pack the job would have to read the dataset's files
-    new_weights, report, _ = job(ray.put(pack))
+    def job(crops):
+        return ray.get(actor.retrain.remote(shipped, weights, config, w.train, w.val, elsewhere, 7, crops))
+
+    try:
+        with pytest.raises(ray.exceptions.RayTaskError):
+            job(None)  # without the pack the job would have to read the dataset's files
+        new_weights, report, _ = job(ray.put(pack))
+    finally:
+        ray.kill(actor, no_restart=True)
     import torch
 
     threads = torch.get_num_threads()

@@ -145,7 +145,10 @@ def test_paced_training_rests_inside_one_long_step() -> None:
     wall = time.perf_counter() - t0
     assert len(rests) >= min(5, int(cycle.busy_seconds / 0.005) // 2)
     assert max(rests) <= 0.5 * wall  # no single rest for the whole pass
-    assert cycle.busy_fraction() == pytest.approx(0.5, abs=0.1)
+    # it asks for the rest the share requires (at 0.5, as long as the work), no more: the wall-clock busy
+    # fraction can only fall below 0.5 by the OS oversleeping on a loaded machine, so only its top is checked
+    assert sum(rests) == pytest.approx(cycle.busy_seconds, rel=0.05)
+    assert cycle.busy_fraction() <= 0.5 + 0.1
 
 
 def test_full_share_never_rests() -> None:

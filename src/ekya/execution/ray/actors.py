@@ -206,7 +206,10 @@ def _paced(cycle: DutyCycle) -> Iterator[None]:
 class RetrainActor:
     """Runs one retraining job at its share and returns the new weights (the controller owns them)."""
 
-    def __init__(self, share: float, duty_cycle: bool) -> None:
+    def __init__(self, share: float, duty_cycle: bool, learner: Any = None) -> None:
+        # ``learner``, the one the job will be called with, is unused here: unpickling it imports its modules
+        # (Lightning's several seconds among them) while the process starts, before the window's clock, and
+        # not inside the job, where they would count against its share of the window
         torch.set_num_threads(CPU_THREADS_PER_JOB)
         self._cycle = _cycle(share, duty_cycle)
 

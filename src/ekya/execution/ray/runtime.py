@@ -37,7 +37,15 @@ import numpy as np
 
 from ekya.errors import EkyaError
 from ekya.execution.emulate import EmulateRuntime, accelerator_seconds
-from ekya.execution.ray.cluster import Accelerator, Connection, accelerators_of, connect
+from ekya.execution.ray.cluster import (
+    CONNECT_TIMEOUT_S,
+    Accelerator,
+    Connection,
+    accelerators_of,
+    check_address,
+    connect,
+    timeout_of,
+)
 from ekya.execution.ray.placement import Ledger, ray_quantity
 from ekya.execution.ray.serving import FrameLog, arrival_walls
 from ekya.execution.runtime import WindowResult, WindowSettings
@@ -146,6 +154,7 @@ class RayRuntime(EmulateRuntime):
         poll_seconds: float = 0.1,
         spares: int = 2,
         share_change: str = "auto",
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
         super().__init__(stream_set=stream_set, learner=learner, scheduler=scheduler, profiler=profiler, space=space,
                          budget=budget, window=window, windows=windows, seed=seed, base_key=base_key,
@@ -154,6 +163,7 @@ class RayRuntime(EmulateRuntime):
                             batch_size=batch_size, device=device, ready_timeout=ready_timeout,
                             poll_seconds=poll_seconds, nodes=nodes, spares=spares, share_change=share_change)
         self.address = None if address in (None, "") else str(address)
+        self.connect_timeout = timeout_of("runtime.connect_timeout_s", connect_timeout_s)
         self.nodes = dict(nodes or {"local": 1})
         self.accelerators = accelerators_of(self.nodes)
         if len(self.accelerators) != budget.accelerators:
@@ -182,8 +192,8 @@ class RayRuntime(EmulateRuntime):
     def check_settings(cls, *, window_wall_seconds: float = 20.0, max_lag_seconds: float = 5.0,
                        batch_size: int = 16, device: str = "cpu", ready_timeout: float = 120.0,
                        poll_seconds: float = 0.1, nodes: Mapping[str, int] | None = None, spares: int = 2,
-                       share_change: str = "auto",
-                       **rest: Any) -> None:
+                       share_change: str = "auto", address: str | None = None,
+                       connect_timeout_s: float = CONNECT_TIMEOUT_S, **rest: Any) -> None:
         """The ray runtime's own keys (and emulate's) must be in range."""
         super().check_settings(**{k: v for k, v in rest.items() if k in ("accelerator_gflops", "cost_noise")})
         for key, value in (("window_wall_seconds", window_wall_seconds), ("ready_timeout", ready_timeout),
@@ -204,6 +214,9 @@ class RayRuntime(EmulateRuntime):
             raise EkyaError(f"runtime.device={device!r}: use 'cpu' (logical accelerators, duty cycle) or 'cuda' (MPS)")
         if nodes is not None:
             accelerators_of(dict(nodes))
+        timeout = timeout_of("runtime.connect_timeout_s", connect_timeout_s)
+        if address not in (None, ""):  # last and bounded: a cluster that does not answer fails before any data
+            check_address("runtime.address", str(address), timeout)
 
     def describe(self) -> dict[str, str]:
         """Tags: emulate's plus where the run executed."""
@@ -216,7 +229,7 @@ class RayRuntime(EmulateRuntime):
         if getattr(self, "model_cache", None) is not None:
             raise EkyaError(f"scheduler {self.scheduler.name!r} switches to cached models, which runtime=ray does "
                             "not run yet; use runtime=emulate for it")
-        self.conn = connect(self.address, self.nodes, self.num_cpus, self.object_store_mb)
+        self.conn = connect(self.address, self.nodes, self.num_cpus, self.object_store_mb, self.connect_timeout)
         from ekya.execution.ray import actors, lease
 
         self._actors, self._lease = actors, lease
@@ -580,7 +593,7 @@ class RayRuntime(EmulateRuntime):
                 opts = self._options(acc, job_name, sp.train_share)
                 # @ray.remote gives the actor classes .options; mypy types a decorated class as the class itself
                 handle = self._actors.RetrainActor.options(**opts).remote(  # type: ignore[attr-defined]
-                    sp.train_share, self.device == "cpu")
+                    sp.train_share, self.device == "cpu", self._shipped_learner())
                 self.jobs[cam] = _Job(handle, acc, sp.train_share, job_name, sp.config)
         self._ready({**{n: h for s in fresh.values() for n, h in s.waits.items()}, **resized,
                      **{j.job: j.handle for j in self.jobs.values()}}, f"window {k}")
