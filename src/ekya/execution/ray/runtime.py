@@ -913,12 +913,16 @@ class RayRuntime(EmulateRuntime):
                         late.add(cam)  # too late for this window: handled as unfinished below
                         continue
                     weights["version"] = self._version(cam) + 1
+                    self.weights[cam] = weights
                     live = self.servers.get(cam)
                     if live is not None:
-                        stats["swap_seconds"].append(ray.get(live.handle.update_weights.remote(weights,
-                                                                                               weights["version"])))
-                        live.version = weights["version"]
-                    self.weights[cam] = weights
+                        try:
+                            stats["swap_seconds"].append(ray.get(live.handle.update_weights.remote(
+                                weights, weights["version"])))
+                            live.version = weights["version"]
+                        except ray.exceptions.RayActorError as e:
+                            # the server died (or its node left) as the job finished: a new one serves the new model
+                            restart(cam, type(e).__name__)
                     done[cam] = (weights, report, ctime, t_done - job.started)
                     seen[cam] = report.model_val_accuracy if math.isfinite(report.model_val_accuracy) else target(cam)
                     self._end_job(job, running=False)
