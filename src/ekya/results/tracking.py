@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.results.records import WindowRecord
+from ekya.waits import timeout_of
 
 _MAX_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 #: The experiment tag MLflow 3's UI keeps an experiment's kind in: "custom_model_development" is its
@@ -80,13 +81,7 @@ def check_server(uri: str, connect_timeout_s: Any, key: str = "tracking.uri") ->
     ``connect_timeout_s`` comes from the config (``tracking.connect_timeout_s``) and is checked here.
     Stores on this machine (``sqlite:``, ``file:``, a path) have no server and pass unchecked.
     """
-    try:
-        timeout_s = float(connect_timeout_s)
-    except (TypeError, ValueError):
-        timeout_s = math.nan
-    if isinstance(connect_timeout_s, bool) or not (timeout_s > 0 and math.isfinite(timeout_s)):
-        raise EkyaError(f"{key.rsplit('.', 1)[0]}.connect_timeout_s must be a number of seconds > 0 (the longest "
-                        f"wait for the server to answer), got {connect_timeout_s!r}")
+    timeout_s = timeout_of(f"{key.rsplit('.', 1)[0]}.connect_timeout_s", connect_timeout_s)
     why = _unanswered(uri, timeout_s)
     if why is None:
         return

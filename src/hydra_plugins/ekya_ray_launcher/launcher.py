@@ -34,7 +34,7 @@ class EkyaRayLauncher(Launcher):
                  resources: Mapping[str, float] | None = None, local_cpus: int | None = None,
                  object_store_mb: int = 100, connect_timeout_s: float = 30.0) -> None:
         from ekya.errors import EkyaError
-        from ekya.execution.ray.cluster import timeout_of
+        from ekya.waits import timeout_of
 
         self.address = None if address in (None, "", "null", "None") else str(address)
         try:

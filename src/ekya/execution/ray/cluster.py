@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import math
 import os
 import socket
 import subprocess
@@ -90,16 +89,6 @@ except Exception as e:
 """
 
 
-def timeout_of(key: str, value: Any) -> float:
-    """A bound on a wait, from the config: a finite number of seconds > 0."""
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        out = math.nan
-    if isinstance(value, bool) or not (out > 0 and math.isfinite(out)):
-        raise EkyaError(f"{key} must be a number of seconds > 0 (the longest wait for the service to answer), "
-                        f"got {value!r}")
-    return out
 
 
 def _host_port(address: str) -> tuple[str, int] | None:

@@ -44,7 +44,6 @@ from ekya.execution.ray.cluster import (
     accelerators_of,
     check_address,
     connect,
-    timeout_of,
 )
 from ekya.execution.ray.placement import Ledger, ray_quantity
 from ekya.execution.ray.serving import FrameLog, arrival_walls
@@ -58,6 +57,7 @@ from ekya.profiles.microprofiler import MicroProfiler
 from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
+from ekya.waits import timeout_of
 
 log = logging.getLogger("ekya.ray")
 
