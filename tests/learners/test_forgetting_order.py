@@ -54,8 +54,9 @@ def test_icarl_and_replay_forget_less_than_fine_tuning(recurring) -> None:
     replay = forgetting(FinetuneLearner(base_epochs=6, replay={"buffer": "reservoir", "memory": 60}), ss, windows)
     icarl = forgetting(ICaRLLearner(base_epochs=6, icarl={"memory": 60}), ss, windows)
     print(f"forgetting: fine-tuning {plain:.3f}, replay {replay:.3f}, iCaRL {icarl:.3f}")
-    # Fine-tuning on the returned classes loses the middle phase; a memory of it keeps much of it
-    # (last measured: fine-tuning 0.68, replay 0.05, iCaRL 0.35; iCaRL's BatchNorm runs on running
-    # statistics as fine-tuning's does, which costs it more than replay here).
-    assert plain > 0.3
+    # Fine-tuning loses the first phase to the middle one; a memory keeps much of it (last measured:
+    # fine-tuning 0.27, replay 0.09, iCaRL 0.08). Fine-tuning's last job, eight steps on the returned
+    # classes, no longer relearns them over a middle phase learnt with BatchNorm statistics of its own;
+    # before whole-model jobs learnt those, it did, losing the middle phase too (0.68).
+    assert plain > 0.2
     assert replay < 0.5 * plain and icarl < 0.75 * plain

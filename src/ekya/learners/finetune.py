@@ -27,6 +27,9 @@ from torch.nn import functional as F
 from ekya.learners.distill import kd_loss
 from ekya.seeds import derive_seed
 
+#: layers that normalise by batch statistics in train mode (and learn running ones for eval mode)
+_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
 
 class Batches:
     """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given.
@@ -59,6 +62,11 @@ class Batches:
             share = float(ratio) / (1.0 - float(ratio))
             self.memory_sizes = [min(len(self.memory[1]), int(round(s * share))) for s in self.sizes]
             self.memory_generator = torch.Generator().manual_seed(derive_seed(int(seed), "memory"))
+
+    @property
+    def largest_batch(self) -> int:
+        """Samples in the largest batch a pass yields (memory samples included); 0 when empty."""
+        return max((s + m for s, m in zip(self.sizes, self.memory_sizes)), default=0)
 
     @property
     def samples(self) -> int:
@@ -170,9 +178,21 @@ def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int
         device: torch.device = torch.device("cpu")) -> FinetuneModule:
     """Train ``module`` for ``epochs`` on ``device`` with validation after each; restore the best-validation weights.
 
-    Lightning hands the module back on the CPU. ``deterministic`` is left unset: Lightning would
-    switch deterministic algorithms on for the whole process; the entry point decides that once.
+    ``module.net`` trains in train mode, whatever mode it arrived in (models are handed around in
+    eval mode): its BatchNorm layers normalise by batch statistics and learn their running ones.
+    Lightning validates in eval mode and puts each submodule's mode back after. The net is handed
+    back in eval mode, as it serves. A net that is a head on cached features leaves the backbone,
+    and its statistics, as they were. Lightning hands the module back on the CPU.
+    ``deterministic`` is left unset: Lightning would switch deterministic algorithms on for the
+    whole process; the entry point decides that once.
     """
+    module.net.train()
+    if train.largest_batch < 2:
+        # One sample per batch has no batch statistics (BatchNorm refuses a 1x1 map of one
+        # sample): such a job normalises by the running statistics it started from.
+        for m in module.net.modules():
+            if isinstance(m, _BATCHNORM):
+                m.eval()
     has_val = val is not None and len(val) > 0
     devices = [device.index] if device.index is not None else 1
     with _quiet():
@@ -184,4 +204,5 @@ def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int
         trainer.fit(module, train_dataloaders=train, val_dataloaders=val if has_val else None)
     if module.best_state is not None:
         module.net.load_state_dict(module.best_state)
+    module.net.eval()
     return module
