@@ -57,7 +57,7 @@ STUDY_CELLS = {
     "ablations": [[f"scheduler={s}", f"cluster.accelerators={g}"]
                   for s in ("thief", "thief_fixed_split", "thief_fixed_config") for g in (1, 2)],
     "window_length": [[f"scheduler={s}", f"window.seconds={t}"] for s in ("thief", "noretrain") for t in (100, 200)],
-    "quantum": [["scheduler=thief", f"cluster.delta={d}"] for d in (0.25, 1.0)],
+    "quantum": [["scheduler=thief", f"cluster.delta={d}"] for d in (0.1, 0.25)],
     "noise": [["scheduler=thief", f"runtime.synthetic.noise={n}"] for n in (0.0, 0.2)],
     "optimality": [[f"scheduler={s}", f"runtime.synthetic.streams={n}", "runtime.use_predictions=false"]
                    for s in ("thief", "optimal") for n in (2, 3)],

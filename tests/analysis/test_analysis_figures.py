@@ -138,7 +138,7 @@ def test_cli_draws_every_study_and_reports_the_skipped(sweep, tmp_path, capsys):
 
 
 def test_relative_studies_subtract_the_same_seeds_reference_cell(sweep, study_experiments, tmp_path):
-    for name, column, reference in (("quantum", "gain", 1.0), ("noise", "drop", 0.0)):
+    for name, column, reference in (("quantum", "gain", 0.25), ("noise", "drop", 0.0)):
         table = load_table(sweep.uri, study_experiments[name])
         fig, drawn = figure_of(name, table, sweep.uri, tmp_path)
         plt.close(fig)

@@ -87,7 +87,7 @@ def main(argv: list[str]) -> dict:
                     help="instances per size (default: " + ", ".join(f"{k} {v}" for k, v in COUNTS.items()) + ")")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rule", default="sweep", choices=["sweep", "single"])
-    ap.add_argument("--starts", default="fair,inference")
+    ap.add_argument("--starts", default=",".join(ThiefScheduler().starts), help="the thief's starts (its default)")
     ap.add_argument("--time-limit", type=float, default=60.0, help="seconds for the optimum's integer programme")
     a = ap.parse_args(argv)
     sizes = [s for s in a.sizes.split(",") if s]

@@ -9,8 +9,13 @@ before training), which is deterministic; when FFD fails on a small plan (<= 40 
 search looks for a placement before anything is repaired. If some item does not fit, the plan is repaired: one
 job at a time is shrunk by one quantum delta, choosing the job whose shrinking loses the least
 (``loss`` callback; by default the largest job, which has the most share to spare), until
-everything fits. A training share shrunk to zero drops the stream's config. Nothing is ever
-over-subscribed.
+everything fits. An inference job is never shrunk below one quantum while another job can give
+(so a plan with a quantum of inference per stream keeps it). A training share shrunk to zero
+drops the stream's config. Nothing is ever over-subscribed.
+
+The fixed-split baselines' allocations live here too (``slice_units``, ``fair_units``): even splits
+of the cluster's quanta, on the same grid of whole quanta as the thief's plans, lowered quantum by
+quantum until they pack; a cluster with fewer quanta than streams is refused (``check_quanta``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ekya.plans.quanta import EPS
+import numpy as np
+
+from ekya.errors import EkyaError
+from ekya.plans.quanta import EPS, even_units, round_half_up, total_units, units_per_accelerator
 from ekya.plans.types import Budget, Plan, StreamPlan
 
 log = logging.getLogger(__name__)
@@ -170,7 +178,12 @@ def pack(plan: Plan, budget: Budget, loss: LossFn | None = None) -> Plan:
         jobs = [(k, kind, v) for k, s in enumerate(streams)
                 for kind, v in (("infer", s.infer_share), ("train", s.train_share))]
         big = [(k, kind) for k, kind, v in jobs if v > 1.0 + EPS]
-        cands = big or [(k, kind) for k, kind, v in jobs if v > EPS]
+        shrinkable = [(k, kind) for k, kind, v in jobs if v > EPS]
+        # an inference job of one quantum or less is shrunk only if nothing else can give (never
+        # when the cluster has a quantum per stream): shrinking it would starve its stream
+        fed = [(k, kind) for k, kind in shrinkable
+               if kind == "train" or streams[k].infer_share > budget.delta + EPS]
+        cands = big or fed or shrinkable
         k, kind = min(cands, key=lambda c: (loss(streams[c[0]], c[1]), c[0], c[1]))
         s = streams[k]
         if kind == "infer":
@@ -181,3 +194,81 @@ def pack(plan: Plan, budget: Budget, loss: LossFn | None = None) -> Plan:
     if repaired:
         log.info("plan did not fit on %d accelerator(s); shrank it until it packed", budget.accelerators)
     return replace(plan, streams=tuple(placed))
+
+
+# ----------------------------------------------------------------- even splits on the quanta grid
+def check_quanta(streams: int, budget: Budget) -> None:
+    """Raise EkyaError if the cluster has fewer quanta than streams (each stream needs one for inference)."""
+    have = total_units(budget)
+    if streams > have:
+        # the largest delta giving ceil(streams / G) quanta per accelerator, truncated so that it still does
+        delta = math.floor(1e4 / math.ceil(streams / budget.accelerators)) / 1e4
+        raise EkyaError(f"cluster.delta={budget.delta:g} on cluster.accelerators={budget.accelerators} gives {have} "
+                        f"quanta for {streams} streams, and every stream needs at least one quantum of inference: "
+                        f"set cluster.delta <= {delta:g} or cluster.accelerators >= "
+                        f"{math.ceil(streams / units_per_accelerator(budget.delta))}")
+
+
+def _largest_packable(split: Callable[[int], np.ndarray], streams: int, budget: Budget) -> np.ndarray:
+    """``split(total)`` for the largest total <= the cluster's quanta whose jobs pack (a job never spans two).
+
+    Lowering the total one quantum at a time keeps the split as even as whole quanta allow; it is
+    the quantised form of scaling every share down by one common factor. At total = streams every
+    job is one quantum, which always packs.
+    """
+    check_quanta(streams, budget)
+    d = budget.delta
+    for total in range(total_units(budget), streams - 1, -1):
+        units = split(total)
+        plans = [StreamPlan(str(s), None, int(i) * d, int(r) * d) for s, (i, r) in enumerate(units)]
+        if packable(plans, budget.accelerators):
+            return units
+    raise AssertionError("one quantum of inference per stream always packs when there are enough quanta")
+
+
+def slice_units(fractions: Sequence[float | None], budget: Budget) -> np.ndarray:
+    """Quanta (inference, training) per stream of an even split by slices: the Uniform baseline's allocation.
+
+    Each stream's slice is its even share of the cluster's quanta (``even_units``: the spare quanta
+    go one each to the first streams, so 6 streams on 20 quanta get 4, 4, 3, 3, 3, 3), at most two
+    accelerators' worth. ``fractions[s]`` None: the stream does not retrain and its slice (at most
+    one accelerator) serves inference; else inference gets ``round_half_up(fraction x slice)``
+    quanta, at least one (no stream is starved) and at most one accelerator, and training the rest
+    of the slice, at most one accelerator. If these jobs cannot be placed, the quanta spread are
+    lowered until they can (``_largest_packable``).
+    """
+    U, n = units_per_accelerator(budget.delta), len(fractions)
+
+    def split(total: int) -> np.ndarray:
+        units = np.zeros((n, 2), dtype=np.int64)
+        for s, (piece, f) in enumerate(zip(even_units(total, n, 2 * U), fractions)):
+            if f is None:
+                units[s] = (min(U, piece), 0)
+            else:
+                i = min(U, piece, max(1, round_half_up(f * piece)))
+                units[s] = (i, min(U, piece - i))
+        return units
+
+    return _largest_packable(split, n, budget) if n else np.zeros((0, 2), dtype=np.int64)
+
+
+def fair_units(trains: Sequence[bool], inference_weight: float, budget: Budget) -> np.ndarray:
+    """Quanta (inference, training) per stream of the fair baseline's split.
+
+    ``round_half_up(inference_weight x total)`` quanta (at least one per stream) are spread evenly
+    over the inference jobs and the rest evenly over the training jobs (``trains[s]``), each job at
+    most one accelerator; spare quanta go one each to the first jobs in stream order. Without any
+    training job everything goes to inference. Lowered until the jobs pack, as ``slice_units``.
+    """
+    U, n = units_per_accelerator(budget.delta), len(trains)
+    trainers = [s for s, t in enumerate(trains) if t]
+
+    def split(total: int) -> np.ndarray:
+        infer = total if not trainers else min(total, max(n, round_half_up(inference_weight * total)))
+        units = np.zeros((n, 2), dtype=np.int64)
+        units[:, 0] = even_units(infer, n, U)
+        for s, r in zip(trainers, even_units(total - infer, len(trainers), U)):
+            units[s, 1] = r
+        return units
+
+    return _largest_packable(split, n, budget) if n else np.zeros((0, 2), dtype=np.int64)

@@ -21,11 +21,21 @@ def total_units(budget: Budget) -> int:
 
 
 def even_units(total: int, n: int, cap: int) -> list[int]:
-    """Split ``total`` quanta over ``n`` jobs as evenly as possible (earlier jobs get the remainder), each <= cap."""
+    """Split ``total`` quanta over ``n`` jobs as evenly as possible (earlier jobs get the remainder), each <= cap.
+
+    This is the largest-remainder method for equal quotas: every job's quota total / n has the same
+    remainder, so the ``total mod n`` spare quanta go one each to the first jobs in order, which keeps
+    the split deterministic.
+    """
     if n <= 0:
         return []
     base, extra = divmod(max(total, 0), n)
     return [min(cap, base + (1 if k < extra else 0)) for k in range(n)]
+
+
+def round_half_up(x: float) -> int:
+    """The integer nearest to x >= 0, halves rounded up (1.5 -> 2, 2.5 -> 3, unlike Python's round)."""
+    return int(math.floor(x + 0.5 + EPS))
 
 
 def to_units(share: float, delta: float) -> int:

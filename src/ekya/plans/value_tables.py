@@ -5,6 +5,11 @@ PickConfigs once per stream and unit pair and then search allocations with table
 only changes two entries. ``values[s, i, r]`` is the best accuracy of stream s with i quanta of
 inference and r quanta of training (over its configs and "no retraining"); ``choice[s, i, r]`` is
 the index of the chosen config in ``profiles[s].configs`` (-1 = no retraining).
+
+Zero inference is infeasible (a floor independent of a_MIN): a stream with no inference share
+serves nothing, and a plan that maximises the mean by starving one camera is not one an operator
+would run. ``build_tables`` applies the floor whenever the cluster has at least one quantum per
+stream (``check_quanta`` refuses the rest at plan time); ``remaining_tables`` applies it always.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.plans.accuracy import min_instant_accuracy, no_retraining_values, retraining_integral, window_accuracy_values
 from ekya.plans.curves import evaluate
-from ekya.plans.quanta import units_per_accelerator
+from ekya.plans.packing import slice_units
+from ekya.plans.quanta import total_units, units_per_accelerator
 from ekya.plans.types import Budget
 from ekya.profiles.types import StreamProfile
 
@@ -72,9 +78,16 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget,
                   a_min: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(val[s, i, r, c], base[s, i, r]): window accuracy of every config and of not retraining.
 
-    Entries that cannot happen (r = 0 with a config, padding configs, a_MIN violated) are -inf.
-    a_MIN: options whose lowest instantaneous accuracy falls below a_min are infeasible; a stream
-    that cannot meet a_min with any option is left unconstrained (it does its best).
+    Entries that cannot happen (r = 0 with a config, padding configs, a_MIN violated, no inference
+    while the cluster has a quantum per stream) are -inf.
+
+    a_MIN: for a stream held to it, options whose lowest instantaneous accuracy (while micro-profiling
+    trials hold part of its share included) falls below a_min are infeasible. A stream is held to a_min
+    when its even share of the cluster (the NoRetrain baseline's allocation, ``slice_units``) would
+    keep it there without retraining; so the constraints of all held streams can be met at once,
+    by that allocation. A stream that cannot reach a_min even with its even share is left
+    unconstrained by a_min (it does its best: holding it would mean taking other cameras' even
+    shares), but it is never starved: the zero-inference floor holds regardless.
     """
     U, scale, rate, post = grids(budget)
     S = len(profiles)
@@ -83,6 +96,8 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget,
     bases = np.empty((S, U + 1, U + 1))
     T, d = budget.window, min(budget.label_delay, budget.window)
     rt = rate[None, :]
+    floor = total_units(budget) >= S
+    even = slice_units([None] * S, budget)[:, 0] if a_min > 0 and floor else np.zeros(S, dtype=np.int64)
     for lo in range(0, S, _CHUNK):
         chunk = profiles[lo : lo + _CHUNK]
         rows = scale_rows(budget, [p.stream for p in chunk])
@@ -108,12 +123,19 @@ def config_values(profiles: Sequence[StreamProfile], budget: Budget,
             low = min_instant_accuracy(a0b, a1b, sb, sdur, safter, completes, d, T,
                                        s_prof if budget.profiling_keep < 1 else None)
             ok_cfg = low >= a_min - 1e-12
-            ok_base = base >= a_min - 1e-12
-            feasible = ok_base.any(axis=(1, 2)) | (ok_cfg & np.isfinite(val)).any(axis=(1, 2, 3))
-            val = np.where(ok_cfg | ~feasible[:, None, None, None], val, -np.inf)
-            base = np.where(ok_base | ~feasible[:, None, None], base, -np.inf)
+            # not retraining: the serving model at the stream's share, and less while trials run
+            low_base = a0[:, None, None] * s_i
+            if budget.profiling_keep < 1 and budget.profiling_span > 0:
+                low_base = np.minimum(low_base, a0[:, None, None] * prof[:, :, None])
+            ok_base = (low_base >= a_min - 1e-12) & np.ones((1, 1, U + 1), dtype=bool)
+            held = ok_base[np.arange(len(chunk)), even[lo : lo + len(chunk)], 0]
+            val = np.where(ok_cfg | ~held[:, None, None, None], val, -np.inf)
+            base = np.where(ok_base | ~held[:, None, None], base, -np.inf)
         vals[lo : lo + len(chunk)] = val
         bases[lo : lo + len(chunk)] = base
+    if floor:
+        vals[:, 0] = -np.inf
+        bases[:, 0] = -np.inf
     return vals, bases
 
 
@@ -124,6 +146,13 @@ def _select(val: np.ndarray, base: np.ndarray, U: int) -> ValueTables:
     v = np.where(use, best_v, base)
     return ValueTables(values=np.where(np.isfinite(v), v, INFEASIBLE),
                        choice=np.where(use, best_c, -1).astype(np.int32), units=U)
+
+
+def relaxed(tables: ValueTables, loose: ValueTables) -> ValueTables:
+    """``tables`` where its entries are feasible, ``loose`` (the same tables without a_MIN) where not."""
+    ok = tables.values > INFEASIBLE / 2
+    return ValueTables(values=np.where(ok, tables.values, loose.values),
+                       choice=np.where(ok, tables.choice, loose.choice), units=tables.units)
 
 
 def scale_rows(budget: Budget, names: Sequence[str], keep: float = 1.0) -> np.ndarray:
@@ -161,12 +190,18 @@ def remaining_tables(
     now: float,
     budget: Budget,
     names: Sequence[str] | None = None,
+    inference_floor: bool = True,
+    a_min: float = 0.0,
+    held_at: np.ndarray | None = None,
 ) -> ValueTables:
     """Value tables for the rest of a window [now, T] (re-planning at a completion).
 
     Per stream: the serving accuracy, the running job's predicted target accuracy and remaining
     work; streams without a running job only have inference. Values are integrals divided by T
-    so they add up like window accuracies.
+    so they add up like window accuracies. ``inference_floor``: zero inference is infeasible.
+    ``a_min`` with ``held_at`` (the quanta each stream holds now): a stream whose current quanta keep
+    its accuracy at or above a_min for the rest of the window is kept there (options that would
+    drop it below are infeasible); the others are left unconstrained, as at the window start.
     """
     U, scale, rate, post = grids(budget)
     T = budget.window
@@ -181,6 +216,16 @@ def remaining_tables(
     base = acc * s_i * max(T - now, 0.0) / T * np.ones((1, 1, U + 1))
     run = np.asarray(running, dtype=bool)[:, None, None]
     values = np.where(run, val, base)
+    if a_min > 0 and held_at is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dur = np.where(rt > 0, work / np.where(rt > 0, rt, 1.0), np.inf)
+        after = np.where(run & (now + dur <= T + 1e-9), tgt * s_post, np.inf)
+        ok = np.minimum(acc * s_i, after) >= a_min - 1e-12
+        at = np.asarray(held_at, dtype=np.int64).reshape(-1, 2)
+        held = ok[np.arange(ok.shape[0]), at[:, 0], at[:, 1]]
+        values = np.where(ok | ~held[:, None, None], values, INFEASIBLE)
+    if inference_floor:
+        values[:, 0] = INFEASIBLE
     choice = np.where(run, 0, -1).astype(np.int32) * np.ones((1, U + 1, U + 1), dtype=np.int32)
     return ValueTables(values=values, choice=choice, units=U)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ekya.errors import EkyaError
+from ekya.plans.packing import fair_units
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
-from ekya.plans.schedulers.plan_building import check_inputs, pack_even, pick_config, predict_fixed
-from ekya.plans.types import Budget, Plan, StreamPlan
+from ekya.plans.schedulers.plan_building import check_inputs, pick_config, predict_fixed, units_plan
+from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
 
 
@@ -15,9 +16,12 @@ class FairScheduler(Scheduler):
     """``inference_weight`` of the capacity split evenly over inference jobs, the rest over training jobs.
 
     Every stream that can retrain uses ``config`` (None: each stream's first profiled config, which
-    is the configspace default when profiles list the space in order). When a job completes, its share is split evenly
-    over the inference jobs on the freed accelerator (the original's fair_reallocation). Shares are
-    exact even splits, not multiples of Delta (see ``pack_even``).
+    is the configspace default when profiles list the space in order). At the window start every
+    share is whole quanta of Delta, spread as evenly as whole quanta allow (``fair_units``; every
+    stream gets at least one quantum of inference). When a job completes, its share is split evenly
+    over the inference jobs on the freed accelerator (the original's fair_reallocation); that even
+    split need not be whole quanta, so after a completion fair's shares may leave the grid, as the
+    original's did.
     """
 
     name = "fair"
@@ -30,18 +34,11 @@ class FairScheduler(Scheduler):
         self.inference_weight = float(inference_weight)
 
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
-        """Fixed-weight even split."""
+        """Fixed-weight even split in quanta."""
         check_inputs(profiles, budget)
-        picks = {p.stream: pick_config(p, self.config) for p in profiles}
-        trainers = [p for p in profiles if picks[p.stream] is not None]
-        w = self.inference_weight if trainers else 1.0
-        inf = min(1.0, budget.capacity * w / len(profiles))
-        tr = min(1.0, budget.capacity * (1.0 - w) / len(trainers)) if trainers else 0.0
-        streams = []
-        for p in profiles:
-            r = tr if picks[p.stream] is not None else 0.0
-            streams.append(StreamPlan(p.stream, picks[p.stream] if r > 0 else None, inf, r))
-        return predict_fixed(profiles, pack_even(streams, budget), budget)
+        configs = [pick_config(p, self.config) for p in profiles]
+        units = fair_units([c is not None for c in configs], self.inference_weight, budget)
+        return predict_fixed(profiles, units_plan([p.stream for p in profiles], configs, units, budget), budget)
 
     def on_completion(self, state: WindowState, budget: Budget) -> Shares:
         """Split the freed share evenly over the inference jobs on its accelerator."""

@@ -115,7 +115,7 @@ class OptimalScheduler(Scheduler):
     name = "optimal"
     needs_profiles = True
 
-    def __init__(self, a_min: float = 0.0, time_limit: float = 60.0) -> None:
+    def __init__(self, a_min: float = 0.4, time_limit: float = 60.0) -> None:
         if not 0.0 <= a_min <= 1.0:
             raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min!r}")
         if not time_limit > 0:

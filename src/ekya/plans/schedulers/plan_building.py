@@ -1,9 +1,16 @@
-"""Turning a scheduler's decision into a packed Plan: input checks, plans from quanta or even splits, predictions.
+"""Turning a scheduler's decision into a packed Plan: input checks, plans on the quanta grid, predictions.
 
+Every scheduler plans the window start on one grid: whole quanta of ``budget.delta`` (see quanta.py).
 Table-driven schedulers (thief, optimal) decide quanta per stream and build their plan with
-``plan_from_tables``; the fixed-split baselines (fair, uniform, noretrain) pick each stream's fixed
-config with ``pick_config``, pack exact even shares with ``pack_even`` and fill the predicted
-accuracies with ``predict_fixed``.
+``plan_from_tables``; the fixed-split baselines (uniform, noretrain: ``packing.slice_units``; fair:
+``packing.fair_units``) spread the cluster's quanta as evenly as whole quanta allow, pick each stream's fixed
+config with ``pick_config``, place the plan with ``pack_even`` and fill the predicted accuracies with
+``predict_fixed``. The thief's 'uniform' and 'inference' starts are ``slice_units`` itself, so the
+thief can always start from exactly the allocation the Uniform and NoRetrain baselines make.
+
+No plan gives a stream zero inference: every baseline gives each stream at least one quantum of
+inference, ``plan_from_tables`` repairs a table plan that has none (``feed_inference``), and a
+cluster with fewer quanta than streams is refused (``packing.check_quanta``).
 """
 
 from __future__ import annotations
@@ -17,8 +24,8 @@ import numpy as np
 from ekya.errors import EkyaError
 from ekya.plans.accuracy import window_accuracy
 from ekya.plans.budget import check_budget
-from ekya.plans.packing import LossFn, pack, packable
-from ekya.plans.quanta import to_units
+from ekya.plans.packing import LossFn, check_quanta, pack, packable, slice_units
+from ekya.plans.quanta import EPS, to_units, total_units
 from ekya.plans.types import Budget, Plan, StreamPlan
 from ekya.plans.value_tables import ValueTables
 from ekya.profiles.types import StreamProfile
@@ -56,9 +63,38 @@ def table_loss(tables: ValueTables, index: dict[str, int], delta: float) -> Loss
     return loss
 
 
+def feed_inference(units: np.ndarray, budget: Budget) -> np.ndarray:
+    """``units`` with one quantum of inference given to every stream that has none (no stream is starved).
+
+    The quantum comes from the cluster's free quanta if any, else from the stream's own training,
+    else from the largest holder (the job with the most quanta; an inference job keeps at least
+    one; ties go to the earlier stream, inference before training).
+    """
+    u = np.array(units, dtype=np.int64, copy=True)
+    starved = np.flatnonzero(u[:, 0] == 0).tolist() if u.size else []
+    if starved:
+        check_quanta(u.shape[0], budget)
+    for s in starved:
+        if total_units(budget) - int(u.sum()) > 0:
+            pass
+        elif u[s, 1] > 0:
+            u[s, 1] -= 1
+        else:
+            spare = u - np.array([[1, 0]])  # what each job can give without starving its stream
+            t, k = divmod(int(np.argmax(spare)), 2)
+            u[t, k] -= 1
+        u[s, 0] = 1
+    return u
+
+
 def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, units: np.ndarray, budget: Budget) -> Plan:
-    """A packed plan from quanta per stream, configs chosen by the tables; predictions from the tables."""
+    """A packed plan from quanta per stream, configs chosen by the tables; predictions from the tables.
+
+    A stream left without inference first gets one quantum (``feed_inference``); packing never
+    shrinks an inference job below one quantum when anything else can give.
+    """
     d = budget.delta
+    units = feed_inference(units, budget)
     streams = []
     for s, p in enumerate(profiles):
         i, r = int(units[s, 0]), int(units[s, 1])
@@ -79,6 +115,19 @@ def plan_from_tables(profiles: Sequence[StreamProfile], tables: ValueTables, uni
         out.append(replace(sp, predicted_accuracy=tables.value(s, i, r)))
     mean = float(np.mean([sp.predicted_accuracy for sp in out])) if out else math.nan
     return Plan(tuple(out), predicted_accuracy=mean)
+
+
+def packed_units(tables: ValueTables, units: np.ndarray, budget: Budget) -> np.ndarray:
+    """The quanta ``plan_from_tables`` would end with for ``units`` (after feeding inference and packing)."""
+    d = budget.delta
+    units = feed_inference(units, budget)
+    streams = [StreamPlan(str(s), None, int(i) * d, int(r) * d) for s, (i, r) in enumerate(units)]
+    if packable(streams, budget.accelerators):
+        return units
+    index = {sp.stream: s for s, sp in enumerate(streams)}
+    packed = pack(Plan(tuple(streams)), budget, loss=table_loss(tables, index, d))
+    return np.array([[to_units(sp.infer_share, d), to_units(sp.train_share, d)] for sp in packed.streams],
+                    dtype=np.int64)
 
 
 def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget) -> Plan:
@@ -103,22 +152,29 @@ def predict_fixed(profiles: Sequence[StreamProfile], plan: Plan, budget: Budget)
 
 
 def pack_even(streams: Sequence[StreamPlan], budget: Budget) -> Plan:
-    """Pack a plan of exact, unquantised even shares (the baselines split like the original did).
+    """Place a baseline's even split, on the quanta grid, on the accelerators.
 
-    Quantising an even split to Delta starves some streams (6 streams on 1 accelerator at
-    Delta = 0.1 would leave one with nothing), so fixed-split baselines keep exact shares. If the
-    jobs cannot be placed without spanning accelerators, every share is scaled down by the
-    largest common factor that packs (found by bisection), so the split stays even.
+    The baselines (uniform, fair, noretrain) build their shares from ``slice_units`` / ``fair_units``:
+    whole quanta that are known to pack, so this only assigns devices. A plan whose shares are not
+    whole quanta (a caller still passing an exact 1/n split, as the model-cache baseline does) is
+    first put on the grid: the cluster's quanta are re-spread by ``slice_units``, each stream keeping
+    the inference fraction of its given shares (all of it for a stream without a training share).
+    Either way every share is a multiple of delta and no stream gets zero inference.
     """
+    d = budget.delta
+    on_grid = all(abs(v / d - round(v / d)) <= 1e-6 for sp in streams for v in (sp.infer_share, sp.train_share))
+    if not on_grid:
+        fractions = [sp.infer_share / (sp.infer_share + sp.train_share)
+                     if sp.train_share > EPS and sp.config is not None else None for sp in streams]
+        units = slice_units(fractions, budget)
+        streams = [replace(sp, infer_share=int(i) * d, train_share=int(r) * d, config=sp.config if r > 0 else None)
+                   for sp, (i, r) in zip(streams, units)]
+    return pack(Plan(tuple(streams)), budget)
 
-    def scaled(c: float) -> list[StreamPlan]:
-        return [replace(sp, infer_share=sp.infer_share * c, train_share=sp.train_share * c) for sp in streams]
 
-    c = 1.0
-    if not packable(scaled(1.0), budget.accelerators):
-        lo, hi = 0.0, 1.0
-        for _ in range(40):
-            mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if packable(scaled(mid), budget.accelerators) else (lo, mid)
-        c = lo
-    return pack(Plan(tuple(scaled(c))), budget)
+def units_plan(names: Sequence[str], configs: Sequence[str | None], units: np.ndarray, budget: Budget) -> Plan:
+    """A packed plan from quanta per stream and each stream's fixed config (used only where it trains)."""
+    d = budget.delta
+    streams = [StreamPlan(n, c if r > 0 and c is not None else None, int(i) * d, int(r) * d if c is not None else 0.0)
+               for n, c, (i, r) in zip(names, configs, units)]
+    return pack_even(streams, budget)

@@ -8,10 +8,21 @@ run, measured by ``python -m ekya.bench optimality``: ``rule="sweep"`` (default)
 amount for a pair, not only one quantum at a time (the single-quantum rule stalls where a training
 job is worthless until it has enough share to finish); quanta a job holds without gaining from
 them go to a pool that thieves draw on (always on); and ``starts`` re-runs the search from
-several initial allocations ('fair': every job an equal share; 'inference': all capacity to
-inference; 'pool': nothing allocated) and keeps the best. Quanta still unused at the end go to
-inference (they cost nothing and help when predictions are off).
-``a_min`` (0 = off) makes options whose inference accuracy ever drops below it infeasible.
+several initial allocations and keeps the best after packing (each start is itself a candidate,
+since packing may repair a stealing result below it): 'fair' (every job an equal share),
+'inference' (all capacity to inference: exactly the NoRetrain baseline's allocation), 'pool'
+(nothing allocated) and 'uniform' (for each of ``uniform_fractions``, exactly the allocation the
+Uniform baseline makes: ``packing.slice_units``). Quanta still unused at the end go to inference
+(they cost nothing and help when predictions are off). Because the value tables hold the best
+config (or none) at every (inference, training) pair and stealing only accepts improvements, the
+plan's predicted accuracy is never below that of a Uniform(config, p) plan, p in
+``uniform_fractions``, or of the NoRetrain plan, predicted from the same profiles (unless a_min
+forbids that plan).
+``a_min`` (default 0.4, the paper's a_MIN; 0 = off) makes options whose inference accuracy ever
+drops below it infeasible, for every stream whose even share of the cluster meets it
+(value_tables.config_values; the 'inference' start meets all of them at once). Independently, no
+stream is ever given zero inference (value_tables.py, plan_building.feed_inference); a cluster
+with fewer quanta than streams is refused.
 ``cached_models`` (beyond the paper): the stream's own earlier models (the base model and every
 model that went live in an earlier window) are candidates beside the retraining configs, named
 ``cache:w<i>``: zero retraining cost, predicted accuracy = their measured validation accuracy on
@@ -52,22 +63,38 @@ from dataclasses import replace
 import numpy as np
 
 from ekya.errors import EkyaError
+from ekya.plans.packing import check_quanta, slice_units
 from ekya.plans.quanta import EPS, even_units, to_units, total_units, units_per_accelerator
 from ekya.plans.scheduler import Scheduler, Shares, WindowState, give_to_inference
 from ekya.plans.schedulers.model_cache import CacheRequest, without_cache
-from ekya.plans.schedulers.plan_building import check_inputs, plan_from_tables
+from ekya.plans.schedulers.plan_building import check_inputs, packed_units, plan_from_tables
 from ekya.plans.steal import RULES, steal, total_value
 from ekya.plans.types import Budget, Plan
-from ekya.plans.value_tables import ValueTables, build_tables, config_values, fixed_tables, remaining_tables
+from ekya.plans.value_tables import (
+    INFEASIBLE,
+    ValueTables,
+    build_tables,
+    config_values,
+    fixed_tables,
+    relaxed,
+    remaining_tables,
+)
 from ekya.profiles.types import StreamProfile, is_cached
 
 # The initial allocations the search may start from (scheduler.starts), and the variants.
-STARTS = ("fair", "inference", "pool")
+STARTS = ("fair", "inference", "pool", "uniform")
+# The robustness benchmark's Uniform family fractions (ekya.bench.robustness.UNIFORM_FRACTIONS), kept equal by a test.
+UNIFORM_FRACTIONS = (0.3, 0.5, 0.9)
+# The paper's a_MIN: its illustrative example keeps every camera's inference accuracy >= 40 %.
+A_MIN = 0.4
 VARIANTS = ("paper", "sco")
 
 
 def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U: int) -> np.ndarray:
-    """Initial quanta per (stream, kind): 'fair' (equal per job), 'inference' (all to inference) or 'pool' (none)."""
+    """Initial quanta per (stream, kind): 'fair' (equal per job), 'inference' (all to inference) or 'pool' (none).
+
+    ('uniform' and the thief's 'inference' start need the budget: they are ``packing.slice_units``.)
+    """
     units = np.zeros((streams, 2), dtype=np.int64)
     if kind == "fair":
         holders = jobs
@@ -75,7 +102,7 @@ def start_units(kind: str, jobs: list[tuple[int, int]], streams: int, K: int, U:
         holders = [j for j in jobs if j[1] == 0]
     elif kind == "pool":
         holders = []
-    else:
+    else:  # 'uniform' is built by slice_units, not here
         raise EkyaError(f"scheduler.starts: unknown start {kind!r}; use one of {list(STARTS)}")
     for (s, k), u in zip(holders, even_units(K, len(holders), U)):
         units[s, k] = u
@@ -114,9 +141,10 @@ class ThiefScheduler(Scheduler):
 
     def __init__(
         self,
-        a_min: float = 0.0,
+        a_min: float = A_MIN,
         rule: str = "sweep",
-        starts: Sequence[str] = ("fair", "inference"),
+        starts: Sequence[str] = ("fair", "inference", "uniform"),
+        uniform_fractions: Sequence[float] = UNIFORM_FRACTIONS,
         variant: str = "paper",
         iterations: int = 3,
         replan_on_completion: bool = True,
@@ -136,6 +164,14 @@ class ThiefScheduler(Scheduler):
             raise EkyaError(f"scheduler.starts: unknown start(s) {unknown}; use starts from {list(STARTS)}")
         if not 0.0 <= a_min <= 1.0:
             raise EkyaError(f"scheduler.a_min must be in [0, 1], got {a_min}")
+        if isinstance(uniform_fractions, (str, int, float)) or any(
+                isinstance(f, bool) or not isinstance(f, (int, float)) or not 0.0 <= f <= 1.0
+                for f in uniform_fractions):
+            raise EkyaError(f"scheduler.uniform_fractions must be a list of inference fractions in [0, 1], "
+                            f"got {uniform_fractions!r}")
+        if "uniform" in starts and not uniform_fractions:
+            raise EkyaError("scheduler.starts has 'uniform' but scheduler.uniform_fractions is empty; give at least "
+                            "one inference fraction (e.g. [0.5]) or drop 'uniform' from starts")
         if int(iterations) < 1:
             raise EkyaError(f"scheduler.iterations must be an integer >= 1 (rounds of the sco variant), "
                             f"got {iterations!r}")
@@ -144,6 +180,7 @@ class ThiefScheduler(Scheduler):
         self.a_min = float(a_min)
         self.rule = rule
         self.starts = tuple(starts)
+        self.uniform_fractions = tuple(float(f) for f in uniform_fractions)
         self.variant = variant
         self.iterations = int(iterations)
         self.replan_on_completion = bool(replan_on_completion)
@@ -171,6 +208,7 @@ class ThiefScheduler(Scheduler):
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
         """Algorithm 1 (or the SCO variant) at the window start."""
         check_inputs(profiles, budget)
+        check_quanta(len(profiles), budget)
         profiles = list(profiles if self.cached_models else without_cache(profiles))
         if self.fixed_config is not None:
             profiles = [self._only_fixed_config(p) for p in profiles]
@@ -182,7 +220,12 @@ class ThiefScheduler(Scheduler):
             tables = build_tables(profiles, budget, self.a_min)
             split = self._fixed if self.fixed_split else self._search
             units = split(tables, profiles, budget)
-        return plan_from_tables(profiles, tables, units, budget)
+        plan = plan_from_tables(profiles, tables, units, budget)
+        if any(sp.predicted_accuracy <= INFEASIBLE / 2 for sp in plan.streams):
+            # The allocation holds a stream below a_min (the fixed split or the sco variant cannot
+            # always avoid it): such a stream gets its best option at its share regardless of a_min.
+            plan = plan_from_tables(profiles, relaxed(tables, build_tables(profiles, budget)), units, budget)
+        return plan
 
     def _only_fixed_config(self, p: StreamProfile) -> StreamProfile:
         """The stream's profile with fixed_config as its only retraining config (cached models kept)."""
@@ -213,19 +256,43 @@ class ThiefScheduler(Scheduler):
         tr = [(s, 1) for s, p in enumerate(profiles) if p.configs]
         return inf + tr
 
-    def _search(self, tables: ValueTables, profiles: Sequence[StreamProfile], budget: Budget) -> np.ndarray:
+    def _search(self, tables: ValueTables, profiles: Sequence[StreamProfile], budget: Budget,
+                starts: Sequence[str] | None = None) -> np.ndarray:
+        """The best allocation after packing over the starts (default: ``starts``) and the steals from them."""
         U, K = tables.units, total_units(budget)
         jobs = self._jobs(profiles)
+        starts = self.starts if starts is None else starts
         best, best_v = None, -np.inf
-        for kind in self.starts:
-            u0 = start_units(kind, jobs, len(profiles), K, U)
+        for u0 in self._starts(starts, jobs, profiles, budget, K, U):
             u, pool = steal(tables.values, u0, jobs, U, self.rule, self.max_passes, free=K - int(u0.sum()))
             u = give_pool_to_inference(tables.values, u, pool, jobs, U)
-            v = total_value(tables.values, u)
-            if v > best_v + 1e-12:
-                best, best_v = u, v
+            # the start itself is a candidate: stealing's result may lose value when packing repairs it
+            for cand in (u, u0):
+                placed = packed_units(tables, cand, budget)
+                v = total_value(tables.values, placed)
+                if v > best_v + 1e-12:
+                    best, best_v = placed, v
         assert best is not None, "starts is non-empty and a start's value is finite"
+        stranded = tables.values[np.arange(len(best)), best[:, 0], best[:, 1]] <= INFEASIBLE / 2
+        if "inference" not in starts and bool(stranded.any()):
+            # a start stranded a stream below a_min (one-quantum steals cannot lift it): the NoRetrain
+            # allocation meets every held a_min, so the search from it is the fallback
+            return self._search(tables, profiles, budget, ("inference",))
         return best
+
+    def _starts(self, starts: Sequence[str], jobs: list[tuple[int, int]], profiles: Sequence[StreamProfile],
+                budget: Budget, K: int, U: int) -> list[np.ndarray]:
+        """The initial allocations of ``starts``, in order ('uniform': one per fraction of ``uniform_fractions``)."""
+        out = []
+        for kind in starts:
+            if kind == "uniform":
+                out += [slice_units([f if p.configs else None for p in profiles], budget)
+                        for f in self.uniform_fractions]
+            elif kind == "inference":  # the NoRetrain baseline's allocation, which meets every held a_min
+                out.append(slice_units([None] * len(profiles), budget))
+            else:
+                out.append(start_units(kind, jobs, len(profiles), K, U))
+        return out
 
     def _sco(self, profiles: Sequence[StreamProfile], budget: Budget) -> tuple[ValueTables, np.ndarray]:
         U, K = units_per_accelerator(budget.delta), total_units(budget)
@@ -289,6 +356,8 @@ class ThiefScheduler(Scheduler):
                 if abs(v / d - round(v / d)) > 1e-6:
                     return shares
         running = np.array([not s.done for s in members])  # a job with ~0 work left still holds its share
+        units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members],
+                         dtype=np.int64)
         tables = remaining_tables(
             accuracy=np.array([s.accuracy for s in members]),
             target=np.array([s.target_accuracy for s in members]),
@@ -297,9 +366,9 @@ class ThiefScheduler(Scheduler):
             now=state.now,
             budget=budget,
             names=[s.stream for s in members],
+            a_min=self.a_min,
+            held_at=units,
         )
-        units = np.array([[to_units(shares[s.stream][0], d), to_units(shares[s.stream][1], d)] for s in members],
-                         dtype=np.int64)
         on_dev = lambda device: dev is None or device == dev  # noqa: E731
         jobs = [(n, 0) for n, s in enumerate(members) if on_dev(s.infer_device)]
         jobs += [(n, 1) for n, s in enumerate(members) if running[n] and on_dev(s.train_device)]

@@ -5,19 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ekya.errors import EkyaError
+from ekya.plans.packing import slice_units
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.plan_building import check_inputs, pack_even, pick_config, predict_fixed
-from ekya.plans.types import Budget, Plan, StreamPlan
+from ekya.plans.schedulers.plan_building import check_inputs, pick_config, predict_fixed, units_plan
+from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
 
 
 class UniformScheduler(Scheduler):
-    """"Uniform (Cfg, p%)": every stream gets capacity / streams; p of it to inference, the rest to ``config``.
+    """"Uniform (Cfg, p%)": every stream gets an even slice of the quanta; p of it to inference, the rest to ``config``.
 
     ``config`` None: each stream's first profiled config. A stream that cannot retrain gives its
-    whole slice to inference. Each job is capped at one accelerator; shares are exact (not
-    multiples of Delta, see ``pack_even``). A finished job's share goes to the stream's own
-    inference (the default completion rule).
+    whole slice to inference. Shares are whole quanta of Delta, spread as evenly as whole quanta
+    allow (``slice_units``: the inference part is p x slice rounded half up, at least one quantum;
+    each job is capped at one accelerator), the same allocation the thief's 'uniform' start makes.
+    A finished job's share goes to the stream's own inference (the default completion rule).
     """
 
     name = "uniform"
@@ -30,16 +32,8 @@ class UniformScheduler(Scheduler):
         self.inference_fraction = float(inference_fraction)
 
     def plan(self, profiles: Sequence[StreamProfile], budget: Budget) -> Plan:
-        """Equal per-stream slices split at the fixed fraction."""
+        """Even per-stream slices of the quanta, split at the fixed fraction."""
         check_inputs(profiles, budget)
-        slice_ = budget.capacity / len(profiles)
-        streams = []
-        for p in profiles:
-            config = pick_config(p, self.config)
-            if config is not None:
-                i = min(1.0, slice_ * self.inference_fraction)
-                r = min(1.0, slice_ - i)
-            else:
-                i, r = min(1.0, slice_), 0.0
-            streams.append(StreamPlan(p.stream, config if r > 0 else None, i, r))
-        return predict_fixed(profiles, pack_even(streams, budget), budget)
+        configs = [pick_config(p, self.config) for p in profiles]
+        units = slice_units([None if c is None else self.inference_fraction for c in configs], budget)
+        return predict_fixed(profiles, units_plan([p.stream for p in profiles], configs, units, budget), budget)
