@@ -15,7 +15,10 @@ or any other GPU setting; no root needed) it
 3. runs two processes at 30 % and 70 % at once, started together, on a training workload large
    enough to fill the GPU, and checks their throughputs split 30:70, within ``--tolerance``
    (default 0.2: the measured ratio rate(70 %)/rate(30 %) within 20 % of 7/3);
-4. writes the training curve as a conf/cluster profile (``cluster=<name>``) and the raw results
+4. runs the same pair again on the curve's own workload (the learner's training batch) and writes the
+   device's capacity for concurrent work, their summed training rate over one process's rate at 100 %
+   (``cluster.capacity``: how many lone-job units the saturated device sustains; 1 = linear);
+5. writes the training curve and the capacity as a conf/cluster profile (``cluster=<name>``) and the raw results
    as JSON; always stops the MPS daemon (also on Ctrl-C or SIGTERM); stays within ``--budget``
    seconds (default 290), skipping what would not fit.
 Without an NVIDIA GPU it exits 2 with one line. Exit 1: measured, but the proportion check failed.
@@ -85,6 +88,18 @@ def proportion_from_results(results: dict[str, Any], tolerance: float) -> Propor
                            b["train_samples_per_s"], tolerance)
 
 
+def capacity_from_results(results: dict[str, Any]) -> float | None:
+    """Lone-job units the saturated device sustained: the capacity pair's summed rate over the lone 100 % rate.
+
+    None when the pair or the 100 % point was not measured (the profile then keeps the conserving default).
+    """
+    pair = results.get("capacity_pair")
+    full = [r for r in results.get("curve", []) if r["percent"] == 100]
+    if not pair or not full or full[0]["train_samples_per_s"] <= 0:
+        return None
+    return sum(r["train_samples_per_s"] for r in pair) / full[0]["train_samples_per_s"]
+
+
 def write_outputs(results: dict[str, Any], out: Path | None, tolerance: float) -> dict[str, Any]:
     """Write the cluster profile from measured results; the summary figures."""
     points = points_from_results(results)
@@ -99,11 +114,19 @@ def write_outputs(results: dict[str, Any], out: Path | None, tolerance: float) -
         notes.append(f"Two processes at {CHECK_PAIR[0]} % and {CHECK_PAIR[1]} % at once: training rates "
                      f"{check.rate_a:.1f} and {check.rate_b:.1f} samples/s, ratio {check.ratio:.2f} "
                      f"(expected {check.expected:.2f}, tolerance {tolerance:.0%}): {'ok' if check.ok else 'FAILED'}.")
+    capacity = capacity_from_results(results)
+    if capacity is not None:
+        a, b = results["capacity_pair"]
+        notes.append(f"Capacity: two processes at {a['percent']} % and {b['percent']} % at once on the curve's batch "
+                     f"trained {a['train_samples_per_s']:.1f} + {b['train_samples_per_s']:.1f} samples/s, "
+                     f"{capacity:.3f} x one process at 100 %.")
+    else:
+        notes.append("Capacity not measured (the pair on the curve's batch did not run): the conserving default 1.0.")
     how = (f"python scripts/accelerator_check.py; edge model {results.get('model', '?')}, training batch "
            f"{results.get('train_batch', '?')}, inference batch {results.get('infer_batch', '?')}, "
            "one process per MPS percentage")
     path = write_profile(out, profile_yaml(points, title=f"{gpu}, one accelerator, shares enforced by NVIDIA MPS.",
-                                           how=how, notes=notes))
+                                           how=how, notes=notes, capacity=capacity))
     summary: dict[str, Any] = {
         "gpu": gpu, "profile": str(path),
         "percent": [r["percent"] for r in results["curve"]],
@@ -112,6 +135,7 @@ def write_outputs(results: dict[str, Any], out: Path | None, tolerance: float) -
         "infer_samples_per_s": [round(p.infer_samples_per_s, 1) for p in points],
         "accelerator_gflops": round(max(points, key=lambda p: p.share).train_gflops, 3),
         "skipped": results.get("skipped", []),
+        "capacity": None if capacity is None else round(capacity, 3),
     }
     if check is not None:
         summary.update(pair_ratio=round(check.ratio, 3), pair_expected=round(check.expected, 3),
@@ -269,6 +293,21 @@ def _finish(proc: subprocess.Popen[str], timeout: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+def _run_pair(args: argparse.Namespace, pipe: Path, base_env: dict[str, str], batch: int,
+              deadline: float) -> list[dict[str, Any]]:
+    """Two workers at CHECK_PAIR's percentages, both warmed up, then measuring at once; their results."""
+    procs = [_start_worker(p, args, pipe, base_env, args.seconds, batch, wait_go=True) for p in CHECK_PAIR]
+    for p in procs:  # both warmed up before either measures
+        line = p.stdout.readline() if p.stdout else ""
+        if line.strip() != "ready":
+            raise RuntimeError(f"a concurrent-pair worker did not start: {line!r}")
+    for p in procs:
+        assert p.stdin is not None, "pair workers are started with a stdin pipe"
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    return [_finish(p, timeout=max(10.0, deadline - time.monotonic())) for p in procs]
+
+
 def measure(args: argparse.Namespace, info: dict[str, str]) -> dict[str, Any]:
     """Start MPS, measure the curve and the proportion check, always stop MPS; the raw results."""
     t0 = time.monotonic()
@@ -278,7 +317,8 @@ def measure(args: argparse.Namespace, info: dict[str, str]) -> dict[str, Any]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("CUDA_MPS_")}
     base_env.pop("CUDA_VISIBLE_DEVICES", None)
     mps_env = {**base_env, "EKYA_MPS_DIR": str(root)}
-    results: dict[str, Any] = {**info, "date": time.strftime("%Y-%m-%d"), "curve": [], "pair": None, "skipped": []}
+    results: dict[str, Any] = {**info, "date": time.strftime("%Y-%m-%d"), "curve": [], "pair": None,
+                               "capacity_pair": None, "skipped": []}
 
     def stop_on_signal(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -293,28 +333,23 @@ def measure(args: argparse.Namespace, info: dict[str, str]) -> dict[str, Any]:
         per_worker = WORKER_START_SECONDS + 2 * args.seconds
         pair_cost = WORKER_START_SECONDS + args.seconds + 10
         for pct in args.percentages:
-            if time.monotonic() + per_worker + pair_cost > deadline:
+            if time.monotonic() + per_worker + 2 * pair_cost > deadline:
                 results["skipped"].append(f"{pct}%")
                 continue
             proc = _start_worker(pct, args, dirs.pipe, base_env, args.seconds, args.train_batch)
-            r = _finish(proc, timeout=max(10.0, deadline - time.monotonic() - pair_cost))
+            r = _finish(proc, timeout=max(10.0, deadline - time.monotonic() - 2 * pair_cost))
             results["curve"].append(r)
             results.update(model=r["model"], train_batch=r["train_batch"], infer_batch=r["infer_batch"])
             print(f"{pct:3d}%: {r['sm_count']} SMs, train {r['train_samples_per_s']:.0f}/s, "
                   f"infer {r['infer_samples_per_s']:.0f}/s", file=sys.stderr)
         if time.monotonic() + pair_cost <= deadline:
-            procs = [_start_worker(p, args, dirs.pipe, base_env, args.seconds, args.check_batch, wait_go=True)
-                     for p in CHECK_PAIR]
-            for p in procs:  # both warmed up before either measures
-                line = p.stdout.readline() if p.stdout else ""
-                if line.strip() != "ready":
-                    raise RuntimeError(f"a proportion-check worker did not start: {line!r}")
-            for p in procs:
-                p.stdin.write("go\n")
-                p.stdin.flush()
-            results["pair"] = [_finish(p, timeout=max(10.0, deadline - time.monotonic())) for p in procs]
+            results["pair"] = _run_pair(args, dirs.pipe, base_env, args.check_batch, deadline)
         else:
             results["skipped"].append("pair")
+        if time.monotonic() + pair_cost <= deadline:
+            results["capacity_pair"] = _run_pair(args, dirs.pipe, base_env, args.train_batch, deadline)
+        else:
+            results["skipped"].append("capacity_pair")
     finally:
         for proc in list(_live):  # interrupted: let each worker finish its step, then stop MPS
             proc.send_signal(signal.SIGTERM)

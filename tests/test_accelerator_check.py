@@ -30,8 +30,8 @@ def _load_script():
     return module
 
 
-def _results(rate70: float) -> dict:
-    """Results as the script saves them: a sub-linear curve (10 % .. 100 %) and the concurrent pair."""
+def _results(rate70: float, capacity_pair: tuple[float, float] | None = (1600.0, 3000.0)) -> dict:
+    """Results as the script saves them: a sub-linear curve (10 % .. 100 %), the 30/70 pair and the capacity pair."""
     curve = []
     for pct in range(10, 101, 10):
         train = 4000.0 * (pct / 100) ** 0.6
@@ -40,6 +40,9 @@ def _results(rate70: float) -> dict:
                       "infer_gflops": 3 * train * 0.017})
     return {"gpu": "NVIDIA H200", "driver": "580.1", "compute_mode": "Default", "date": "2026-12-01", "curve": curve,
             "pair": [{"percent": 30, "train_samples_per_s": 3000.0}, {"percent": 70, "train_samples_per_s": rate70}],
+            "capacity_pair": None if capacity_pair is None else [
+                {"percent": 30, "train_samples_per_s": capacity_pair[0]},
+                {"percent": 70, "train_samples_per_s": capacity_pair[1]}],
             "model": "resnet10_w16 h256 32px", "train_batch": 32, "infer_batch": 256, "skipped": []}
 
 
@@ -68,16 +71,29 @@ def test_measured_results_become_a_cluster_profile(tmp_path: Path, rate70: float
     assert summary["pair_ok"] is ok and summary["pair_expected"] == pytest.approx(7 / 3, abs=1e-3)
     assert summary["profile"] == str(out)
     profile = yaml.safe_load(out.read_text())
-    assert set(profile) == {"accelerators", "delta", "throughput", "inference", "stream_inference"}
+    assert set(profile) == {"accelerators", "delta", "throughput", "capacity", "inference", "stream_inference"}
+    # two jobs at 30 % and 70 % at once trained 1600 + 3000 samples/s; one alone at 100 %: 4000
+    assert profile["capacity"] == pytest.approx(4600 / 4000) and summary["capacity"] == pytest.approx(1.15)
     t = profile["throughput"]
     assert t["shares"] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    curve = TrainThroughput(kind=t["kind"], shares=tuple(t["shares"]), seconds_per_task=tuple(t["seconds_per_task"]))
-    # the relative rate the schedulers will use is the measured throughput over the full-share one
+    curve = TrainThroughput(kind=t["kind"], shares=tuple(t["shares"]), seconds_per_task=tuple(t["seconds_per_task"]),
+                            capacity=profile["capacity"])
+    # the lone-job curve is the measured throughput over the full-share one
     assert curve(1.0) == pytest.approx(1.0)
-    assert curve(0.3) == pytest.approx(0.3 ** 0.6, rel=1e-5)
-    assert curve(0.25) == pytest.approx((0.2 ** 0.6 + 0.3 ** 0.6) / 2, rel=1e-5)
+    assert curve.lone(0.3) == pytest.approx(0.3 ** 0.6, rel=1e-5)
+    assert curve.lone(0.25) == pytest.approx((0.2 ** 0.6 + 0.3 ** 0.6) / 2, rel=1e-5)
+    # a job's rate on the saturated device: its slice of the measured capacity where that is less
+    assert curve(0.3) == pytest.approx(1.15 * 0.3, rel=1e-5) and curve(0.9) == pytest.approx(0.9 ** 0.6, rel=1e-5)
     assert (": ok." if ok else ": FAILED.") in out.read_text()
     assert "runtime.accelerator_gflops=200" in out.read_text()  # 4000 samples/s x 0.05 GFLOP at 100 %
+
+
+def test_without_a_capacity_measurement_the_profile_keeps_the_conserving_default(tmp_path: Path) -> None:
+    script = _load_script()
+    summary = script.write_outputs(_results(7000.0, capacity_pair=None), tmp_path / "cluster" / "x.yaml", 0.2)
+    text = (tmp_path / "cluster" / "x.yaml").read_text()
+    assert yaml.safe_load(text)["capacity"] == 1.0 and summary["capacity"] is None
+    assert "Capacity not measured" in text
 
 
 def test_the_proportion_check_and_its_tolerance() -> None:

@@ -34,17 +34,18 @@ def test_inference_curve_is_configurable_per_camera():
         InferenceCurve(subsampling=(2, 1), relative_accuracy=(1.0, 0.5))
 
 
-def test_mps_throughput_is_the_measured_ratio_and_monotone():
-    t = TrainThroughput()
-    assert t(0.1) == pytest.approx(5.46 / 15.19)
-    assert t(0.5) == pytest.approx(5.46 / 6.56)
-    assert t(1.0) == pytest.approx(1.0)
-    assert t(0.05) == pytest.approx(0.5 * 5.46 / 15.19)
-    assert t(0.0) == 0.0
-    s = np.linspace(0, 1, 101)
-    v = t(s)
-    assert np.all(np.diff(v) >= 0)
-    assert np.allclose(v, [t(float(x)) for x in s])
+def test_the_lone_job_curve_is_the_measured_ratio_and_monotone():
+    for t in (TrainThroughput(kind="original_mps"), TrainThroughput()):
+        assert t.lone(0.1) == pytest.approx(5.46 / 15.19)
+        assert t.lone(0.5) == pytest.approx(5.46 / 6.56)
+        assert t.lone(0.05) == pytest.approx(0.5 * 5.46 / 15.19)
+    t = TrainThroughput(kind="original_mps")
+    assert t(0.1) == pytest.approx(5.46 / 15.19) and t(1.0) == pytest.approx(1.0) and t(0.0) == 0.0
+    for t in (TrainThroughput(kind="original_mps"), TrainThroughput(), TrainThroughput(capacity=1.4)):
+        s = np.linspace(0, 1, 101)
+        v = t(s)
+        assert np.all(np.diff(v) >= 0)
+        assert np.allclose(v, [t(float(x)) for x in s])
 
 
 def test_noisy_table_is_monotonised():
@@ -60,14 +61,32 @@ def test_linear_throughput():
         TrainThroughput(kind="quadratic")
 
 
-def test_mps_throughput_is_not_conserved_across_small_jobs_and_linear_is():
-    """What conf/cluster/default.yaml states: small slices add up to more than the device."""
-    mps, linear = TrainThroughput(kind="mps"), TrainThroughput(kind="linear")
-    assert mps(0.1) == pytest.approx(0.36, abs=0.005) and mps(0.05) == pytest.approx(0.18, abs=0.005)
-    assert 10 * mps(0.1) == pytest.approx(3.6, abs=0.05)  # ten jobs at 0.1 do 3.6 devices' work
-    assert 10 * linear(0.1) == pytest.approx(1.0)
-    # ... it is said where a user chooses the curve, and every comparison is also measured under linear
-    from ekya.bench.robustness import CELLS
+def test_jobs_sharing_a_device_never_do_more_than_its_capacity():
+    """The physical default: whatever the split, a device's jobs together do at most `capacity` lone-job units."""
+    rng = np.random.default_rng(0)
+    for capacity in (1.0, 1.3, 2.0):
+        t = TrainThroughput(capacity=capacity)
+        for _ in range(200):
+            cuts = np.sort(rng.uniform(0, 1, rng.integers(1, 12)))
+            shares = np.diff(np.concatenate([[0.0], cuts, [1.0]]))
+            assert float(np.sum(t(shares))) <= capacity + 1e-9
+            # and no job runs faster than it would alone at its share
+            assert np.all(t(shares) <= np.array([t.lone(float(x)) for x in shares]) + 1e-12)
+    # capacity 1 with the original's curve (lone(s) >= s everywhere) is linear
+    assert np.allclose(TrainThroughput()(np.linspace(0, 1, 41)), np.linspace(0, 1, 41))
+    # a larger capacity keeps the measured curve where a lone job cannot fill its slice
+    t = TrainThroughput(capacity=2.0)
+    assert t(0.1) == pytest.approx(0.2) and t(0.6) == pytest.approx(5.46 / 6.37)
+    with pytest.raises(EkyaError, match="cluster.capacity"):
+        TrainThroughput(capacity=0.0)
 
-    assert "not conserved" in (CONF_DIR / "cluster" / "default.yaml").read_text()
-    assert CELLS["linear"] == ("cluster.throughput=linear",)
+
+def test_the_original_curve_is_kept_under_its_own_name_and_is_not_conserving():
+    """What conf/cluster/default.yaml states: credited independently, small slices add up to more than the device."""
+    original, linear = TrainThroughput(kind="original_mps"), TrainThroughput(kind="linear")
+    assert not original.conserving and TrainThroughput().conserving
+    assert original(0.1) == pytest.approx(0.36, abs=0.005) and original(0.05) == pytest.approx(0.18, abs=0.005)
+    assert 10 * original(0.1) == pytest.approx(3.6, abs=0.05)  # ten jobs at 0.1 do 3.6 devices' work
+    assert 10 * linear(0.1) == pytest.approx(1.0)
+    text = (CONF_DIR / "cluster" / "default.yaml").read_text()
+    assert "throughput: mps\n" in text and "capacity: 1.0\n" in text and "NOT conserving" in text

@@ -20,6 +20,7 @@ import yaml
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.plans.curves import (
+    DEFAULT_CAPACITY,
     DEFAULT_MAX_INFERENCE_SHARE,
     DEFAULT_RELATIVE_ACCURACY,
     DEFAULT_SUBSAMPLING,
@@ -127,11 +128,13 @@ def inference_max_share(points: Sequence[SharePoint], frames_per_second: float |
 
 
 def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int = 1,
-                 delta: float = 0.05, notes: Sequence[str] = (), frames_per_second: float | None = None) -> str:
+                 delta: float = 0.05, notes: Sequence[str] = (), frames_per_second: float | None = None,
+                 capacity: float | None = None) -> str:
     """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml).
 
     With ``frames_per_second`` (a camera's frame rate in wall time) the inference curve's
     ``max_share`` is the measured share that keeps up with it; otherwise the default curve's.
+    ``capacity``: the measured capacity for concurrent work (None: not measured, the conserving default).
     """
     table = throughput_table(points)
     max_share = inference_max_share(points, frames_per_second)
@@ -161,6 +164,9 @@ def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelera
         f"  kind: {table['kind']}",
         f"  shares: {list(table['shares'])}",
         f"  seconds_per_task: {list(table['seconds_per_task'])}",
+        ("# Capacity for concurrent work in lone-job units, measured (see the notes above)." if capacity is not None
+         else "# Capacity for concurrent work: not measured here; 1.0 is the conserving default (= linear)."),
+        f"capacity: {round(float(capacity), 4) if capacity is not None else DEFAULT_CAPACITY}",
         inference_note,
         "inference:",
         f"  max_share: {max_share}",

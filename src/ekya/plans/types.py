@@ -26,6 +26,7 @@ class Budget:
         (sub-linear under MPS; the identity for linear scaling).
     stream_scales: optional per-stream inference curves (stream name -> curve) overriding
         infer_scale for those streams (cameras differ in how subsampling hurts them).
+    derive_keep_up: inference keep-up shares are derived per camera by the runtime (see the field).
     profiling_seconds / profiling_fraction: micro-profiling trials run in the last
         ``profiling_seconds`` before ``label_delay`` (after the teacher's own delay) and hold
         ``profiling_fraction`` of every accelerator meanwhile, so inference gets only what is left:
@@ -41,6 +42,9 @@ class Budget:
     stream_scales: Mapping[str, ShareFn] = field(default_factory=dict)
     profiling_seconds: float = 0.0
     profiling_fraction: float = 0.0
+    #: ``cluster.inference.max_share: auto``: a runtime that knows the model and the streams derives each
+    #: camera's keep-up share (ekya.execution.keep_up); until then ``infer_scale`` holds the table's default
+    derive_keep_up: bool = False
 
     @property
     def profiling_start(self) -> float:
