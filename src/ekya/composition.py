@@ -243,8 +243,12 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
             return RunContext(run_dir=run_dir, name=twin.run_id, runtime=runtime, params={}, tags={},
                               summary=dict(twin.metrics), skipped=twin)
     params = {k: _plain(cfg[k]) for k in dict.fromkeys([*_ALWAYS, *groups]) if k in cfg}
-    G = runtime.describe().get("accelerators", "?")
-    name = f"{runtime.source}-{runtime.scheduler.name}-{G}acc-seed{cfg.seed}"
+    described = runtime.describe()
+    G = described.get("accelerators", "?")
+    # a measurement instrument (runtime.instrument) is never the shipped scheduler: its runs say so
+    instrument = described.get("instrument", "none")
+    who = runtime.scheduler.name if instrument in ("none", None) else f"{runtime.scheduler.name}-{instrument}"
+    name = f"{runtime.source}-{who}-{G}acc-seed{cfg.seed}"
     kind = type(runtime).__name__.removesuffix("Runtime").lower()
     tags = {"runtime": kind, "source": runtime.source, "git_sha": _git_sha(),
             "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), HASH_TAG: config_hash, **runtime.describe()}

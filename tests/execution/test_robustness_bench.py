@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
-from ekya.bench import robustness
+from ekya.bench import e2e, robustness
 from ekya.bench.robustness import (
+    CELLS,
     RunResult,
     estimate,
+    min_infer_share,
     noretrain_of,
     paired_margin,
+    plan_runs,
+    read_result,
     select_members,
     split_names,
     summarize_cell,
@@ -60,12 +65,103 @@ def test_best_uniform_is_chosen_after_the_fact_and_the_margin_is_paired():
 def test_member_filter_keeps_brackets_and_prefixes():
     assert split_names("fair,uniform[full_h256_f0.5_e5,0.5]") == ["fair", "uniform[full_h256_f0.5_e5,0.5]"]
     members = robustness.all_members()
-    assert len(members) == 8
+    assert len(members) == 10
     got = [m.name for m in select_members(members, ["fair", "uniform[full_h256_f0.5_e5,0.5]"])]
     assert got == ["fair", "uniform[full_h256_f0.5_e5,0.5]"]
     assert len(select_members(members, ["uniform"])) == 6
+    # an exact name is that member alone: asking for the thief does not start its (costly) instruments
+    assert [m.name for m in select_members(members, ["thief"])] == ["thief"]
+    assert [m.name for m in select_members(members, ["thief-"])] == ["thief-free-profiling", "thief-oracle"]
     with pytest.raises(EkyaError, match="matches no member"):
         select_members(members, ["nope"])
+
+
+def test_the_thief_runs_beside_its_two_instruments_on_the_same_seeds_in_every_cell():
+    members = {m.name: m.overrides for m in robustness.all_members()}
+    assert members["thief"] == ("scheduler=thief",)
+    assert members["thief-free-profiling"] == ("scheduler=thief", "runtime.instrument=free_profiling")
+    assert members["thief-oracle"] == ("scheduler=thief", "runtime.instrument=oracle")
+    assert CELLS["original_mps"] == ("cluster.throughput=original_mps",)
+    # every cell at least 3 seeds, the default 5, each seed run by every member (paired)
+    assert robustness.seeds_of("default") == 5 and all(robustness.seeds_of(c) >= 3 for c in CELLS)
+    seeds = {c: list(range(robustness.seeds_of(c))) for c in ("default", "acc2")}
+    runs = plan_runs({c: CELLS[c] for c in seeds}, seeds, robustness.all_members())
+    for cell, cell_seeds in seeds.items():
+        for member in members:
+            assert sorted(r.seed for r in runs if r.cell == cell and r.member == member) == cell_seeds
+    # the instruments' overrides compose (runtime.instrument is a key of the emulate runtime)
+    for r in runs:
+        if r.cell == "default" and r.seed == 0 and r.member.startswith("thief"):
+            robustness.check_cell(list(r.overrides))
+
+
+def test_the_benchmarks_default_seeds(monkeypatch):
+    asked = []
+    monkeypatch.setattr(robustness, "measure", lambda cells, seeds, members, *a, **k: asked.append(
+        (dict(cells), dict(seeds), [m.name for m in members])) or {c: {} for c in cells})
+    robustness.main([])
+    cells, seeds, members = asked.pop()
+    assert set(cells) == set(CELLS) and {c: len(s) for c, s in seeds.items()} == {
+        c: 5 if c == "default" else 3 for c in CELLS}
+    assert members[:4] == ["thief", "thief-free-profiling", "thief-oracle", "fair"]
+    monkeypatch.setattr(e2e, "measure", lambda cells, seeds, members, *a, **k: asked.append(
+        (dict(cells), dict(seeds), [m.name for m in members])) or {c: {} for c in cells})
+    e2e.main([])
+    assert asked.pop()[1] == {"default": [0, 1, 2, 3, 4]}
+    e2e.main(["--accelerators", "2"])
+    cells, seeds, members = asked.pop()
+    assert seeds == {"acc2": [0, 1, 2]} and "thief-oracle" in members
+
+
+def test_the_thiefs_gap_splits_into_profiling_cost_prediction_and_scheduling():
+    values = {
+        "thief": {0: 0.70, 1: 0.74, 2: 0.66},
+        "thief-free-profiling": {0: 0.73, 1: 0.76, 2: 0.70},  # +3, +2, +4 points: what profiling's cost took
+        "thief-oracle": {0: 0.78, 1: 0.77, 2: 0.76},  # +5, +1, +6 over free profiling: what the predictions missed
+        "fair": {0: 0.60, 1: 0.62, 2: 0.58},
+        "noretrain": {0: 0.65, 1: 0.66, 2: 0.64},
+        "uniform[a,0.5]": {0: 0.76, 1: 0.78, 2: 0.71},  # the best baseline
+    }
+    rep = summarize_cell(values)
+    assert rep["best_baseline"] == "uniform[a,0.5]"
+
+    def points(diffs):
+        e = estimate([d / 100 for d in diffs])
+        return round(100 * e.mean, 2), [round(100 * c, 2) for c in e.ci]
+
+    assert (rep["profiling_cost_points"], rep["profiling_cost_ci_points"]) == points([3, 2, 4])
+    assert (rep["prediction_points"], rep["prediction_ci_points"]) == points([5, 1, 6])
+    assert (rep["scheduling_points"], rep["scheduling_ci_points"]) == points([2, -1, 5])
+    assert (rep["thief_margin_points"], rep["thief_margin_ci_points"]) == points([-6, -4, -5])
+    # on the same seeds the parts add up to the margin
+    assert rep["thief_margin_points"] == pytest.approx(
+        rep["scheduling_points"] - rep["prediction_points"] - rep["profiling_cost_points"])
+    assert rep["thief-oracle"] == estimate([0.78, 0.77, 0.76]).rounded()
+    # without the instruments' runs there is nothing to split
+    shipped = summarize_cell({k: v for k, v in values.items() if not k.startswith("thief-")})
+    assert shipped["thief-oracle"] is None and shipped["prediction_points"] is None
+    assert shipped["scheduling_ci_points"] is None and shipped["thief_margin_points"] == -5.0
+
+
+def test_the_smallest_inference_share_of_any_run_is_reported(tmp_path):
+    def result(member, seed, share):
+        return RunResult("c", seed, member, 0.5, 0.5, (0.5,), (0.5,), 1.0, (), share)
+
+    low = min_infer_share([result("fair", 0, 0.3), result("thief", 1, 0.0), result("thief", 0, math.nan)])
+    assert low == {"min_infer_share": 0.0, "min_infer_share_run": "seed1/thief"}
+    assert min_infer_share([result("fair", 0, math.nan)]) == {"min_infer_share": None, "min_infer_share_run": None}
+    # a result stored before the figure was kept: read from the run's records, which stay next to it
+    run = robustness.Run("c", 0, "fair", ())
+    path = robustness.result_path(tmp_path, run)
+    robustness.write_result(path, result("fair", 0, 0.25))
+    stored = json.loads(path.read_text())
+    assert stored["min_infer_share"] == 0.25
+    del stored["min_infer_share"]
+    path.write_text(json.dumps(stored))
+    assert math.isnan(read_result(path, run).min_infer_share)
+    robustness.run_dir(tmp_path, run).mkdir(parents=True)
+    (robustness.run_dir(tmp_path, run) / "windows.csv").write_text("window,stream,infer_share\n1,a,0.4\n1,b,0.15\n")
+    assert read_result(path, run).min_infer_share == 0.15
 
 
 def _result(member: str, noretrain: float) -> RunResult:
@@ -85,9 +181,13 @@ SMOKE = ["--cell", "default", "--seeds", "1", "--members", "fair,uniform[full_h2
 def test_tiny_matrix_runs_stores_and_resumes(tmp_path, monkeypatch):
     first = robustness.main([*SMOKE, "--out", str(tmp_path)])
     seed_dir = tmp_path / "default" / "seed0"
+    shares = []
     for member in ("fair", "uniform[full_h256_f0.5_e5,0.5]"):
         stored = json.loads((seed_dir / f"{member}.json").read_text())
         assert 0.0 < stored["accuracy"] <= 1.0 and len(stored["window_accuracy"]) == 2
+        records = pd.read_csv(seed_dir / member / "windows.csv")
+        assert stored["min_infer_share"] == records["infer_share"].min() > 0
+        shares.append(stored["min_infer_share"])
         assert stored["overrides"][-1] == "experiment=tiny"
         assert (seed_dir / member / "windows.csv").exists() and not (seed_dir / member / "state.pkl").exists()
     cell = first["cells"]["default"]
@@ -96,7 +196,8 @@ def test_tiny_matrix_runs_stores_and_resumes(tmp_path, monkeypatch):
                                                                         "uniform[full_h256_f0.5_e5,0.5]")
     assert cell["best_uniform"]["member"] == "uniform[full_h256_f0.5_e5,0.5]"
     assert cell["thief_margin_points"] is None and "seed0/thief" in cell["missing"]
-    assert len(cell["missing"]) == 6  # thief and the five other uniform members
+    assert len(cell["missing"]) == 8  # thief, its two instruments and the five other uniform members
+    assert cell["min_infer_share"] == round(min(shares), 4)
 
     calls = []
     monkeypatch.setattr(robustness, "run_or_resume", lambda *a, **k: calls.append(a))

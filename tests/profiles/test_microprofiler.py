@@ -10,7 +10,7 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.profiles.curvefit import FAMILIES
-from ekya.profiles.microprofiler import MicroProfiler, family_of, pareto_gap
+from ekya.profiles.microprofiler import FLEET, MicroProfiler, family_of, pareto_gap, transfer
 from ekya.profiles.types import RetrainConfig
 
 
@@ -139,11 +139,12 @@ def test_a_drifted_stream_is_profiled_again_and_a_small_shift_moves_the_curve():
     learner = FakeLearner()
     mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, reuse_windows=5, reuse_drift=0.05)
     first = mp.profile("cam", learner, Model(), window(index=1), None, SPACE, seed=0, gflops=1e-9)
-    learner.start = 0.52  # within reuse_drift: reused, curve moved up with the stream
+    learner.start = 0.52  # within reuse_drift: reused, carried to the new start (same fraction of the error closed)
     shifted = mp.profile("cam", learner, Model(), window(index=2), None, SPACE, seed=0, gflops=1e-9)
     assert len(learner.calls) == 1
     for a, b in zip(first.profile.configs, shifted.profile.configs):
-        assert b.accuracy == pytest.approx(a.accuracy + 0.02, abs=0.01)
+        assert b.accuracy == pytest.approx(transfer(a.accuracy, 0.5, 0.52))
+        assert b.accuracy - 0.52 == pytest.approx((a.accuracy - 0.5) * (1 - 0.52) / (1 - 0.5))
     learner.start = 0.7  # the scene changed: a fresh trial
     mp.profile("cam", learner, Model(), window(index=3), None, SPACE, seed=0, gflops=1e-9)
     assert len(learner.calls) == 2
@@ -262,3 +263,88 @@ def test_icarl_curve_is_moved_to_the_accuracy_the_model_serves(icarl_setup, smal
     assert pred.trials[0].val_acc[0] == learner.evaluate(model, w.val, small_synthetic, teacher=True)
     assert trained.max() == pytest.approx(report.val_accuracy, abs=1e-12)
     assert trained - trained.max() == pytest.approx(np.asarray(report.val_acc) - max(report.val_acc), abs=1e-12)
+
+
+def test_transfer_carries_a_trial_as_the_same_fraction_of_error_or_accuracy():
+    assert transfer(0.8, 0.6, 0.6) == 0.8  # the trial's own camera: read as it is
+    assert transfer(0.8, 0.6, 0.2) == pytest.approx(0.2 + 0.8 * 0.5)  # half the error closed
+    assert transfer(0.8, 0.6, 0.9) == pytest.approx(0.95)
+    assert transfer(0.3, 0.6, 0.8) == pytest.approx(0.4)  # a loss keeps half the accuracy
+    assert transfer(0.9, 1.0, 0.5) == pytest.approx(0.45)  # nothing left to close at the trial: no gain
+
+
+@dataclass
+class PerCameraLearner(FakeLearner):
+    """Each camera's deployed model has its own accuracy (the model says which camera it serves)."""
+
+    starts: dict = field(default_factory=dict)
+    evaluated: list = field(default_factory=list)
+
+    def evaluate(self, model, df, stream_set, teacher=False):
+        self.evaluated.append(len(df))
+        return self.starts[model.camera]
+
+    def retrain(self, model, config, train, val, stream_set, seed):
+        out = super().retrain(model, config, train, val, stream_set, seed)
+        self.calls[-1] = (model.camera, config)  # which camera's model the trial trained
+        return out
+
+
+@dataclass
+class CamModel:
+    camera: str
+    hidden: int = 64
+
+
+def test_fleet_trials_run_once_on_the_camera_furthest_behind_and_serve_every_camera():
+    learner = PerCameraLearner(starts={"a": 0.9, "b": 0.4, "c": 0.7})
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, reuse_windows=2, fleet_trials=True,
+                       start_data="all")
+    cams = {c: (CamModel(c), window(index=1)) for c in "abc"}
+    preds = mp.profile_fleet(cams, learner, None, SPACE, lambda c: 0, gflops=1e-9)
+    assert [cam for cam, _ in learner.calls] == ["b"]  # one family, one trial, on the camera furthest behind
+    assert set(mp.trials) == {FLEET}
+    # only b paid for the trial; every camera paid for its own start measurement
+    start_cost = 50 * 2.0 / 1.0
+    assert preds["a"].cost == pytest.approx(start_cost) and preds["c"].cost == pytest.approx(start_cost)
+    assert preds["b"].cost > start_cost and not any(t.reused for t in preds["b"].trials)
+    # each camera's prediction is the trial carried to its own start: more to gain, more gained
+    for name in SPACE:
+        got = {c: preds[c].profile.config(name).accuracy for c in "abc"}
+        assert got["a"] == pytest.approx(transfer(got["b"], 0.4, 0.9))
+        assert got["a"] - 0.9 < got["c"] - 0.7 < got["b"] - 0.4
+    # the next window reuses the fleet trial; after reuse_windows a new one runs
+    mp.profile_fleet({c: (CamModel(c), window(index=2)) for c in "abc"}, learner, None, SPACE, lambda c: 0, 1e-9)
+    assert len(learner.calls) == 1
+    mp.profile_fleet({c: (CamModel(c), window(index=3)) for c in "abc"}, learner, None, SPACE, lambda c: 0, 1e-9)
+    assert len(learner.calls) == 2
+
+
+def test_the_start_accuracy_is_measured_on_the_newest_labelled_data_and_served_frames_are_free():
+    learner = PerCameraLearner(starts={"a": 0.5})
+    win = Win(pd.DataFrame({"teacher_label": np.zeros(100, int)}), pd.DataFrame({"teacher_label": np.zeros(30, int)}), 2)
+    newest = pd.DataFrame({"teacher_label": np.zeros(20, int)})
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, start_data="newest")
+    start, cost, data = mp.measure_start(learner, CamModel("a"), win, None, gflops=1e-9, newest=(newest, 15))
+    assert data is newest and start == 0.5 and cost == pytest.approx(5 * 2.0)  # 15 of 20 frames it served: free
+    everything = MicroProfiler(start_data="all")
+    start, cost, data = everything.measure_start(learner, CamModel("a"), win, None, 1e-9, newest=(newest, 15))
+    assert data is win.val and cost == pytest.approx(30 * 2.0)
+    with pytest.raises(EkyaError, match="profiler.start_data"):
+        MicroProfiler(start_data="latest")
+
+
+def test_a_job_is_predicted_at_its_best_epoch_not_at_its_last():
+    """A falling trial curve (the model gets worse with more training) predicts the job's best epoch."""
+
+    class Falling(FakeLearner):
+        def retrain(self, model, config, train, val, stream_set, seed):
+            model, report = super().retrain(model, config, train, val, stream_set, seed)
+            report.val_acc = [0.5 - 0.02 * k for k in range(1, len(report.val_acc) + 1)]
+            return model, report
+
+    mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0)
+    pred = mp.profile("cam", Falling(), Model(), window(), None, SPACE, seed=0, gflops=1e-9)
+    got = {c.config: c.accuracy for c in pred.profile.configs}
+    for f in (0.5, 1.0):  # more epochs cannot make a job worse: it serves its best one, here its first
+        assert got[f"full_f{f}_e10"] == pytest.approx(got[f"full_f{f}_e2"]) == pytest.approx(got[f"full_f{f}_e5"])

@@ -4,10 +4,21 @@
                                     [--out DIR] [--jobs N] [--overrides o ...]
 
 Each cell is the default deployment with a few Hydra overrides (CELLS); in each, every member
-(thief, fair, ``uniform[config,p]``) runs as a full `python -m ekya` cell per seed (seed S also
-draws dataset S). noretrain is no run of its own: every run records it (``noretrain_accuracy``).
-Per member: mean over seeds and a 95 % Student-t interval; the best uniform member is picked after
-the fact; the margin is thief minus the best baseline, paired per seed, in points.
+(thief, thief-free-profiling, thief-oracle, fair, ``uniform[config,p]``) runs as a full `python -m
+ekya` cell per seed (seed S also draws dataset S): 5 seeds in ``default``, 3 in every other cell,
+the same seeds for every member. noretrain is no run of its own: every run records it
+(``noretrain_accuracy``). Per member: mean over seeds and a 95 % Student-t interval; the best
+uniform member is picked after the fact; the margin is thief minus the best baseline, paired per
+seed, in points.
+
+``thief-free-profiling`` and ``thief-oracle`` are measurement instruments (``runtime.instrument``,
+see ekya.execution.emulate), never shipped: the thief told its very predictions with profiling free,
+and the thief told every config's realised live accuracy and cost (profiling free). They split the
+thief's gap, each paired per seed, in points: ``profiling_cost_points`` (free-profiling - thief),
+``prediction_points`` (oracle - free-profiling) and ``scheduling_points`` (oracle - best
+baseline); over the seeds all four have, thief_margin = scheduling - prediction - profiling_cost.
+``min_infer_share``: the smallest inference share any camera was planned at the start of any
+window in any run of the cell (windows.csv's ``infer_share``), and the run it came from.
 
 Resumable: each finished run leaves DIR/<cell>/seed<S>/<member>.json (and its run directory next
 to it, without the model checkpoint); a rerun skips those, and a run interrupted halfway resumes
@@ -35,8 +46,10 @@ from ekya.atomic import atomic_write
 from ekya.bench._runs import check_cell, run_or_resume
 from ekya.errors import EkyaError
 
-#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
-DURATION = "about an hour (57 min measured)"
+#: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help): 72 runs (7
+#: cells, 3 + 6 x 1 seeds, 8 members) took 57 min; now 8 cells, 5 + 7 x 3 seeds and 10 members, where an oracle
+#: run retrains every config (8) on every camera-window, about the work of 8 runs: (234 + 26 x 8) / 72 x 57 min
+DURATION = "about 6 hours (estimated: the measured 57 min scaled by the run count, an oracle run as 8 runs)"
 
 #: cell name -> Hydra overrides on top of the default deployment (1 accelerator, 6 cameras).
 CELLS: dict[str, tuple[str, ...]] = {
@@ -47,9 +60,15 @@ CELLS: dict[str, tuple[str, ...]] = {
     "noisy_teacher": ("labeler=noisy", "labeler.accuracy=0.85"),
     "reuse1": ("profiler.reuse_windows=1",),
     "cost_noise": ("runtime.cost_noise=0.3",),
+    # the original's throughput curve, credited to every job as if it ran alone (not conserving): reproduction only
+    "original_mps": ("cluster.throughput=original_mps",),
 }
-#: seeds per cell unless --seeds says otherwise
-DEFAULT_SEEDS: dict[str, int] = {"default": 3}
+#: seeds per cell unless --seeds says otherwise (MIN_SEEDS for a cell not named here)
+DEFAULT_SEEDS: dict[str, int] = {"default": 5}
+#: the fewest seeds a cell gets by default: an interval needs several, and the runs are paired by seed
+MIN_SEEDS = 3
+#: the shipped thief and its two measurement instruments (runtime.instrument), which split its gap
+THIEF, FREE_PROFILING, ORACLE = "thief", "thief-free-profiling", "thief-oracle"
 #: the config space's default config and its cheapest one
 UNIFORM_CONFIGS = ("full_h256_f0.5_e5", "frozen_h256_f1.0_e5")
 UNIFORM_FRACTIONS = (0.3, 0.5, 0.9)
@@ -88,10 +107,18 @@ def uniform_name(config: str, fraction: float) -> str:
     return f"uniform[{config},{fraction:g}]"
 
 
+def seeds_of(cell: str) -> int:
+    """How many seeds a cell gets unless told otherwise: DEFAULT_SEEDS, else MIN_SEEDS."""
+    return DEFAULT_SEEDS.get(cell, MIN_SEEDS)
+
+
 def all_members(uniform_configs: Sequence[str] = UNIFORM_CONFIGS,
                 fractions: Sequence[float] = UNIFORM_FRACTIONS) -> list[Member]:
-    """thief, fair and the Uniform family (every config x inference fraction), in that order."""
-    out = [Member("thief", ("scheduler=thief",)), Member("fair", ("scheduler=fair",))]
+    """thief, its two instruments, fair and the Uniform family (every config x inference fraction), in that order."""
+    out = [Member(THIEF, ("scheduler=thief",)),
+           Member(FREE_PROFILING, ("scheduler=thief", "runtime.instrument=free_profiling")),
+           Member(ORACLE, ("scheduler=thief", "runtime.instrument=oracle")),
+           Member("fair", ("scheduler=fair",))]
     for config in uniform_configs:
         for p in fractions:
             out.append(Member(uniform_name(config, p), ("scheduler=uniform", f"scheduler.config={config}",
@@ -114,15 +141,17 @@ def split_names(text: str) -> list[str]:
 
 
 def select_members(members: Sequence[Member], wanted: Sequence[str] | None) -> list[Member]:
-    """The members named (exactly or by prefix) in ``wanted``, in matrix order; None keeps all.
+    """The members named (exactly, else by prefix) in ``wanted``, in matrix order; None keeps all.
 
-    ``noretrain`` selects fair, the run its numbers are read from.
+    ``noretrain`` selects fair, the run its numbers are read from; ``thief`` only the shipped thief
+    (``thief-`` both instruments).
     """
     if not wanted:
         return list(members)
     keep: set[str] = set()
     for w in wanted:
-        hit = {m.name for m in members if m.name.startswith("fair" if w == "noretrain" else w)}
+        w = "fair" if w == "noretrain" else w
+        hit = {m.name for m in members if m.name == w} or {m.name for m in members if m.name.startswith(w)}
         if not hit:
             raise EkyaError(f"--members {w!r} matches no member; choose from noretrain, "
                             + ", ".join(m.name for m in members))
@@ -152,6 +181,8 @@ class RunResult:
     window_noretrain_accuracy: tuple[float, ...]
     seconds: float
     overrides: tuple[str, ...]
+    #: the smallest inference share any camera was planned at a window start (NaN: not known)
+    min_infer_share: float = math.nan
 
     @classmethod
     def of(cls, run: Run, df: pd.DataFrame, seconds: float) -> RunResult:
@@ -159,7 +190,8 @@ class RunResult:
         per_window = df.groupby("window")[["accuracy", "noretrain_accuracy"]].mean().sort_index()
         return cls(run.cell, run.seed, run.member, float(df["accuracy"].mean()),
                    float(df["noretrain_accuracy"].mean()), tuple(map(float, per_window["accuracy"])),
-                   tuple(map(float, per_window["noretrain_accuracy"])), round(seconds, 1), run.overrides)
+                   tuple(map(float, per_window["noretrain_accuracy"])), round(seconds, 1), run.overrides,
+                   float(df["infer_share"].min()))
 
 
 def result_path(out: Path, run: Run) -> Path:
@@ -180,6 +212,10 @@ def write_result(path: Path, result: RunResult) -> None:
 def read_result(path: Path, run: Run) -> RunResult:
     """A stored result, checked to be of this run's overrides."""
     raw = json.loads(Path(path).read_text())
+    if "min_infer_share" not in raw:  # stored before it was kept: the run's records still say
+        records = Path(path).parent / run.member / "windows.csv"
+        shares = pd.read_csv(records, usecols=["infer_share"]) if records.is_file() else None
+        raw["min_infer_share"] = float(shares["infer_share"].min()) if shares is not None else math.nan
     res = RunResult(**{**raw, "window_accuracy": tuple(raw["window_accuracy"]),
                        "window_noretrain_accuracy": tuple(raw["window_noretrain_accuracy"]),
                        "overrides": tuple(raw["overrides"])})
@@ -322,25 +358,45 @@ def noretrain_of(results: Iterable[RunResult]) -> dict[int, float]:
     return out
 
 
+def _points(name: str, values: Mapping[str, Mapping[int, float]], a: str, b: str | None) -> dict:
+    """{NAME_points, NAME_ci_points}: a - b paired per seed, in points (None where either has no result)."""
+    margin = paired_margin(values[a], values[b]) if b is not None and a in values and b in values else None
+    points = margin.rounded(2, scale=100.0) if margin is not None else {"mean": None, "ci": None}
+    return {f"{name}_points": points["mean"], f"{name}_ci_points": points["ci"]}
+
+
 def summarize_cell(values: Mapping[str, Mapping[int, float]]) -> dict:
-    """The report of one cell from member -> {seed: mean accuracy} (noretrain included as a member)."""
-    est = {name: estimate([v[s] for s in sorted(v)]) for name, v in values.items() if v}
+    """The report of one cell from member -> {seed: mean accuracy} (noretrain included as a member).
+
+    The thief's margin over the best baseline, and its split by the instruments (module docstring).
+    """
+    values = {name: v for name, v in values.items() if v}
+    est = {name: estimate([v[s] for s in sorted(v)]) for name, v in values.items()}
     uniform = {n: e for n, e in est.items() if n.startswith("uniform")}
     best_uniform = best_by_mean(uniform)
     baselines = {n: est[n] for n in ("fair", "noretrain") if n in est}
     if best_uniform is not None:
         baselines[best_uniform] = est[best_uniform]
     best = best_by_mean(baselines)
-    margin = paired_margin(values["thief"], values[best]) if "thief" in est and best is not None else None
-    points = margin.rounded(2, scale=100.0) if margin is not None else {"mean": None, "ci": None}
     return {
-        **{n: (est[n].rounded() if n in est else None) for n in ("thief", "fair", "noretrain")},
+        **{n: (est[n].rounded() if n in est else None) for n in (THIEF, FREE_PROFILING, ORACLE, "fair", "noretrain")},
         "uniform": {n: e.rounded() for n, e in uniform.items()},
         "best_uniform": None if best_uniform is None else {"member": best_uniform, **uniform[best_uniform].rounded()},
         "best_baseline": best,
-        "thief_margin_points": points["mean"],
-        "thief_margin_ci_points": points["ci"],
+        **_points("thief_margin", values, THIEF, best),
+        **_points("profiling_cost", values, FREE_PROFILING, THIEF),
+        **_points("prediction", values, ORACLE, FREE_PROFILING),
+        **_points("scheduling", values, ORACLE, best),
     }
+
+
+def min_infer_share(results: Iterable[RunResult]) -> dict:
+    """{min_infer_share, min_infer_share_run}: the smallest inference share planned in any window of any run, where."""
+    known = [r for r in results if math.isfinite(r.min_infer_share)]
+    if not known:
+        return {"min_infer_share": None, "min_infer_share_run": None}
+    low = min(known, key=lambda r: r.min_infer_share)
+    return {"min_infer_share": round(low.min_infer_share, 4), "min_infer_share_run": f"seed{low.seed}/{low.member}"}
 
 
 def cell_report(cell: str, seeds: Sequence[int], runs: Sequence[Run], results: Mapping[Run, RunResult]) -> dict:
@@ -351,7 +407,7 @@ def cell_report(cell: str, seeds: Sequence[int], runs: Sequence[Run], results: M
         if r in results:
             values[r.member][r.seed] = results[r].accuracy
     values["noretrain"] = noretrain_of(results[r] for r in mine if r in results)
-    out = {"seeds": len(seeds), **summarize_cell(values)}
+    out = {"seeds": len(seeds), **summarize_cell(values), **min_infer_share(results[r] for r in mine if r in results)}
     missing = [f"seed{r.seed}/{r.member}" for r in mine if r not in results]
     if missing:
         out["missing"] = missing
@@ -377,8 +433,10 @@ def main(argv: list[str]) -> dict:
     """Run the robustness matrix (resuming) and return every cell's report."""
     ap = argparse.ArgumentParser(prog="python -m ekya.bench robustness", description=__doc__.splitlines()[0])
     ap.add_argument("--cell", action="append", help=f"cells (repeatable or comma list): {', '.join(CELLS)}")
-    ap.add_argument("--seeds", type=int, help="seeds per cell (default: 3 for default, 1 for the others)")
-    ap.add_argument("--members", help="members by name or prefix, e.g. thief,fair,uniform (default: all)")
+    ap.add_argument("--seeds", type=int,
+                    help=f"seeds per cell (default: {seeds_of('default')} for default, {MIN_SEEDS} for the others)")
+    ap.add_argument("--members", help="members by name, else prefix, e.g. thief,fair,uniform (default: all; "
+                                      "thief- selects its two instruments)")
     ap.add_argument("--uniform-configs", default=",".join(UNIFORM_CONFIGS), help="configs of the Uniform family")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
@@ -392,7 +450,7 @@ def main(argv: list[str]) -> dict:
     if args.seeds is not None and args.seeds < 1:
         ap.error("--seeds must be at least 1")
     cells = {c: CELLS[c] for c in dict.fromkeys(names)}
-    seeds = {c: list(range(args.seeds if args.seeds is not None else DEFAULT_SEEDS.get(c, 1))) for c in cells}
+    seeds = {c: list(range(args.seeds if args.seeds is not None else seeds_of(c))) for c in cells}
     members = all_members(split_names(args.uniform_configs))
     chosen = select_members(members, split_names(args.members) if args.members else None)
     report = measure(cells, seeds, members, args.overrides, args.out, args.jobs, [m.name for m in chosen])

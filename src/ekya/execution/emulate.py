@@ -10,7 +10,10 @@ then plays the window with the measured accuracies (re-planning at every complet
 segment boundary), so emulate and simulate share one accuracy model. Each model is scored on the
 live samples of the time it serves: the window is cut into ``window.segments`` equal segments.
 Re-planning learns only what a deployed system knows: the new model's validation accuracy. Nothing
-depends on wall time, so the same seed gives the same numbers on any machine.
+depends on wall time, so the same seed gives the same numbers on every rerun on the same machine type
+with the same ``threads``: torch's floating-point reductions depend on the thread count and the CPU's
+kernels, so another ``threads`` or another CPU acts like another seed (one run moves by up to about
+2 points; compare paired runs over seeds).
 
 A scheduler that asks for cached models (``cache_request``: scheduler=model_cache, the thief with
 ``cached_models``) gets them as zero-cost ``cache:w<i>`` configs from ``ekya.execution.model_cache``,
@@ -20,6 +23,16 @@ at the label delay.
 Profiling mode (training every config fully on every camera and window, next to the predictions)
 is the ``profile_all`` callback (``ekya.callbacks.profiling``); it calls ``retrain_job`` and
 ``micro_profile`` here.
+
+Measurement instruments (``runtime.instrument``, never defaults: null is the shipped system) split a
+scheduler's gap to a fixed plan into what profiling costs, what its predictions miss and what
+scheduling can gain. ``free_profiling``: the scheduler is told the very predictions of a shipped run
+(same trials, same seeds), but micro-profiling delays nothing and takes no inference share; the
+records' ``profiling_cost`` still says what it would have cost. ``oracle``: before planning, every
+config of the space is retrained for real on every camera from its serving model (the seeds the
+real job uses, so the job the plan picks is that very model, not trained again), and the scheduler
+is told each one's live accuracy (per segment), realised cost, and the serving model's live
+accuracy; re-planning observes live accuracy too; nothing is micro-profiled and nothing is charged.
 """
 
 from __future__ import annotations
@@ -34,12 +47,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.execution.continual_eval import ProbeEvaluator
+from ekya.execution.keep_up import keep_up_share, sample_rate, with_keep_up
 from ekya.execution.model_cache import ModelCache, cached_job
 from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
 from ekya.execution.scoring import segment_accuracies
@@ -58,6 +73,9 @@ from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window, cut_windows
 
 log = logging.getLogger("ekya.emulate")
+
+#: ``runtime.instrument`` values: measurement instruments that split a gap (module docstring), never defaults
+INSTRUMENTS = ("free_profiling", "oracle")
 
 
 def accelerator_seconds(train_flops: float, gflops: float) -> float:
@@ -84,9 +102,18 @@ class EmulateRuntime(Runtime):
         accelerator_gflops: float = 2.0,
         cost_noise: float = 0.0,
         base_cache: str | None = None,
+        instrument: str | None = None,
     ) -> None:
-        self.check_settings(accelerator_gflops=accelerator_gflops, cost_noise=cost_noise)
+        self.check_settings(accelerator_gflops=accelerator_gflops, cost_noise=cost_noise, instrument=instrument)
+        if instrument == "oracle" and not scheduler.needs_profiles:
+            raise EkyaError(f"runtime.instrument=oracle tells a scheduler each config's realised accuracy and cost, "
+                            f"but scheduler {scheduler.name!r} plans without profiles; use one that plans on them "
+                            "(scheduler=thief) or runtime.instrument=null")
         self.gflops, self.cost_noise = float(accelerator_gflops), float(cost_noise)
+        #: the measurement instrument this run is (None: the shipped system)
+        self.instrument = instrument
+        #: (camera, config) -> the oracle's model and job of the window being played
+        self._oracle_jobs: dict[tuple[str, str], tuple[torch.nn.Module, ConfigProfile]] = {}
         self.stream_set, self.learner, self.scheduler, self.profiler = stream_set, learner, scheduler, profiler
         self.space, self.budget, self.settings, self.seed = space, budget, window, int(seed)
         self.base_cache = Path(str(base_cache)) if base_cache else None
@@ -106,12 +133,19 @@ class EmulateRuntime(Runtime):
         self.base: dict[str, torch.nn.Module] = {}
         #: each camera's model when the window being played started (profiling mode retrains from it)
         self.models_at_start: dict[str, torch.nn.Module] = {}
+        #: per camera: from which video second its serving model has served (its job's completion), and
+        #: whether it classified every frame meanwhile; scoring it on those frames is free
+        self.served_since: dict[str, tuple[float, bool]] = {}
         #: the cached models the scheduler asks for (``cache_request``), None when it asks for none
         self.model_cache = ModelCache.for_scheduler(self)
 
     @classmethod
-    def check_settings(cls, *, accelerator_gflops: float = 2.0, cost_noise: float = 0.0, **_: Any) -> None:
-        """The emulated accelerator's rate must be positive, the cost noise non-negative."""
+    def check_settings(cls, *, accelerator_gflops: float = 2.0, cost_noise: float = 0.0,
+                       instrument: str | None = None, **_: Any) -> None:
+        """The emulated accelerator's rate must be positive, the cost noise non-negative, the instrument known."""
+        if instrument is not None and instrument not in INSTRUMENTS:
+            raise EkyaError(f"runtime.instrument={instrument!r}: use null (the shipped system) or one of the "
+                            f"measurement instruments {', '.join(INSTRUMENTS)}")
         if not (float(accelerator_gflops) > 0 and math.isfinite(float(accelerator_gflops))):
             raise EkyaError(f"runtime.accelerator_gflops must be > 0, got {accelerator_gflops}")
         if not (float(cost_noise) >= 0 and math.isfinite(float(cost_noise))):
@@ -124,6 +158,7 @@ class EmulateRuntime(Runtime):
             self.models = {cam: self.learner.load_model_state(s) for cam, s in saved["models"].items()}
             self.base = {cam: self.learner.load_model_state(s) for cam, s in saved["base"].items()}
             self.profiler.restore(saved.get("profiler"))
+            self.served_since = {cam: (float(t), bool(ok)) for cam, (t, ok) in saved.get("served_since", {}).items()}
             if self.model_cache is not None:
                 self.model_cache.restore(saved.get("cache"))
             if self.probes is not None and saved.get("probes") is None:
@@ -132,6 +167,7 @@ class EmulateRuntime(Runtime):
                 self.probes = None
             elif self.probes is not None:
                 self.probes.restore(saved["probes"])
+            self.budget = self._keep_up_budget()
             return
         for cam in tqdm(self.streams, desc="base models", unit="camera", leave=False, disable=None):
             model = self._base_model(cam)
@@ -139,6 +175,17 @@ class EmulateRuntime(Runtime):
             self.models[cam] = model
         if self.probes is not None:
             self.probes.add_row(0, self.base)
+        self.budget = self._keep_up_budget()
+
+    def _keep_up_budget(self) -> Budget:
+        """The budget with each camera's inference keep-up share priced at the accelerator's one rate."""
+        if not self.budget.derive_keep_up:
+            return self.budget
+        n = len(next(iter(self.windows_of.values())))
+        return with_keep_up(self.budget, {
+            cam: keep_up_share(sample_rate(self.stream_set.camera(cam), self.settings.seconds, n),
+                               self.learner.forward_flops(self.models[cam]), self.gflops)
+            for cam in self.streams})
 
     def _base_model(self, cam: str) -> torch.nn.Module:
         """Train a camera's base model, or load it from ``runtime.base_cache`` where the same one was trained.
@@ -173,26 +220,81 @@ class EmulateRuntime(Runtime):
                 "base": {cam: self.learner.model_state(m) for cam, m in self.base.items()},
                 "profiler": self.profiler.state(),
                 "probes": self.probes.state() if self.probes is not None else None,
-                "cache": self.model_cache.state() if self.model_cache is not None else None}
+                "cache": self.model_cache.state() if self.model_cache is not None else None,
+                "served_since": dict(self.served_since)}
 
     def accuracy_matrices(self) -> dict[str, AccuracyMatrix] | None:
         """Each camera's probe-accuracy matrix so far; None with ``window.forgetting=false``."""
         return self.probes.matrices() if self.probes is not None else None
+
+    def describe(self) -> dict[str, str]:
+        """Tags: the runtime's, plus ``instrument`` (``none`` for the shipped system) so instrument runs stand apart."""
+        return {**super().describe(), "instrument": self.instrument or "none"}
 
     # -- what the scheduler is told --------------------------------------------------------------
 
     def micro_profile(self, cam: str, k: int, model: torch.nn.Module, every_config: bool = False) -> StreamPrediction:
         """The micro-profiler's predictions for a camera's model in window k (and what they cost)."""
         return self.profiler.profile(cam, self.learner, model, self.windows_of[cam][k], self.stream_set, self.space,
-                                     derive_seed(self.seed, "micro", k, cam), self.gflops, every_config=every_config)
+                                     derive_seed(self.seed, "micro", k, cam), self.gflops, every_config=every_config,
+                                     newest=self.newest_labelled(cam, k))
+
+    def newest_labelled(self, cam: str, k: int) -> tuple[Any, int]:
+        """The newest labelled samples to score the camera's serving model on, and how many of them are free.
+
+        At window k's start the teacher has labelled chunk k-1 (window k-1's live frames), which no model
+        of the lineage trained on. The frames the serving model classified itself while serving cost
+        nothing to score (its answers exist; the teacher's labels score them); when there are at
+        least as many as the chunk's validation part, they are the start set. Otherwise the chunk's
+        validation part is added, each of its frames the model did not serve being one charged
+        inference pass. Window 1 has only the bootstrap chunk, whose train part trained the base
+        model: its validation part, charged. Probe samples (window.probe_fraction > 0) stay unseen.
+        """
+        if k <= 1:
+            return self.windows_of[cam][0].val, 0
+        T = self.settings.seconds
+        prev = self.windows_of[cam][k - 1]
+        chunk = prev.test.drop(index=prev.probe.index, errors="ignore") if self.settings.probe_fraction > 0 \
+            else prev.test
+        val = self.windows_of[cam][k].val
+        val = val[val["timestamp"].to_numpy(dtype=float) >= (k - 1) * T]  # chunk k-1's validation part
+        since, classified_all = self.served_since.get(cam, ((k - 1) * T, True))
+        served = chunk[chunk["timestamp"].to_numpy(dtype=float) >= since] if classified_all else chunk.iloc[:0]
+        if len(served) >= len(val):
+            return served, len(served)
+        extra = val.drop(index=served.index, errors="ignore")
+        return pd.concat([served, extra]), len(served)
+
+    def note_served(self, k: int, records: list[WindowRecord]) -> None:
+        """After window k: from when each camera's serving model served, and whether it classified every frame.
+
+        A job that completed at t (window seconds) went live at k*T + t; a camera planned below its
+        keep-up share subsampled frames, so its model's answers exist for only some of them (none
+        counted as free).
+        """
+        T = self.settings.seconds
+        for r in records:
+            keeps_up = r.infer_share + 1e-12 >= getattr(self.budget.scale_for(r.stream), "max_share", 0.0)
+            if not self.settings.carry_over:
+                self.served_since[r.stream] = ((k + 1) * T, keeps_up)  # back to the base model: it served none of k
+            elif math.isfinite(r.completion_time):
+                self.served_since[r.stream] = (k * T + float(r.completion_time), keeps_up)
+            else:
+                self.served_since[r.stream] = (self.served_since.get(r.stream, ((k - 1) * T, True))[0], keeps_up)
 
     def _told(self, k: int) -> tuple[list[StreamProfile], dict[str, float]]:
         """Profiles the scheduler plans with, and the micro-profiling cost spent per stream."""
+        if self.instrument == "oracle":
+            return self._oracle_told(k)
         out, spent, notes = [], {}, []
+        preds = self.profiler.profile_fleet(
+            {cam: (self.models[cam], self.windows_of[cam][k]) for cam in self.streams}, self.learner, self.stream_set,
+            self.space, lambda cam: derive_seed(self.seed, "micro", k, cam), self.gflops,
+            newest={cam: self.newest_labelled(cam, k) for cam in self.streams}) if self.scheduler.needs_profiles else {}
         for cam in self.streams:
             w = self.windows_of[cam][k]
             if self.scheduler.needs_profiles:
-                pred = self.micro_profile(cam, k, self.models[cam])
+                pred = preds[cam]
                 out.append(pred.profile)
                 spent[cam] = pred.cost
                 notes += pred.notes
@@ -208,6 +310,36 @@ class EmulateRuntime(Runtime):
             log.warning("window %d: %d of %d micro-profiling fits fell back to the conservative estimate "
                         "(best accuracy observed); e.g. %s", k, len(notes), n, notes[0])
         return out, spent
+
+    def _oracle_told(self, k: int) -> tuple[list[StreamProfile], dict[str, float]]:
+        """The oracle's profiles: every config retrained for real on every camera, told as it really went; free.
+
+        The models are kept for the window (``_oracle_jobs``): the job the plan picks is one of them.
+        A config's ``val_accuracy`` is its live accuracy, so re-planning observes the truth as well.
+        """
+        self._oracle_jobs = {}
+        out = []
+        for cam in tqdm(self.streams, desc=f"oracle window {k}", unit="camera", leave=False, disable=None):
+            start, start_segs = self.live_accuracy(cam, self.models[cam], k)
+            configs = []
+            for name in self.space:
+                model, job = self.retrain_job(cam, name, k, self.models[cam])
+                job = dataclasses.replace(job, val_accuracy=job.accuracy)
+                self._oracle_jobs[(cam, name)] = (model, job)
+                configs.append(job)
+            told = StreamProfile(cam, start, tuple(configs), start_segs)
+            if self.model_cache is not None:  # cached models as configs, told as switching to them really goes
+                told, _ = self.model_cache.tell(cam, told)
+                told = dataclasses.replace(told, configs=tuple(
+                    self._cached_truth(cam, c.config) if is_cached(c.config) else c for c in told.configs))
+            out.append(told)
+        return out, {cam: 0.0 for cam in self.streams}
+
+    def _cached_truth(self, cam: str, config: str) -> ConfigProfile:
+        """What switching a camera to a cached model really gives, its live accuracy standing for the observed one."""
+        assert self.model_cache is not None
+        truth = self.model_cache.job(cam, config)[1]
+        return dataclasses.replace(truth, val_accuracy=truth.accuracy)
 
     def _window_budget(self, profiling_cost: float) -> Budget:
         """The budget left after micro-profiling: retraining waits for it, inference shares with it."""
@@ -266,7 +398,8 @@ class EmulateRuntime(Runtime):
         if self.model_cache is not None:
             self.model_cache.start_window(k)
         told, spent = self._told(k)
-        budget = self._window_budget(sum(spent.values()))
+        # under an instrument profiling is free: it neither delays retraining nor shares the accelerator
+        budget = self._window_budget(0.0 if self.instrument is not None else sum(spent.values()))
         self.scheduler.start_window(k)
         t0 = time.perf_counter()
         plan = self.scheduler.plan(told, budget)
@@ -281,6 +414,10 @@ class EmulateRuntime(Runtime):
                 continue
             if is_cached(sp.config):  # switching to a cached model: no retraining
                 new_models[cam], done_jobs[cam] = cached_job(self.model_cache, self.scheduler, cam, sp.config)
+                if self.instrument == "oracle":  # as told: re-planning observes the live accuracy
+                    done_jobs[cam] = self._cached_truth(cam, sp.config)
+            elif (cam, sp.config) in self._oracle_jobs:  # the oracle trained it already, with the same seed
+                new_models[cam], done_jobs[cam] = self._oracle_jobs[(cam, sp.config)]
             else:
                 new_models[cam], done_jobs[cam] = self.retrain_job(cam, sp.config, k, self.models[cam])
             truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
@@ -312,7 +449,9 @@ class EmulateRuntime(Runtime):
                 scheduler_seconds=sched_s,
                 predicted_cost=pred_cost, profiling_cost=spent[cam], oracle_accuracy=oracle.get(cam, math.nan),
             ))
+        self._oracle_jobs = {}  # the window's other models are not needed any more
         if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it
             self.probes.add_row(k, {cam: new_models[cam] if outcome.streams[cam].completion_time is not None
                                     else self.models_at_start[cam] for cam in self.streams})
+        self.note_served(k, records)
         return WindowResult(k, records, plan, told if self.scheduler.needs_profiles else [])

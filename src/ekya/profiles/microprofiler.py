@@ -99,6 +99,30 @@ def pareto_gap(acc: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return gap
 
 
+def transfer(reached: float, trial_start: float, start: float) -> float:
+    """A trial's outcome carried to a model starting at ``start``: the same fraction of error (or accuracy) moved.
+
+    The trial's model went from ``trial_start`` to ``reached``. A gain closes that fraction of the
+    remaining error, (reached - trial_start) / (1 - trial_start), so a camera with more to gain is
+    predicted to gain more; a loss keeps that fraction of the accuracy. Fresh trials on the
+    camera itself (start == trial_start) are read as they are. Why: the realised gain of retraining
+    is set by how far the served model is behind the labelled data far more than by the config, and
+    the remaining error measures that for free (python -m ekya.bench profiler).
+    """
+    if not (math.isfinite(trial_start) and math.isfinite(start)) or start == trial_start:
+        return float(np.clip(reached, 0.0, 1.0))
+    if reached >= trial_start:
+        moved = (reached - trial_start) / (1.0 - trial_start) if trial_start < 1.0 else 0.0
+        return float(np.clip(start + (1.0 - start) * moved, 0.0, 1.0))
+    kept = reached / trial_start if trial_start > 0 else 1.0
+    return float(np.clip(start * kept, 0.0, 1.0))
+
+
+#: the owner of trials shared by every camera (fleet_trials)
+FLEET = "*fleet*"
+#: what the start accuracy is measured on: the newest labelled chunk's validation samples, or all of them
+START_DATA = ("newest", "all")
+
 # profiler.<key> -> (whether a value is allowed, the allowed values in words)
 _OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sample_fraction": (lambda v: 0 < v <= 1, "a fraction of the training pool in (0, 1]"),
@@ -111,6 +135,7 @@ _OPTIONS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "val_samples": (lambda v: v >= 0, "an integer >= 0 (0 = the whole validation set)"),
     "reuse_windows": (lambda v: v >= 1, "an integer >= 1 (1 = re-profile every window)"),
     "reuse_drift": (lambda v: v >= 0, "an accuracy difference >= 0"),
+    "start_data": (lambda v: v in START_DATA, f"one of {list(START_DATA)}"),
 }
 
 
@@ -128,16 +153,19 @@ class MicroProfiler:
     def __init__(self, sample_fraction: float = 0.1, epochs: int = 5, family: str = "optimus",
                  prune_every: int = 2, prune_fraction: float = 0.25, min_configs: int = 3,
                  trial_share: float = 0.5, profiling_fraction: float = 0.5, val_samples: int = 64,
-                 reuse_windows: int = 1, reuse_drift: float = 0.0) -> None:
+                 reuse_windows: int = 1, reuse_drift: float = 0.0, fleet_trials: bool = False,
+                 start_data: str = "all") -> None:
         _check_options(sample_fraction=sample_fraction, epochs=epochs, family=family, prune_fraction=prune_fraction,
                        min_configs=min_configs, trial_share=trial_share, profiling_fraction=profiling_fraction,
-                       val_samples=val_samples, reuse_windows=reuse_windows, reuse_drift=reuse_drift)
+                       val_samples=val_samples, reuse_windows=reuse_windows, reuse_drift=reuse_drift,
+                       start_data=start_data)
         self.sample_fraction, self.epochs, self.family = float(sample_fraction), int(epochs), str(family)
         self.prune_every, self.prune_fraction = int(prune_every), float(prune_fraction)
         self.min_configs = int(min_configs)
         self.trial_share, self.profiling_fraction = float(trial_share), float(profiling_fraction)
         self.val_samples = int(val_samples)
         self.reuse_windows, self.reuse_drift = int(reuse_windows), float(reuse_drift)
+        self.fleet_trials, self.start_data = bool(fleet_trials), str(start_data)
         self.active: dict[str, list[str]] = {}
         self.profiled_windows: dict[str, int] = {}
         self.trials: dict[str, dict[tuple, Trial]] = {}
@@ -157,11 +185,16 @@ class MicroProfiler:
             self.trials = {k: dict(v) for k, v in state.get("trials", {}).items()}
 
     def reusable(self, stream: str, family: tuple, index: int, start: float) -> Trial | None:
-        """The stream's earlier trial of a family if it may still serve window ``index``, else None."""
-        old = self.trials.get(stream, {}).get(family)
+        """The earlier trial of a family (the stream's, or the fleet's) if it may still serve window ``index``."""
+        old = self.trials.get(self._owner(stream), {}).get(family)
         if old is None or not 0 <= index - old.window < self.reuse_windows:
             return None
-        return old if abs(start - old.start) <= self.reuse_drift else None
+        # A fleet trial serves cameras of every accuracy by design (see _predict): no drift check.
+        return old if self.fleet_trials or abs(start - old.start) <= self.reuse_drift else None
+
+    def _owner(self, stream: str) -> str:
+        """Whose trials serve ``stream``: its own, or with fleet_trials the fleet's."""
+        return FLEET if self.fleet_trials else stream
 
     def candidates(self, stream: str, space: Mapping[str, RetrainConfig]) -> list[str]:
         """The configs still considered for a stream (all of them until pruning starts)."""
@@ -231,8 +264,7 @@ class MicroProfiler:
                  n_val: int, gflops: float, notes: list[str]) -> list[ConfigProfile]:
         """Each member config's accuracy read off the trial's fitted curve, and its cost from the measured work."""
         x = np.asarray(trial.progress, dtype=float)
-        # A reused curve is shifted by how much the stream's accuracy moved since the trial.
-        y = np.clip(np.asarray(trial.val_acc, dtype=float) + (start - trial.start), 0.0, 1.0)
+        y = np.asarray(trial.val_acc, dtype=float)
         weights = np.asarray(trial.counts, dtype=float) if trial.counts else None
         once, per_train, per_val = trial.pass_flops
         out = []
@@ -242,7 +274,9 @@ class MicroProfiler:
             if fit.fallback:
                 notes.append(f"{stream}/{n}: {fit.note}; using the conservative estimate {fit.params[0]:.3f}")
                 log.info("micro-profiling %s/%s: %s; using the conservative estimate", stream, n, fit.note)
-            acc = float(fit.predict(e * f))
+            # the job serves its best epoch by validation, so it reaches the curve's best over its epochs
+            reached = float(np.max(fit.predict(np.arange(1, e + 1) * f)))
+            acc = transfer(reached, trial.start, start)
             n_tr = max(1, int(round(f * n_train)))
             # Samples trained per epoch: the window's share plus the learner's extra ones, each once.
             n_job = n_tr + trial.extra_train_samples - trial.extra_overlap * n_tr
@@ -252,39 +286,57 @@ class MicroProfiler:
             out.append(ConfigProfile(n, acc, flops / (gflops * 1e9)))
         return out
 
+    def measure_start(self, learner: Any, model: Any, window: Any, stream_set: Any, gflops: float,
+                      newest: tuple[Any, int] | None = None) -> tuple[float, float, Any]:
+        """(the deployed model's accuracy on the start set, what measuring it cost, the start set).
+
+        newest: (the newest labelled samples the deployed model never trained on, how many of them it
+        served itself) as the runtime knows them; with start_data=newest they are the start set, and
+        the samples the model served cost nothing (inference already classified them, the teacher's
+        labels score it). Otherwise (start_data=all, or no newest data given) the whole validation set.
+        """
+        data, free = (window.val, 0) if self.start_data == "all" or newest is None else newest
+        start = float(learner.evaluate(model, data, stream_set, teacher=True))
+        # Every other sample is one inference pass of the deployed model: charged.
+        return start, max(len(data) - int(free), 0) * float(learner.forward_flops(model)) / (gflops * 1e9), data
+
+    def _trial_val(self, data: Any, seed: int) -> Any:
+        """The trial validates every epoch on a uniform subsample of the start set (val_samples of it)."""
+        if 0 < self.val_samples < len(data):
+            rng = np.random.default_rng(seed)
+            return data.iloc[np.sort(rng.choice(len(data), self.val_samples, replace=False))]
+        return data
+
     def profile(self, stream: str, learner: Any, model: Any, window: Any, stream_set: Any,
                 space: Mapping[str, RetrainConfig], seed: int, gflops: float,
-                every_config: bool = False) -> StreamPrediction:
-        """Trial each family of the stream's candidate configs and predict every candidate.
+                every_config: bool = False, newest: tuple[Any, int] | None = None,
+                measured: tuple[float, float, Any] | None = None) -> StreamPrediction:
+        """Trial each family of the stream's candidate configs (or reuse a trial) and predict every candidate.
 
         every_config: predict the whole space and leave the pruning and reuse state alone (profiling
         mode: it reads reusable trials, so it predicts what the scheduler was told).
+        newest: see ``measure_start``; measured: the start accuracy, its cost and start set, when the
+        caller measured them already.
         """
         names = list(space) if every_config else self.candidates(stream, space)
-        start = float(learner.evaluate(model, window.val, stream_set, teacher=True))
-        # The start point is measured, not free: one inference pass over the validation set.
-        start_cost = len(window.val) * float(learner.forward_flops(model)) / (gflops * 1e9)
+        start, spent, data = measured or self.measure_start(learner, model, window, stream_set, gflops, newest)
         families: dict[tuple, list[str]] = {}
         for n in names:
             families.setdefault(family_of(space[n]), []).append(n)
-        notes: list[str]
-        configs, trials, notes, spent = [], [], [], start_cost
+        configs: list[ConfigProfile] = []
+        trials: list[Trial] = []
+        notes: list[str] = []
         n_train = int((window.train["teacher_label"] >= 0).sum())
         n_val = int((window.val["teacher_label"] >= 0).sum())
-        # The trial validates every epoch: on a uniform subsample of the validation set, so that
-        # scoring the curve does not cost more than the trial's training.
-        trial_val = window.val
-        if 0 < self.val_samples < len(window.val):
-            rng = np.random.default_rng(seed)
-            trial_val = window.val.iloc[np.sort(rng.choice(len(window.val), self.val_samples, replace=False))]
+        trial_val = self._trial_val(data, seed)
         index = int(window.index)
         for fam, members in families.items():
             trial = self.reusable(stream, fam, index, start)
             if trial is None:
                 trial = self._trial(fam, space[members[0]], learner, model, window, trial_val, stream_set, seed,
-                                    gflops, start, n_train, n_val, index)
+                                    gflops, start, n_train, len(data), index)
                 if not every_config:
-                    self.trials.setdefault(stream, {})[fam] = trial
+                    self.trials.setdefault(self._owner(stream), {})[fam] = trial
                 trials.append(trial)
             else:
                 trials.append(dataclasses.replace(trial, cost=0.0, reused=True))
@@ -298,3 +350,44 @@ class MicroProfiler:
             self._prune(stream, profile)
         return StreamPrediction(profile, spent, trials, notes)
 
+    def profile_fleet(self, cameras: Mapping[str, tuple[Any, Any]], learner: Any, stream_set: Any,
+                      space: Mapping[str, RetrainConfig], seed_of: Callable[[str], int], gflops: float,
+                      newest: Mapping[str, tuple[Any, int]] | None = None) -> dict[str, StreamPrediction]:
+        """Every camera's prediction for one window (cameras: name -> (deployed model, window); newest: per
+        camera, see ``measure_start``).
+
+        With fleet_trials, each family needing a fresh trial is trialled once, on the camera whose
+        deployed model is furthest behind its labelled data (the lowest start accuracy: the most
+        to learn from), and the trial serves every camera (``transfer``); its cost is that camera's.
+        """
+        if not self.fleet_trials:
+            return {cam: self.profile(cam, learner, model, window, stream_set, space, seed_of(cam), gflops,
+                                      newest=(newest or {}).get(cam)) for cam, (model, window) in cameras.items()}
+        measured = {cam: self.measure_start(learner, model, window, stream_set, gflops, (newest or {}).get(cam))
+                    for cam, (model, window) in cameras.items()}
+        fresh: dict[str, list[Trial]] = {}
+        for fam in dict.fromkeys(family_of(space[n]) for cam in cameras for n in self.candidates(cam, space)):
+            users = [cam for cam in cameras if any(family_of(space[n]) == fam for n in self.candidates(cam, space))]
+            index = int(cameras[users[0]][1].index)
+            if self.reusable(users[0], fam, index, measured[users[0]][0]) is not None:
+                continue
+            cam = min(users, key=lambda c: (measured[c][0], c))
+            model, window = cameras[cam]
+            base = space[next(n for n in self.candidates(cam, space) if family_of(space[n]) == fam)]
+            n_train = int((window.train["teacher_label"] >= 0).sum())
+            trial = self._trial(fam, base, learner, model, window, self._trial_val(measured[cam][2], seed_of(cam)),
+                                stream_set, seed_of(cam), gflops, measured[cam][0], n_train, len(measured[cam][2]),
+                                index)
+            self.trials.setdefault(FLEET, {})[fam] = trial
+            fresh.setdefault(cam, []).append(trial)
+        out = {}
+        for cam, (model, window) in cameras.items():
+            pred = self.profile(cam, learner, model, window, stream_set, space, seed_of(cam), gflops,
+                                measured=measured[cam])
+            mine = fresh.get(cam, [])
+            if mine:  # the trials run here this window: charged here, shown as run (not reused)
+                ran = {t.family for t in mine}
+                pred.trials = [t for t in pred.trials if t.family not in ran] + mine
+                pred.cost += sum(t.cost for t in mine)
+            out[cam] = pred
+        return out

@@ -1035,5 +1035,6 @@ class RayRuntime(EmulateRuntime):
                                  "train_share": tr, "model_version": ver})
         if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it
             self.probes.add_row(k, end_models)
+        self.note_served(k, records)
         return RayWindowResult(k, records, plan, told if self.scheduler.needs_profiles else [], timeline=rows,
                                events=events)
