@@ -322,7 +322,8 @@ def test_fleet_trials_run_once_on_the_camera_furthest_behind_and_serve_every_cam
 
 def test_the_start_accuracy_is_measured_on_the_newest_labelled_data_and_served_frames_are_free():
     learner = PerCameraLearner(starts={"a": 0.5})
-    win = Win(pd.DataFrame({"teacher_label": np.zeros(100, int)}), pd.DataFrame({"teacher_label": np.zeros(30, int)}), 2)
+    win = Win(pd.DataFrame({"teacher_label": np.zeros(100, int)}), pd.DataFrame({"teacher_label": np.zeros(30, int)}),
+              2)
     newest = pd.DataFrame({"teacher_label": np.zeros(20, int)})
     mp = MicroProfiler(sample_fraction=0.1, epochs=5, val_samples=0, start_data="newest")
     start, cost, data = mp.measure_start(learner, CamModel("a"), win, None, gflops=1e-9, newest=(newest, 15))

@@ -194,6 +194,8 @@ def _cell(value: Any, code: bool = False) -> str:
         text = str(value)  # nan, inf: as Python prints them, which JSON lacks
     elif isinstance(value, str):
         text = value
+    elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return ", ".join(_cell(v) for v in value)  # names (e.g. runs still missing): each as code
     else:
         text = json.dumps(value)
     text = text.replace("|", "\\|")
