@@ -33,12 +33,18 @@ def _best_per_quanta(p: StreamProfile, budget: Budget) -> list[tuple[float, int,
     return list(top.values())
 
 
-def brute_force(profiles: Sequence[StreamProfile], budget: Budget) -> float:
-    """Best mean window accuracy over every (config or none, I, R) per stream that packs."""
+def brute_force(profiles: Sequence[StreamProfile], budget: Budget, fed: bool = False) -> float:
+    """Best mean window accuracy over every (config or none, I, R) per stream that packs.
+
+    fed: only plans every scheduler may make, where no stream gets zero inference while the cluster has
+    a quantum per stream.
+    """
     d = budget.delta
     cap = budget.accelerators * units_per_accelerator(budget.delta)
+    floor = 1 if fed and cap >= len(profiles) else 0
     best = -1.0
-    for combo in itertools.product(*(_best_per_quanta(p, budget) for p in profiles)):
+    options = [[o for o in _best_per_quanta(p, budget) if o[1] >= floor] for p in profiles]
+    for combo in itertools.product(*options):
         if sum(o[1] + o[2] for o in combo) > cap:
             continue
         total = sum(o[0] for o in combo)
