@@ -760,7 +760,15 @@ class RayRuntime(EmulateRuntime):
                 retry_deferred()
                 return
             server.leases.append(lease)
-            ray.get(server.handle.set_share.remote(p["share"]))
+            try:
+                ray.get(server.handle.set_share.remote(p["share"]))
+            except ray.exceptions.RayActorError as e:
+                # it died as its lease came up: a new actor at its old share (restart drops this lease too),
+                # and the share change is asked for again
+                restart(cam, type(e).__name__)
+                deferred[cam] = p["share"]
+                retry_deferred()
+                return
             server.share = p["share"]
             stats["lease_seconds"].append(time.perf_counter() - p["t0"])
             effective[cam] = (server.share, effective[cam][1])
