@@ -36,7 +36,7 @@ def test_a_share_point_is_the_median_of_its_runs() -> None:
 def test_a_short_calibration_writes_a_profile_whose_curve_follows_the_share(tmp_path: Path) -> None:
     out = tmp_path / "cluster" / "calibrated.yaml"
     # its own process, as users run it: calibrate sets torch's threads and determinism process-wide
-    proc = subprocess.run([sys.executable, "-m", "ekya.bench", "calibrate", "--shares", "0.5,1.0", "--repeats", "1",
+    proc = subprocess.run([sys.executable, "-m", "ekya.bench", "calibrate", "--shares", "0.5,1.0", "--repeats", "3",
                            "--epochs", "1", "--infer-samples", "64", "--out", str(out), "dataset.samples_per_chunk=60"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
