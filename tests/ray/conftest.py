@@ -6,7 +6,7 @@ a process holds one Ray connection at a time (``connect`` uses whichever Ray thi
 
 from __future__ import annotations
 
-from ekya.execution.ray.cluster import lock_down
+from ekya.execution.ray.cluster import init_local, lock_down
 
 lock_down(local=True)  # before anything imports ray
 
@@ -29,9 +29,7 @@ def local_ray():
     """A single-node Ray on loopback with one logical accelerator, shut down after the module."""
     import ray
 
-    ray.init(address="local", num_cpus=2, resources={ACC: 1.0}, include_dashboard=False,
-             object_store_memory=200 * 2 ** 20,
-             log_to_driver=False, configure_logging=False)
+    init_local(num_cpus=2, object_store_mb=200, resources={ACC: 1.0})
     yield ray
     ray.shutdown()
 
@@ -74,6 +72,6 @@ def spares_up() -> Callable[[Any], set[int]]:
     def wait(rt: Any) -> set[int]:
         import ray
 
-        return {ray.get(ref)["pid"] for pool in rt._spares.values() for _, ref in pool}
+        return {ray.get(spare.ready)["pid"] for pool in rt.fleet.spares.values() for spare in pool}
 
     return wait

@@ -58,7 +58,7 @@ def window1(two_nodes, compose, spares_up):
         spares_up(rt)
         nodes = ray.nodes()
         res = rt.play(1)
-        yield SimpleNamespace(rt=rt, res=res, nodes=nodes, placed=dict(rt.placed))
+        yield SimpleNamespace(rt=rt, res=res, nodes=nodes, placed=dict(rt.fleet.placed))
     finally:
         rt.close()
 
@@ -72,8 +72,8 @@ def window2(two_nodes, window1):
     def remove_when_serving():
         deadline = time.time() + 200
         while time.time() < deadline:
-            on_b = [s for s in rt.servers.values() if s.acc.node == "b" and s.serving is not None]
-            jobs = list(rt.jobs.values())
+            on_b = [s for s in rt.fleet.servers.values() if s.acc.node == "b" and s.serving is not None]
+            jobs = list(rt.fleet.jobs.values())
             if on_b and jobs and all(j.ref is not None for j in jobs):
                 time.sleep(1.0)
                 two_nodes.cluster.remove_node(two_nodes.worker)
@@ -136,4 +136,4 @@ def test_the_window_after_a_node_left_is_planned_on_the_accelerator_left(window2
     assert {p.infer_device for p in res3.plan.by_stream().values()} <= {0, None}
     assert all(r.frames_classified > 0 for r in res3.records)
     rt.close()
-    assert not rt.servers and not rt.jobs
+    assert not rt.fleet.servers and not rt.fleet.jobs

@@ -1,9 +1,9 @@
 """The ``ekya_ray`` Hydra launcher: each cell of a batch is a Ray task booking ``num_cpus`` and ``resources``.
 
 Ray is imported on the first launch, never when Hydra scans its plugins. With ``address: null`` the
-launcher starts a Ray of its own on loopback (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before the
-first ``import ray`` is the 2.60 lever that keeps it there; token auth off unless the user set
-``RAY_AUTH_MODE``) and stops it when the process ends, so a sweep of several batches starts Ray once.
+launcher starts a Ray of its own on loopback, locked down as the ray runtime's is
+(``ekya.execution.ray.cluster``), and stops it when the process ends, so a sweep of several batches
+starts Ray once.
 A cell whose task fails or whose worker dies comes back FAILED; the other cells keep running.
 Each cell runs with the driver's process policies (``ekya.process.env_policies``) in its environment.
 """
@@ -116,47 +116,28 @@ class EkyaRayLauncher(Launcher):
     def _connect(self) -> Any:
         """Ray, initialised: the loopback Ray this launcher starts, the cluster at ``address``, or one already up.
 
-        A cluster at ``address`` that does not answer within ``connect_timeout_s`` ends the sweep in
-        one line, before Ray is imported (``ray.init`` alone would retry it for many minutes).
+        Started or joined by ``ekya.execution.ray.cluster`` (the runtime's own start-up, so the two stay
+        locked down alike): a cluster at ``address`` that does not answer within ``connect_timeout_s``
+        ends the sweep in one line, before Ray is imported.
         """
         from ekya.errors import EkyaError
-        from ekya.execution.ray.cluster import check_address, is_loopback
+        from ekya.execution.ray import cluster
 
-        already = "ray" in sys.modules and sys.modules["ray"].is_initialized()
-        if self.address is not None and not already:
-            try:
-                check_address("hydra.launcher.address", self.address, self.connect_timeout)
-            except EkyaError as e:
-                _user_error(str(e))
-        loopback = self.address is None or is_loopback(self.address)
-        if loopback and "ray" not in sys.modules:
-            # a driver that joins a loopback cluster must be on loopback too, or it waits for a raylet
-            # on the machine's routable address that never comes
-            os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-        if self.address is None:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if cluster.running():
+            return sys.modules["ray"]
+        try:
+            if self.address is None:
+                cluster.init_local(num_cpus=self.local_cpus, object_store_mb=self.object_store_mb, driver_logs=True,
+                                   key="hydra.launcher.address")
+            else:
+                cluster.join(self.address, key="hydra.launcher.address", timeout_s=self.connect_timeout,
+                             driver_logs=True, hint=", or use address=null for a local Ray")
+        except EkyaError as e:
+            _user_error(str(e))
         import ray
 
-        if ray.is_initialized():
-            return ray
         if self.address is None:
-            if os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
-                _user_error("hydra.launcher.address=null: ray was imported before the launcher could keep its "
-                            "local Ray on loopback; set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 or pass an address")
-            ray.init(address="local", num_cpus=self.local_cpus, include_dashboard=False,
-                     object_store_memory=self.object_store_mb * 2 ** 20, logging_level="warning")
             atexit.register(ray.shutdown)
-        else:
-            try:
-                ray.init(address=self.address, logging_level="warning")
-            except (ConnectionError, RuntimeError) as e:  # what ray.init raises for a cluster it cannot join
-                if ray.is_initialized():
-                    ray.shutdown()
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                _user_error(f"hydra.launcher.address={self.address!r}: could not join the Ray cluster there "
-                            f"({first}); check the address `ray start --head` printed, or use address=null for "
-                            "a local Ray")
         return ray
 
 

@@ -1,7 +1,8 @@
 """Start a local Ray or join a cluster, locked down: loopback only, no dashboard, no usage stats.
 
-Ray is imported here and only here (and by the actor module, which is loaded after ``connect``),
-so runs on other runtimes never pay for it. The environment is set before the first
+Ray is imported here, once the environment is set (``init_local``, ``join``), and by the other
+modules of this package only after that, so runs on other runtimes never pay for it; the sweep
+launcher and the tests start Ray through this module too. The environment is set before the first
 ``import ray``: ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is the one 2.60 lever that keeps every
 listener of a single-machine Ray on 127.0.0.1 (``_node_ip_address="127.0.0.1"`` alone is rewritten
 to the routable address), and a fresh ``ray.init`` turns token authentication on unless
@@ -58,13 +59,17 @@ def accelerators_of(nodes: Mapping[str, int]) -> list[Accelerator]:
     return out
 
 
-def lock_down(local: bool) -> None:
-    """The environment a locked-down Ray needs; call before ``import ray`` (later calls change nothing there)."""
+def lock_down(local: bool, key: str = "runtime.address") -> None:
+    """The environment a locked-down Ray needs; call before ``import ray`` (later calls change nothing there).
+
+    ``local``: this process will start a Ray of its own, which must stay on loopback; ``key`` names the
+    config key to set instead when ray was imported too early for that.
+    """
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     if local:
         if "ray" in sys.modules and os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") != "0":
-            raise EkyaError("ray was imported before the ray runtime could keep it on loopback; set "
-                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before importing ray, or pass runtime.address")
+            raise EkyaError(f"{key}=null: ray was imported before ekya could keep its local Ray on loopback; set "
+                            f"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 before importing ray, or pass {key}")
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -87,8 +92,6 @@ except Exception as e:
     print(f"{type(e).__name__}: {e}".strip().splitlines()[0])
     sys.exit(1)
 """
-
-
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -171,6 +174,53 @@ class Connection:
             ray.shutdown()
 
 
+def init_local(*, num_cpus: int | None, object_store_mb: int, resources: Mapping[str, float] | None = None,
+               driver_logs: bool = False, key: str = "runtime.address") -> None:
+    """Start a fresh single-node Ray of this process's own on loopback, no dashboard, no usage stats.
+
+    ``address="local"`` never attaches to a Ray that happens to run on this machine. ``driver_logs``:
+    the workers' output is printed here and Ray sets up its own logger (a sweep's cells report that way).
+    ``key``: the config key a user error names.
+    """
+    lock_down(local=True, key=key)
+    import ray
+
+    ray.init(address="local", num_cpus=num_cpus, resources=dict(resources) if resources else None,
+             include_dashboard=False,
+             object_store_memory=int(object_store_mb) * 2 ** 20, log_to_driver=driver_logs,
+             logging_level=logging.WARNING, configure_logging=driver_logs)
+
+
+def join(address: str, *, key: str, timeout_s: float, driver_logs: bool = False, hint: str = "") -> None:
+    """Join the Ray cluster at ``address``: one line naming ``key`` when none answers there within ``timeout_s``.
+
+    The bounded probe (``check_address``) comes first: ``ray.init`` alone retries an address where no
+    cluster answers for many minutes.
+    """
+    check_address(key, address, timeout_s)
+    if is_loopback(address) and "ray" not in sys.modules:
+        # a driver joining a cluster on loopback must be on loopback too: else Ray rewrites the address
+        # typed into this machine's network address, where nothing of that cluster listens
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    lock_down(local=False)
+    import ray
+
+    try:
+        ray.init(address=address, log_to_driver=driver_logs, logging_level=logging.WARNING,
+                 configure_logging=driver_logs)
+    except (ConnectionError, RuntimeError) as e:  # what ray.init raises for a cluster it cannot join
+        if ray.is_initialized():
+            ray.shutdown()
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EkyaError(f"{key}={address!r}: could not join the Ray cluster there ({first}); check the address "
+                        f"`ray start --head` printed{hint}") from None
+
+
+def running() -> bool:
+    """Whether this process already runs a Ray (``ray.init`` in a test, a notebook or a sweep's cell)."""
+    return "ray" in sys.modules and bool(sys.modules["ray"].is_initialized())
+
+
 def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
             object_store_mb: int, connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Connection:
     """Start a single-node Ray on loopback (address None), or join the cluster at ``address``; check its accelerators.
@@ -179,35 +229,16 @@ def connect(address: str | None, nodes: Mapping[str, int], num_cpus: int | None,
     fails within ``connect_timeout_s`` seconds, in one line, when no cluster answers at ``address``.
     """
     accs = accelerators_of(nodes)
-    if address is not None and is_loopback(address) and "ray" not in sys.modules:
-        # a driver joining a cluster on loopback must be on loopback too: else Ray rewrites the address
-        # typed into this machine's network address, where nothing of that cluster listens
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    lock_down(local=address is None)
+    owned = not running()
+    if owned and address is None:
+        if len(set(a.node for a in accs)) > 1:
+            raise EkyaError(f"runtime.nodes lists {len(set(a.node for a in accs))} nodes but runtime.address is "
+                            "null (a local single-node Ray); start the cluster and pass runtime.address")
+        init_local(num_cpus=num_cpus, object_store_mb=object_store_mb, resources={a.resource: 1.0 for a in accs})
+    elif owned:
+        join(str(address), key="runtime.address", timeout_s=connect_timeout_s)
     import ray
 
-    owned = False
-    if not ray.is_initialized():
-        if address is None:
-            if len(set(a.node for a in accs)) > 1:
-                raise EkyaError(f"runtime.nodes lists {len(set(a.node for a in accs))} nodes but runtime.address is "
-                                "null (a local single-node Ray); start the cluster and pass runtime.address")
-            # address="local": always a fresh Ray of our own, never one that happens to run on this machine
-            ray.init(address="local", num_cpus=num_cpus, resources={a.resource: 1.0 for a in accs},
-                     include_dashboard=False,
-                     object_store_memory=int(object_store_mb) * 2 ** 20, log_to_driver=False,
-                     logging_level=logging.WARNING, configure_logging=False)
-        else:
-            check_address("runtime.address", address, connect_timeout_s)
-            try:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING, configure_logging=False)
-            except (ConnectionError, RuntimeError) as e:  # what ray.init raises for a cluster it cannot join
-                if ray.is_initialized():
-                    ray.shutdown()
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise EkyaError(f"runtime.address={address!r}: could not join the Ray cluster there ({first}); "
-                                "check the address `ray start --head` printed") from None
-        owned = True
     total = ray.cluster_resources()
     missing = [a.resource for a in accs if abs(float(total.get(a.resource, 0.0)) - 1.0) > 1e-9]
     if missing:
