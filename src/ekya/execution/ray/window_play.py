@@ -598,8 +598,11 @@ class WindowPlay:
                 res = ray.get(old.serving)
                 frames.record(ray.get(old.handle.collect.remote()))
                 self.fleet.retire(old)
-            except ray.exceptions.RayActorError:
+            except ray.exceptions.RayActorError as e:
                 # it died meanwhile: the new one takes over where it stopped
+                self._event(cam, "handoff_failed", why=type(e).__name__)
+                log.warning("window %d: %s's inference actor died as it handed its feed over (%s); the new one "
+                            "serves from frame %d", self.k, cam, type(e).__name__, frames.first_unserved())
                 self.fleet.ledger.release(old.acc, old.job)
                 first = frames.first_unserved()
                 res = {"next": first, "last": frames.last_result(first)}
