@@ -119,8 +119,8 @@ class EmulateRuntime(Runtime):
         self.source = stream_set.name
         self.streams = stream_set.cameras
         #: forgetting measured (``window.forgetting``): every served model scored on every window's probe
-        self.probes = ProbeEvaluator(learner, stream_set, self.windows_of) if window.forgetting else None
-        self.windows = list(range(1, len(next(iter(self.windows_of.values())))))
+        self.probes = ProbeEvaluator(learner, stream_set, self.retraining.windows_of) if window.forgetting else None
+        self.windows = list(range(1, len(next(iter(self.retraining.windows_of.values())))))
         self.models: dict[str, torch.nn.Module] = {}
         self.base: dict[str, torch.nn.Module] = {}
         #: the cached models the scheduler asks for (``cache_request``), None when it asks for none

@@ -5,7 +5,8 @@ stream set, the learner, the configuration space, each camera's windows, the see
 accelerator's rate, and it is the one place that
 
 - runs a retraining job (``job`` names its inputs and seed, ``run`` trains it in this process,
-  ``finish`` scores a model trained elsewhere) and reports its result, its cost and its progress;
+  ``finish`` scores a model trained elsewhere) and reports its result, its cost and its progress
+  (``JobResult.progress``; ``work_done`` while a job runs and its cost is not known yet);
 - scores a model on a window's live samples (``live_accuracy``, per time segment) and on its
   teacher-labelled validation samples (``val_accuracy``);
 - micro-profiles (``micro_profile``, ``profile_fleet``) on the newest labelled data
@@ -44,6 +45,15 @@ def accelerator_seconds(train_flops: float, gflops: float) -> float:
     return float(train_flops) / (float(gflops) * 1e9)
 
 
+def work_done(seconds: float, share: float, budget: Budget) -> float:
+    """Accelerator-seconds of work a job has done after training ``seconds`` at a constant ``share``.
+
+    What a running job's progress shows, before its cost is known: its predicted cost less this is
+    the work it has left.
+    """
+    return float(seconds) * float(budget.train_rate(share))
+
+
 @dataclass(frozen=True)
 class RetrainJob:
     """One retraining job: a camera's model retrained with one config on window ``window``'s training pool."""
@@ -79,7 +89,7 @@ class JobResult:
         """The fraction of the job done after training ``seconds`` at a constant ``share`` (1.0: finished)."""
         if self.cost <= 0:
             return 1.0
-        return min(1.0, float(seconds) * float(budget.train_rate(share)) / self.cost)
+        return min(1.0, work_done(seconds, share, budget) / self.cost)
 
 
 @dataclass
