@@ -69,9 +69,9 @@ class ProfileAll(Callback):
             start_model = service.window_start[cam]
             configs = []
             for name in service.space:
-                job = service.retrain(cam, name, k, start_model)
-                configs.append(ConfigProfile(name, job.profile.accuracy, job.cost))
-                val[(cam, name)] = service.val_accuracy(cam, job.model, k)
+                done = service.retrain(cam, name, k, start_model)
+                configs.append(ConfigProfile(name, done.profile.accuracy, done.cost))
+                val[(cam, name)] = service.val_accuracy(cam, done.model, k)
             pred = pred_of.get(cam)
             if pred is not None:  # the cached configs told are recorded below, from the store itself
                 pred = replace(pred, configs=tuple(c for c in pred.configs if not is_cached(c.config)))
