@@ -20,15 +20,16 @@ TINY = ["experiment=tiny", "dataset.windows=4", "threads=1", "scheduler=uniform"
 def test_matrix_rows_are_the_served_models_on_every_probe(make_cfg, tmp_path):
     run = run_config(make_cfg(*TINY), tmp_path / "run", quiet=True)
     rt = run.runtime
+    svc = rt.retraining
     mats = rt.accuracy_matrices()
     assert sorted(mats) == sorted(rt.streams)
     for cam, m in mats.items():
-        probes = [w.probe for w in rt.windows_of[cam][1:]]
+        probes = [w.probe for w in svc.windows_of[cam][1:]]
         assert m.values.shape == (4, 3) and m.played == 3
         assert m.probe_sizes == tuple(len(p) for p in probes) and min(m.probe_sizes) > 0
         # row 0 is the base model, the last row the model serving when the run ended (carry-over)
-        base = [rt.learner.evaluate(rt.base[cam], p, rt.stream_set) for p in probes]
-        last = [rt.learner.evaluate(rt.models[cam], p, rt.stream_set) for p in probes]
+        base = [svc.learner.evaluate(rt.base[cam], p, svc.stream_set) for p in probes]
+        last = [svc.learner.evaluate(rt.models[cam], p, svc.stream_set) for p in probes]
         np.testing.assert_allclose(m.values[0], base)
         np.testing.assert_allclose(m.values[-1], last)
         assert np.isfinite(m.values).all() and ((m.values >= 0) & (m.values <= 1)).all()

@@ -51,7 +51,7 @@ def test_free_profiling_tells_the_shipped_predictions_and_charges_nothing(make_c
     _, (again,), _ = _play(make_cfg, "runtime.instrument=free_profiling")
     assert _numbers(again.told) == _numbers(free.told) and _records(again) == _records(free)  # deterministic
     # the shipped thief pays for its profiling: retraining waits, inference shares the accelerator
-    window = shipped_rt.settings
+    window = shipped_rt.retraining.settings
     assert charged.label_delay > window.label_delay and charged.profiling_seconds > 0
     assert charged.profiling_fraction > 0
     # the same trials on the same seeds: the very same predictions
@@ -72,13 +72,13 @@ def test_the_oracle_is_told_what_really_happens_and_trains_each_job_once(make_cf
     oracle = ["runtime.instrument=oracle", "runtime.cost_noise=0.3"]  # realised costs differ from measured ones
     rt, _ = build_runtime(make_cfg(*TINY, *oracle))
     retrained = []
-    retrain = rt.learner.retrain
+    retrain = rt.retraining.learner.retrain
 
     def counted(model, config, *args, **kwargs):
         retrained.append(config.name)
         return retrain(model, config, *args, **kwargs)
 
-    rt.learner.retrain = counted
+    rt.retraining.learner.retrain = counted
     budgets: list[Budget] = []
     plan = rt.scheduler.plan
     rt.scheduler.plan = lambda told, budget: budgets.append(budget) or plan(told, budget)
@@ -89,12 +89,12 @@ def test_the_oracle_is_told_what_really_happens_and_trains_each_job_once(make_cf
         result = rt.play(k)
         results.append(result)
         # every config on every camera, and the job the plan picked is one of those models, not trained again
-        assert sorted(retrained) == sorted(list(rt.space) * len(rt.streams))
+        assert sorted(retrained) == sorted(list(rt.retraining.space) * len(rt.streams))
         assert budgets[-1] == rt.budget  # free: no delay, no share taken
         told = {p.stream: p for p in result.told}
         for r in result.records:
             t = told[r.stream]
-            assert {c.config for c in t.configs} == set(rt.space)
+            assert {c.config for c in t.configs} == set(rt.retraining.space)
             assert t.start_accuracy == r.start_accuracy  # the serving model's live accuracy
             assert r.profiling_cost == 0.0
             if r.config != "none" and math.isfinite(r.completion_time):
@@ -103,8 +103,8 @@ def test_the_oracle_is_told_what_really_happens_and_trains_each_job_once(make_cf
                 assert r.end_accuracy == job.accuracy and r.retrain_cost == job.cost == r.predicted_cost
         # a config the plan did not need for this camera: retraining it as the real job would gives what was told
         cam = rt.streams[0]
-        name = next(n for n in rt.space if n != by_stream(result)[cam])
-        _, job = rt.retrain_job(cam, name, k, rt.models_at_start[cam])
+        name = next(n for n in rt.retraining.space if n != by_stream(result)[cam])
+        job = rt.retraining.retrain(cam, name, k, rt.retraining.window_start[cam]).profile
         told_job = told[cam].config(name)
         assert (job.accuracy, job.cost, job.segments) == (told_job.accuracy, told_job.cost, told_job.segments)
     assert served > 0  # the plans served retrained models, so the equalities above were checked

@@ -108,10 +108,11 @@ def _job_bench(learner_name: str, extra: Sequence[str]) -> Callable[[str, int], 
 
     cfg = compose_config([f"learner={learner_name}", "dataset.cameras=1", "learner.base_epochs=5", *extra])
     runtime, _ = build_runtime(cfg)
-    cam = runtime.streams[0]
-    learner, data, space = runtime.learner, runtime.stream_set, runtime.space
-    window = runtime.windows_of[cam][1]
-    base = learner.base_model(data, runtime.windows_of[cam][0], 0)
+    cam, service = runtime.streams[0], runtime.retraining
+    assert service is not None, "the default runtime (emulate) trains for real"
+    learner, data, space = service.learner, service.stream_set, service.space
+    window = service.windows_of[cam][1]
+    base = learner.base_model(data, service.windows_of[cam][0], 0)
 
     def job(config: str, seed: int) -> float:
         _, report = learner.retrain(base, space[config], window.train, window.val, data, seed)

@@ -67,7 +67,7 @@ def main(argv: list[str]) -> dict:
         cfg, default = run("emulate_default", ["runtime=emulate"])
         T = float(cfg.window.seconds)
         # the busiest camera-window's frame rate once a window plays in --wall seconds
-        fps = max(len(w[k].test) for w in default.runtime.windows_of.values()
+        fps = max(len(w[k].test) for w in default.runtime.retraining.windows_of.values()
                   for k in range(1, args.windows + 1)) / args.wall
         cal = calibrate.main(["--repeats", str(args.repeats), "--frames-per-second", f"{fps:.6g}",
                               "--out", str(work / "conf" / "cluster" / "calibrated.yaml"), *common])

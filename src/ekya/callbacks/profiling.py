@@ -4,7 +4,9 @@ The run then writes the simulator's profile format (``profiles.json``: truth and
 ``runtime=simulate runtime.profiles=<that file>`` replays the deployment without training) and
 ``profiling.csv``: per (window, camera, config) the prediction next to what full training reached,
 on held-out data of the pool it trained on (what the micro-profiler estimates) and on live data.
-It needs ``runtime=emulate`` (real training). Enable it with ``callbacks=[default,profile_all]``.
+It needs a runtime that trains for real (``runtime=emulate``): it runs every job through the run's
+retraining service (``runtime.retraining``, ``ekya.execution.retraining``), from each camera's model at
+the window's start, with the seed the run's own job would use. Enable it with ``callbacks=[default,profile_all]``.
 
 When the run's scheduler keeps a model cache (scheduler=model_cache, or the thief with
 cached_models=true), the cached models offered in each window are recorded too, as configs
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from tqdm.auto import tqdm
@@ -28,6 +30,10 @@ from ekya.errors import EkyaError
 from ekya.execution.runtime import WindowResult
 from ekya.profiles.io import write_profiles
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile, is_cached
+
+if TYPE_CHECKING:  # annotations only: importing the callback loads no torch
+    from ekya.execution.model_store import ModelStore
+    from ekya.execution.retraining import RetrainingService
 
 
 class ProfileAll(Callback):
@@ -42,44 +48,56 @@ class ProfileAll(Callback):
 
     def on_run_start(self, run: RunContext) -> None:
         """Profiling mode trains for real: refuse runtimes that do not."""
-        if not hasattr(run.runtime, "retrain_job"):
+        self._service(run)
+
+    @staticmethod
+    def _service(run: RunContext) -> RetrainingService:
+        """The run's retraining service; EkyaError (one line) when its runtime trains nothing."""
+        service = run.runtime.retraining
+        if service is None:
             raise EkyaError("callbacks.profile_all trains every config for real: it needs runtime=emulate "
                             "(this run's runtime has no training); drop profile_all from callbacks")
+        return service
 
     def on_window_end(self, run: RunContext, result: WindowResult) -> None:
         """Train every config from each camera's window-start model; predict every config where the plan did not."""
-        rt, k = run.runtime, result.window
+        service, store, k = self._service(run), run.runtime.model_store, result.window
         starts = {r.stream: r.start_accuracy for r in result.records}
         pred_of = {p.stream: p for p in result.told}
         truth, predicted, val = [], [], {}
-        cache = getattr(rt, "model_cache", None)
-        for cam in tqdm(rt.streams, desc=f"profiling window {k}", unit="camera", leave=False, disable=None):
-            start_model = rt.models_at_start[cam]
+        for cam in tqdm(service.cameras, desc=f"profiling window {k}", unit="camera", leave=False, disable=None):
+            start_model = service.window_start[cam]
             configs = []
-            for name in rt.space:
-                model, job = rt.retrain_job(cam, name, k, start_model)
-                configs.append(ConfigProfile(name, job.accuracy, job.cost))
-                val[(cam, name)] = rt.learner.evaluate(model, rt.windows_of[cam][k].val, rt.stream_set, teacher=True)
+            for name in service.space:
+                done = service.retrain(cam, name, k, start_model)
+                configs.append(ConfigProfile(name, done.profile.accuracy, done.cost))
+                val[(cam, name)] = service.val_accuracy(cam, done.model, k)
             pred = pred_of.get(cam)
-            if pred is not None:  # the cached configs told are recorded below, from the cache itself
+            if pred is not None:  # the cached configs told are recorded below, from the store itself
                 pred = replace(pred, configs=tuple(c for c in pred.configs if not is_cached(c.config)))
-            if pred is None or len(pred.configs) < len(rt.space):
-                pred = rt.micro_profile(cam, k, start_model, every_config=True).profile
+            if pred is None or len(pred.configs) < len(service.space):
+                pred = service.micro_profile(cam, k, start_model, every_config=True).profile
             obs: dict[str, Any] = {}
-            if cache is not None:
-                obs = cache.observables(cam, k)
-                cached_truth, cached_pred = [], []
-                for c in cache.offered[cam]:
-                    val[(cam, c.name)] = cache.val_accuracy(cam, c)
-                    cached_truth.append(replace(cache.truth(cam, c), segments=(), val_accuracy=val[(cam, c.name)]))
-                    cached_pred.append(ConfigProfile(c.name, val[(cam, c.name)], 0.0,
-                                                     observables=cached_truth[-1].observables))
+            if store is not None:
+                obs = store.observables(cam, k)
+                cached_truth, cached_pred = self._cached(store, cam, val)
                 configs += cached_truth
                 pred = replace(pred, configs=pred.configs + tuple(cached_pred), observables=obs)
             truth.append(StreamProfile(cam, starts[cam], tuple(configs), observables=obs))
             predicted.append(pred)
         self.profiled[k] = (truth, predicted)
         self.profiled_val[k] = val
+
+    @staticmethod
+    def _cached(store: ModelStore, cam: str,
+                val: dict[tuple[str, str], float]) -> tuple[list[ConfigProfile], list[ConfigProfile]]:
+        """The truth and the prediction of every cached model offered to ``cam``; ``val`` gets their val accuracy."""
+        cached_truth, cached_pred = [], []
+        for c in store.offered[cam]:
+            val[(cam, c.name)] = store.val_accuracy(cam, c)
+            cached_truth.append(replace(store.truth(cam, c), segments=(), val_accuracy=val[(cam, c.name)]))
+            cached_pred.append(ConfigProfile(c.name, val[(cam, c.name)], 0.0, observables=cached_truth[-1].observables))
+        return cached_truth, cached_pred
 
     def on_run_end(self, run: RunContext) -> None:
         """Write the profile set (simulator format) and the prediction-vs-truth table; attach both."""

@@ -16,13 +16,14 @@ kernels, so another ``threads`` or another CPU acts like another seed (one run m
 2 points; compare paired runs over seeds).
 
 A scheduler that asks for cached models (``cache_request``: scheduler=model_cache, the thief with
-``cached_models``) gets them as zero-cost ``cache:w<i>`` configs from ``ekya.execution.model_cache``,
+``cached_models``) gets them as zero-cost ``cache:w<i>`` configs from ``ekya.execution.model_store``,
 which keeps them across windows (and in the snapshot); switching to one is a job that completes
 at the label delay.
 
-Profiling mode (training every config fully on every camera and window, next to the predictions)
-is the ``profile_all`` callback (``ekya.callbacks.profiling``); it calls ``retrain_job`` and
-``micro_profile`` here.
+What a real run trains on (data, learner, configs, windows, seed, accelerator rate) and its jobs,
+scoring and micro-profiling are the run's ``RetrainingService`` (``ekya.execution.retraining``,
+``runtime.retraining``); this runtime owns the models, the plans and the window's play. The model
+store and profiling mode (the ``profile_all`` callback, ``ekya.callbacks.profiling``) use the service.
 
 Measurement instruments (``runtime.instrument``, never defaults: null is the shipped system) split a
 scheduler's gap to a fixed plan into what profiling costs, what its predictions miss and what
@@ -46,8 +47,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -55,22 +54,23 @@ from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
 from ekya.execution.continual_eval import ProbeEvaluator
 from ekya.execution.keep_up import keep_up_share, sample_rate, with_keep_up
-from ekya.execution.model_cache import ModelCache, cached_job
+from ekya.execution.model_store import ModelStore, cached_job
+from ekya.execution.retraining import RetrainingService
+from ekya.execution.retraining import accelerator_seconds as accelerator_seconds  # ray/runtime.py imports it here
 from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
-from ekya.execution.scoring import segment_accuracies
 from ekya.learners.base import Learner
 from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.model_cache import is_cached
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
-from ekya.plans.types import Budget
-from ekya.profiles.microprofiler import MicroProfiler, StreamPrediction
+from ekya.plans.types import Budget, Plan
+from ekya.profiles.microprofiler import MicroProfiler
 from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
 from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import Window, cut_windows
+from ekya.streams.windows import Window
 
 log = logging.getLogger("ekya.emulate")
 
@@ -78,13 +78,10 @@ log = logging.getLogger("ekya.emulate")
 INSTRUMENTS = ("free_profiling", "oracle")
 
 
-def accelerator_seconds(train_flops: float, gflops: float) -> float:
-    """Accelerator-seconds at a full share for the FLOPs a job computed on the emulated accelerator."""
-    return float(train_flops) / (float(gflops) * 1e9)
-
-
 class EmulateRuntime(Runtime):
     """Continuous learning with real models on the virtual clock."""
+
+    retraining: RetrainingService
 
     def __init__(
         self,
@@ -109,35 +106,25 @@ class EmulateRuntime(Runtime):
             raise EkyaError(f"runtime.instrument=oracle tells a scheduler each config's realised accuracy and cost, "
                             f"but scheduler {scheduler.name!r} plans without profiles; use one that plans on them "
                             "(scheduler=thief) or runtime.instrument=null")
-        self.gflops, self.cost_noise = float(accelerator_gflops), float(cost_noise)
         #: the measurement instrument this run is (None: the shipped system)
         self.instrument = instrument
         #: (camera, config) -> the oracle's model and job of the window being played
         self._oracle_jobs: dict[tuple[str, str], tuple[torch.nn.Module, ConfigProfile]] = {}
-        self.stream_set, self.learner, self.scheduler, self.profiler = stream_set, learner, scheduler, profiler
-        self.space, self.budget, self.settings, self.seed = space, budget, window, int(seed)
+        self.retraining = RetrainingService.cut(
+            stream_set=stream_set, learner=learner, space=space, profiler=profiler, window=window, windows=windows,
+            seed=seed, gflops=accelerator_gflops, cost_noise=cost_noise)
+        self.scheduler, self.budget = scheduler, budget
         self.base_cache = Path(str(base_cache)) if base_cache else None
         self.base_key = str(base_key)
         self.source = stream_set.name
         self.streams = stream_set.cameras
-        self.windows_of: dict[str, list[Window]] = {
-            cam: cut_windows(stream_set.camera(cam), windows, window.seconds, history_weight=window.history_weight,
-                             val_fraction=window.val_fraction, seed=derive_seed(self.seed, "split", cam),
-                             probe_fraction=window.probe_fraction)
-            for cam in self.streams
-        }
         #: forgetting measured (``window.forgetting``): every served model scored on every window's probe
-        self.probes = ProbeEvaluator(learner, stream_set, self.windows_of) if window.forgetting else None
-        self.windows = list(range(1, len(next(iter(self.windows_of.values())))))
+        self.probes = ProbeEvaluator(learner, stream_set, self.retraining.windows_of) if window.forgetting else None
+        self.windows = list(range(1, len(next(iter(self.retraining.windows_of.values())))))
         self.models: dict[str, torch.nn.Module] = {}
         self.base: dict[str, torch.nn.Module] = {}
-        #: each camera's model when the window being played started (profiling mode retrains from it)
-        self.models_at_start: dict[str, torch.nn.Module] = {}
-        #: per camera: from which video second its serving model has served (its job's completion), and
-        #: whether it classified every frame meanwhile; scoring it on those frames is free
-        self.served_since: dict[str, tuple[float, bool]] = {}
         #: the cached models the scheduler asks for (``cache_request``), None when it asks for none
-        self.model_cache = ModelCache.for_scheduler(self)
+        self.model_store = ModelStore.for_scheduler(self.retraining, scheduler)
 
     @classmethod
     def check_settings(cls, *, accelerator_gflops: float = 2.0, cost_noise: float = 0.0,
@@ -152,15 +139,82 @@ class EmulateRuntime(Runtime):
             raise EkyaError(f"runtime.cost_noise must be a number >= 0 (0 = costs exactly as measured), "
                             f"got {cost_noise}")
 
+    # -- the service's facts under the names ray/runtime.py reads (it inherits this class until it composes) --
+
+    @property
+    def stream_set(self) -> StreamSet:
+        """The run's stream set (``retraining.stream_set``)."""
+        return self.retraining.stream_set
+
+    @property
+    def learner(self) -> Learner:
+        """The run's learner (``retraining.learner``)."""
+        return self.retraining.learner
+
+    @property
+    def profiler(self) -> MicroProfiler:
+        """The run's micro-profiler (``retraining.profiler``)."""
+        return self.retraining.profiler
+
+    @property
+    def space(self) -> dict[str, RetrainConfig]:
+        """The configuration space (``retraining.space``)."""
+        return self.retraining.space
+
+    @property
+    def settings(self) -> WindowSettings:
+        """The window settings (``retraining.settings``)."""
+        return self.retraining.settings
+
+    @property
+    def windows_of(self) -> dict[str, list[Window]]:
+        """Each camera's windows (``retraining.windows_of``)."""
+        return self.retraining.windows_of
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (``retraining.seed``)."""
+        return self.retraining.seed
+
+    @property
+    def gflops(self) -> float:
+        """The emulated accelerator's rate, GFLOP/s (``retraining.gflops``)."""
+        return self.retraining.gflops
+
+    @property
+    def models_at_start(self) -> dict[str, torch.nn.Module]:
+        """Each camera's model when the window being played started (``retraining.window_start``)."""
+        return self.retraining.window_start
+
+    @models_at_start.setter
+    def models_at_start(self, models: dict[str, torch.nn.Module]) -> None:
+        self.retraining.start_window(models)
+
+    @property
+    def model_cache(self) -> ModelStore | None:
+        """The model store (``model_store``)."""
+        return self.model_store
+
+    def live_accuracy(self, cam: str, model: torch.nn.Module, k: int) -> tuple[float, tuple[float, ...]]:
+        """A model's accuracy on window k's live samples, overall and per segment (``retraining.live_accuracy``)."""
+        return self.retraining.live_accuracy(cam, model, k)
+
+    def note_served(self, k: int, records: list[WindowRecord]) -> None:
+        """After window k: what each camera's serving model served (``retraining.note_served`` on the budget)."""
+        self.retraining.note_served(k, records, self.budget)
+
+    # -- models ----------------------------------------------------------------------------------------
+
     def setup(self, saved: Any | None) -> None:
         """Train (or restore) each camera's base model on its bootstrap window."""
         if saved is not None:
-            self.models = {cam: self.learner.load_model_state(s) for cam, s in saved["models"].items()}
-            self.base = {cam: self.learner.load_model_state(s) for cam, s in saved["base"].items()}
-            self.profiler.restore(saved.get("profiler"))
-            self.served_since = {cam: (float(t), bool(ok)) for cam, (t, ok) in saved.get("served_since", {}).items()}
-            if self.model_cache is not None:
-                self.model_cache.restore(saved.get("cache"))
+            svc = self.retraining
+            self.models = {cam: svc.learner.load_model_state(s) for cam, s in saved["models"].items()}
+            self.base = {cam: svc.learner.load_model_state(s) for cam, s in saved["base"].items()}
+            svc.profiler.restore(saved.get("profiler"))
+            svc.served_since = {cam: (float(t), bool(ok)) for cam, (t, ok) in saved.get("served_since", {}).items()}
+            if self.model_store is not None:
+                self.model_store.restore(saved.get("cache"))
             if self.probes is not None and saved.get("probes") is None:
                 log.warning("the checkpoint holds no accuracy matrices (saved without window.forgetting): "
                             "forgetting is not measured in this resumed run")
@@ -181,10 +235,11 @@ class EmulateRuntime(Runtime):
         """The budget with each camera's inference keep-up share priced at the accelerator's one rate."""
         if not self.budget.derive_keep_up:
             return self.budget
-        n = len(next(iter(self.windows_of.values())))
+        svc = self.retraining
+        n = len(next(iter(svc.windows_of.values())))
         return with_keep_up(self.budget, {
-            cam: keep_up_share(sample_rate(self.stream_set.camera(cam), self.settings.seconds, n),
-                               self.learner.forward_flops(self.models[cam]), self.gflops)
+            cam: keep_up_share(sample_rate(svc.stream_set.camera(cam), svc.settings.seconds, n),
+                               svc.learner.forward_flops(self.models[cam]), svc.gflops)
             for cam in self.streams})
 
     def _base_model(self, cam: str) -> torch.nn.Module:
@@ -194,13 +249,13 @@ class EmulateRuntime(Runtime):
         that shapes the base model, so runs that differ only in scheduler, cluster or profiler share
         it; a loaded model has exactly the trained one's weights, so the numbers do not change.
         """
-        path = self._base_cache_path(cam)
+        path, svc = self._base_cache_path(cam), self.retraining
         if path is not None and path.is_file():
-            return self.learner.load_model_state(torch.load(path, map_location="cpu", weights_only=True))
-        model = self.learner.base_model(self.stream_set, self.windows_of[cam][0], derive_seed(self.seed, "base", cam))
+            return svc.learner.load_model_state(torch.load(path, map_location="cpu", weights_only=True))
+        model = svc.learner.base_model(svc.stream_set, svc.windows_of[cam][0], derive_seed(svc.seed, "base", cam))
         if path is not None:
             buf = io.BytesIO()
-            torch.save(self.learner.model_state(model), buf)
+            torch.save(svc.learner.model_state(model), buf)
             atomic_write(path, buf.getvalue())
         return model
 
@@ -211,17 +266,18 @@ class EmulateRuntime(Runtime):
     def _base_cache_path(self, cam: str) -> Path | None:
         if self.base_cache is None:
             return None
-        digest = hashlib.sha256(f"{self.base_key}|seed={self.seed}|camera={cam}".encode()).hexdigest()[:16]
+        digest = hashlib.sha256(f"{self.base_key}|seed={self.retraining.seed}|camera={cam}".encode()).hexdigest()[:16]
         return self.base_cache / f"{cam}-{digest}.pt"
 
     def snapshot(self) -> Any:
         """Every camera's current and base models (descriptions, state dicts), the profiler's state, the matrices."""
-        return {"models": {cam: self.learner.model_state(m) for cam, m in self.models.items()},
-                "base": {cam: self.learner.model_state(m) for cam, m in self.base.items()},
-                "profiler": self.profiler.state(),
+        svc = self.retraining
+        return {"models": {cam: svc.learner.model_state(m) for cam, m in self.models.items()},
+                "base": {cam: svc.learner.model_state(m) for cam, m in self.base.items()},
+                "profiler": svc.profiler.state(),
                 "probes": self.probes.state() if self.probes is not None else None,
-                "cache": self.model_cache.state() if self.model_cache is not None else None,
-                "served_since": dict(self.served_since)}
+                "cache": self.model_store.state() if self.model_store is not None else None,
+                "served_since": dict(svc.served_since)}
 
     def accuracy_matrices(self) -> dict[str, AccuracyMatrix] | None:
         """Each camera's probe-accuracy matrix so far; None with ``window.forgetting=false``."""
@@ -233,77 +289,25 @@ class EmulateRuntime(Runtime):
 
     # -- what the scheduler is told --------------------------------------------------------------
 
-    def micro_profile(self, cam: str, k: int, model: torch.nn.Module, every_config: bool = False) -> StreamPrediction:
-        """The micro-profiler's predictions for a camera's model in window k (and what they cost)."""
-        return self.profiler.profile(cam, self.learner, model, self.windows_of[cam][k], self.stream_set, self.space,
-                                     derive_seed(self.seed, "micro", k, cam), self.gflops, every_config=every_config,
-                                     newest=self.newest_labelled(cam, k))
-
-    def newest_labelled(self, cam: str, k: int) -> tuple[Any, int]:
-        """The newest labelled samples to score the camera's serving model on, and how many of them are free.
-
-        At window k's start the teacher has labelled chunk k-1 (window k-1's live frames), which no model
-        of the lineage trained on. The frames the serving model classified itself while serving cost
-        nothing to score (its answers exist; the teacher's labels score them); when there are at
-        least as many as the chunk's validation part, they are the start set. Otherwise the chunk's
-        validation part is added, each of its frames the model did not serve being one charged
-        inference pass. Window 1 has only the bootstrap chunk, whose train part trained the base
-        model: its validation part, charged. Probe samples (window.probe_fraction > 0) stay unseen.
-        """
-        if k <= 1:
-            return self.windows_of[cam][0].val, 0
-        T = self.settings.seconds
-        prev = self.windows_of[cam][k - 1]
-        chunk = prev.test.drop(index=prev.probe.index, errors="ignore") if self.settings.probe_fraction > 0 \
-            else prev.test
-        val = self.windows_of[cam][k].val
-        val = val[val["timestamp"].to_numpy(dtype=float) >= (k - 1) * T]  # chunk k-1's validation part
-        since, classified_all = self.served_since.get(cam, ((k - 1) * T, True))
-        served = chunk[chunk["timestamp"].to_numpy(dtype=float) >= since] if classified_all else chunk.iloc[:0]
-        if len(served) >= len(val):
-            return served, len(served)
-        extra = val.drop(index=served.index, errors="ignore")
-        return pd.concat([served, extra]), len(served)
-
-    def note_served(self, k: int, records: list[WindowRecord]) -> None:
-        """After window k: from when each camera's serving model served, and whether it classified every frame.
-
-        A job that completed at t (window seconds) went live at k*T + t; a camera planned below its
-        keep-up share subsampled frames, so its model's answers exist for only some of them (none
-        counted as free).
-        """
-        T = self.settings.seconds
-        for r in records:
-            keeps_up = r.infer_share + 1e-12 >= getattr(self.budget.scale_for(r.stream), "max_share", 0.0)
-            if not self.settings.carry_over:
-                self.served_since[r.stream] = ((k + 1) * T, keeps_up)  # back to the base model: it served none of k
-            elif math.isfinite(r.completion_time):
-                self.served_since[r.stream] = (k * T + float(r.completion_time), keeps_up)
-            else:
-                self.served_since[r.stream] = (self.served_since.get(r.stream, ((k - 1) * T, True))[0], keeps_up)
-
     def _told(self, k: int) -> tuple[list[StreamProfile], dict[str, float]]:
         """Profiles the scheduler plans with, and the micro-profiling cost spent per stream."""
         if self.instrument == "oracle":
             return self._oracle_told(k)
+        svc = self.retraining
         out, spent, notes = [], {}, []
-        preds = self.profiler.profile_fleet(
-            {cam: (self.models[cam], self.windows_of[cam][k]) for cam in self.streams}, self.learner, self.stream_set,
-            self.space, lambda cam: derive_seed(self.seed, "micro", k, cam), self.gflops,
-            newest={cam: self.newest_labelled(cam, k) for cam in self.streams}) if self.scheduler.needs_profiles else {}
+        preds = svc.profile_fleet(self.models, k) if self.scheduler.needs_profiles else {}
         for cam in self.streams:
-            w = self.windows_of[cam][k]
             if self.scheduler.needs_profiles:
                 pred = preds[cam]
                 out.append(pred.profile)
                 spent[cam] = pred.cost
                 notes += pred.notes
             else:
-                start = self.learner.evaluate(self.models[cam], w.val, self.stream_set, teacher=True)
-                out.append(StreamProfile(cam, start, tuple(ConfigProfile(n, math.nan, math.nan) for n in self.space)))
+                start = svc.val_accuracy(cam, self.models[cam], k)
+                out.append(StreamProfile(cam, start, tuple(ConfigProfile(n, math.nan, math.nan) for n in svc.space)))
                 spent[cam] = 0.0
-            if self.model_cache is not None:  # cached models as configs; measuring them is profiling work
-                out[-1], cost = self.model_cache.tell(cam, out[-1])
+            if self.model_store is not None:  # cached models as configs; measuring them is profiling work
+                out[-1], cost = self.model_store.tell(cam, out[-1])
                 spent[cam] += cost
         if notes:
             n = sum(len(p.configs) for p in out)
@@ -317,19 +321,20 @@ class EmulateRuntime(Runtime):
         The models are kept for the window (``_oracle_jobs``): the job the plan picks is one of them.
         A config's ``val_accuracy`` is its live accuracy, so re-planning observes the truth as well.
         """
+        svc = self.retraining
         self._oracle_jobs = {}
         out = []
         for cam in tqdm(self.streams, desc=f"oracle window {k}", unit="camera", leave=False, disable=None):
-            start, start_segs = self.live_accuracy(cam, self.models[cam], k)
+            start, start_segs = svc.live_accuracy(cam, self.models[cam], k)
             configs = []
-            for name in self.space:
-                model, job = self.retrain_job(cam, name, k, self.models[cam])
-                job = dataclasses.replace(job, val_accuracy=job.accuracy)
-                self._oracle_jobs[(cam, name)] = (model, job)
+            for name in svc.space:
+                result = svc.retrain(cam, name, k, self.models[cam])
+                job = dataclasses.replace(result.profile, val_accuracy=result.profile.accuracy)
+                self._oracle_jobs[(cam, name)] = (result.model, job)
                 configs.append(job)
             told = StreamProfile(cam, start, tuple(configs), start_segs)
-            if self.model_cache is not None:  # cached models as configs, told as switching to them really goes
-                told, _ = self.model_cache.tell(cam, told)
+            if self.model_store is not None:  # cached models as configs, told as switching to them really goes
+                told, _ = self.model_store.tell(cam, told)
                 told = dataclasses.replace(told, configs=tuple(
                     self._cached_truth(cam, c.config) if is_cached(c.config) else c for c in told.configs))
             out.append(told)
@@ -337,55 +342,30 @@ class EmulateRuntime(Runtime):
 
     def _cached_truth(self, cam: str, config: str) -> ConfigProfile:
         """What switching a camera to a cached model really gives, its live accuracy standing for the observed one."""
-        assert self.model_cache is not None
-        truth = self.model_cache.job(cam, config)[1]
+        assert self.model_store is not None
+        truth = self.model_store.job(cam, config)[1]
         return dataclasses.replace(truth, val_accuracy=truth.accuracy)
 
     def _window_budget(self, profiling_cost: float) -> Budget:
         """The budget left after micro-profiling: retraining waits for it, inference shares with it."""
         if profiling_cost <= 0:
             return self.budget
-        t = self.profiler.wall_seconds(profiling_cost, self.budget.accelerators, self.budget.train_rate)
+        profiler = self.retraining.profiler
+        t = profiler.wall_seconds(profiling_cost, self.budget.accelerators, self.budget.train_rate)
         delay = min(self.budget.window, self.budget.label_delay + t)
         if delay >= self.budget.window:
             log.warning("micro-profiling takes %.1f s of the %.0f s window: no time is left to retrain",
                         t, self.budget.window)
         return dataclasses.replace(self.budget, label_delay=delay, profiling_seconds=delay - self.budget.label_delay,
-                                   profiling_fraction=self.profiler.held_fraction(self.budget.accelerators))
+                                   profiling_fraction=profiler.held_fraction(self.budget.accelerators))
 
     # -- one window --------------------------------------------------------------------------------
-
-    def live_accuracy(self, cam: str, model: torch.nn.Module, k: int) -> tuple[float, tuple[float, ...]]:
-        """A model's accuracy on window k's live samples, overall and per time segment."""
-        test = self.windows_of[cam][k].test
-        correct, keep = self.learner.hits(model, test, self.stream_set)
-        T = self.budget.window
-        return segment_accuracies(correct, test["timestamp"].to_numpy()[keep], k * T, T, self.settings.segments)
-
-    def _cost_factor(self, k: int, cam: str, config: str) -> float:
-        """Realised over measured cost of one job: seeded lognormal noise with mean 1 (1.0 without noise)."""
-        if self.cost_noise <= 0:
-            return 1.0
-        z = np.random.default_rng(derive_seed(self.seed, "cost_noise", k, cam, config)).standard_normal()
-        return float(math.exp(self.cost_noise * z - self.cost_noise ** 2 / 2))
-
-    def retrain_job(self, cam: str, config: str, k: int,
-                    start: torch.nn.Module) -> tuple[torch.nn.Module, ConfigProfile]:
-        """Retrain a camera's model with one config: the model and what really happened (live, val, cost)."""
-        w = self.windows_of[cam][k]
-        model, report = self.learner.retrain(start, self.space[config], w.train, w.val,
-                                             self.stream_set, derive_seed(self.seed, "retrain", k, cam, config))
-        acc, segs = self.live_accuracy(cam, model, k)
-        cost = accelerator_seconds(report.train_flops, self.gflops) * self._cost_factor(k, cam, config)
-        # the returned model's own validation accuracy as it serves (else its restored best epoch's)
-        seen = report.model_val_accuracy
-        return model, ConfigProfile(config, acc, cost, segs, seen)
 
     def _reference(self, k: int) -> dict[str, float]:
         """Each camera's accuracy with its base model, no retraining and an even split of the accelerators."""
         base_truth = []
         for cam in self.streams:
-            acc, segs = self.live_accuracy(cam, self.base[cam], k)
+            acc, segs = self.retraining.live_accuracy(cam, self.base[cam], k)
             base_truth.append(StreamProfile(cam, acc, (), segs))
         ref = NoRetrainScheduler()
         outcome = play_window(ref.plan(base_truth, self.budget), base_truth, self.budget, ref)
@@ -393,10 +373,10 @@ class EmulateRuntime(Runtime):
 
     def play(self, window: int) -> WindowResult:
         """Plan, retrain for real, and play one window on the virtual clock."""
-        k = window
-        self.models_at_start = dict(self.models)
-        if self.model_cache is not None:
-            self.model_cache.start_window(k)
+        k, svc = window, self.retraining
+        svc.start_window(self.models)
+        if self.model_store is not None:
+            self.model_store.start_window(k, self.base)
         told, spent = self._told(k)
         # under an instrument profiling is free: it neither delays retraining nor shares the accelerator
         budget = self._window_budget(0.0 if self.instrument is not None else sum(spent.values()))
@@ -404,27 +384,11 @@ class EmulateRuntime(Runtime):
         t0 = time.perf_counter()
         plan = self.scheduler.plan(told, budget)
         sched_s = time.perf_counter() - t0
-
-        truths, new_models, done_jobs, starts = [], {}, {}, {}
-        for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False, disable=None):
-            cam = sp.stream
-            starts[cam], segs = self.live_accuracy(cam, self.models[cam], k)
-            if sp.config is None:
-                truths.append(StreamProfile(cam, starts[cam], (), segs))
-                continue
-            if is_cached(sp.config):  # switching to a cached model: no retraining
-                new_models[cam], done_jobs[cam] = cached_job(self.model_cache, self.scheduler, cam, sp.config)
-                if self.instrument == "oracle":  # as told: re-planning observes the live accuracy
-                    done_jobs[cam] = self._cached_truth(cam, sp.config)
-            elif (cam, sp.config) in self._oracle_jobs:  # the oracle trained it already, with the same seed
-                new_models[cam], done_jobs[cam] = self._oracle_jobs[(cam, sp.config)]
-            else:
-                new_models[cam], done_jobs[cam] = self.retrain_job(cam, sp.config, k, self.models[cam])
-            truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
+        truths, new_models, done_jobs, starts = self._run_jobs(k, plan)
         outcome = play_window(plan, truths, budget, self.scheduler, predicted=told,
-                              checks=segment_boundaries(self.budget.window, self.settings.segments))
+                              checks=segment_boundaries(self.budget.window, svc.settings.segments))
         reference = self._reference(k)
-        oracle = self.model_cache.oracle(plan, truths, told) if self.model_cache is not None else {}
+        oracle = self.model_store.oracle(plan, truths, told, self.budget) if self.model_store is not None else {}
 
         records = []
         by_plan, told_of = plan.by_stream(), {p.stream: p for p in told}
@@ -433,10 +397,10 @@ class EmulateRuntime(Runtime):
             done = res.completion_time is not None
             if done:
                 self.models[cam] = new_models[cam]
-            if self.model_cache is not None:
-                self.model_cache.went_live(cam, k, sp.config if done else None, self.models[cam])
+            if self.model_store is not None:
+                self.model_store.went_live(cam, k, sp.config if done else None, self.models[cam])
             end_acc = done_jobs[cam].accuracy if done else starts[cam]
-            if not self.settings.carry_over:
+            if not svc.settings.carry_over:
                 self.models[cam] = self.base[cam]
             pred_cost = told_of[cam].config(sp.config).cost if sp.config else math.nan
             records.append(WindowRecord(
@@ -452,6 +416,29 @@ class EmulateRuntime(Runtime):
         self._oracle_jobs = {}  # the window's other models are not needed any more
         if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it
             self.probes.add_row(k, {cam: new_models[cam] if outcome.streams[cam].completion_time is not None
-                                    else self.models_at_start[cam] for cam in self.streams})
+                                    else svc.window_start[cam] for cam in self.streams})
         self.note_served(k, records)
         return WindowResult(k, records, plan, told if self.scheduler.needs_profiles else [])
+
+    def _run_jobs(self, k: int, plan: Plan) -> tuple[list[StreamProfile], dict[str, torch.nn.Module],
+                                                     dict[str, ConfigProfile], dict[str, float]]:
+        """Run the plan's jobs: the true profiles to play, the new models, what each job did, the start accuracies."""
+        svc = self.retraining
+        truths, new_models, done_jobs, starts = [], {}, {}, {}
+        for sp in tqdm(plan.streams, desc=f"window {k}", unit="job", leave=False, disable=None):
+            cam = sp.stream
+            starts[cam], segs = svc.live_accuracy(cam, self.models[cam], k)
+            if sp.config is None:
+                truths.append(StreamProfile(cam, starts[cam], (), segs))
+                continue
+            if is_cached(sp.config):  # switching to a cached model: no retraining
+                new_models[cam], done_jobs[cam] = cached_job(self.model_store, self.scheduler, cam, sp.config)
+                if self.instrument == "oracle":  # as told: re-planning observes the live accuracy
+                    done_jobs[cam] = self._cached_truth(cam, sp.config)
+            elif (cam, sp.config) in self._oracle_jobs:  # the oracle trained it already, with the same seed
+                new_models[cam], done_jobs[cam] = self._oracle_jobs[(cam, sp.config)]
+            else:
+                result = svc.retrain(cam, sp.config, k, self.models[cam])
+                new_models[cam], done_jobs[cam] = result.model, result.profile
+            truths.append(StreamProfile(cam, starts[cam], (done_jobs[cam],), segs))
+        return truths, new_models, done_jobs, starts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
@@ -14,6 +14,10 @@ from ekya.profiles.types import StreamProfile
 from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.streams.windows import check_window_keys
+
+if TYPE_CHECKING:  # both train models (torch); a runtime that replays profiles never imports them
+    from ekya.execution.model_store import ModelStore
+    from ekya.execution.retraining import RetrainingService
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class Runtime(ABC):
     budget: Budget
     #: what the run plays on (a dataset's or a profile set's name): names the MLflow experiment by default
     source: str
+    #: what the run trains on and its retraining jobs, where the runtime trains for real; None where it
+    #: replays measured profiles
+    retraining: RetrainingService | None = None
+    #: the cached models the scheduler asks for (``cache_request``), where the runtime keeps them; else None
+    model_store: ModelStore | None = None
 
     @classmethod  # noqa: B027 - optional hook: a runtime without keys of its own has nothing to check
     def check_settings(cls, **settings: Any) -> None:

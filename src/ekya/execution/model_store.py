@@ -1,4 +1,4 @@
-"""The cached models of an emulate run: what a scheduler's ``cache_request`` asks for, kept across windows.
+"""The model store of an emulate run: the cached models a scheduler's ``cache_request`` asks for, kept across windows.
 
 Two sources (``ekya.plans.schedulers.model_cache.CacheRequest``):
 
@@ -30,9 +30,11 @@ import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
+from ekya.execution.retraining import RetrainingService
 from ekya.plans.playback import segment_boundaries
+from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.model_cache import CacheRequest, cache_name, cache_request, oracle_accuracies
-from ekya.plans.types import Plan
+from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import ConfigProfile, StreamProfile
 from ekya.seeds import derive_seed
 
@@ -68,17 +70,21 @@ class Candidate:
     model: Any
 
 
-class ModelCache:
-    """The cache one emulate run keeps for its scheduler (see the module doc)."""
+class ModelStore:
+    """The cached models one emulate run keeps for its scheduler (see the module doc).
 
-    def __init__(self, runtime: Any, request: CacheRequest) -> None:
-        self.rt, self.request = runtime, request
+    ``service`` trains, scores and prices the models; ``scheduler`` is the one that asked (named in
+    errors, and re-planning with it gives the after-the-fact upper bound).
+    """
+
+    def __init__(self, service: RetrainingService, scheduler: Scheduler, request: CacheRequest) -> None:
+        self.service, self.scheduler, self.request = service, scheduler, request
         if request.source not in ("pretrained", "served"):
             raise EkyaError(f"cache source {request.source!r}: use 'pretrained' or 'served'")
-        self.config = request.config if request.config is not None else next(iter(runtime.space))
-        if self.config not in runtime.space:
+        self.config = request.config if request.config is not None else next(iter(service.space))
+        if self.config not in service.space:
             raise EkyaError(f"scheduler.cache_config={self.config!r} is not in the configuration space; choose one "
-                            f"of {list(runtime.space)}")
+                            f"of {list(service.space)}")
         #: camera -> window i -> the model trained on window i's pool (pretrained source, i >= 1)
         self.pretrained: dict[str, dict[int, Any]] = {}
         #: camera -> window i -> the model retrained in window i that went live (served source)
@@ -87,21 +93,23 @@ class ModelCache:
         self.serving: dict[str, tuple[str, int]] = {}
         #: camera -> the candidates offered in the window being played
         self.offered: dict[str, list[Candidate]] = {}
+        #: camera -> its base model (set by ``start_window``): window 0's entry of every camera
+        self.base: Mapping[str, Any] = {}
         self._window: int | None = None
         self._val: dict[tuple[str, int, str], float] = {}
         self._obs: dict[tuple[str, int], dict[str, Any]] = {}
 
     @classmethod
-    def for_scheduler(cls, runtime: Any) -> ModelCache | None:
-        """The cache the runtime's scheduler asks for, or None when it asks for none."""
-        request = cache_request(runtime.scheduler)
-        return None if request is None else cls(runtime, request)
+    def for_scheduler(cls, service: RetrainingService, scheduler: Scheduler) -> ModelStore | None:
+        """The store the scheduler asks for, or None when it asks for none."""
+        request = cache_request(scheduler)
+        return None if request is None else cls(service, scheduler, request)
 
     # -- state across windows ----------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
         """Picklable cached models (state dicts) and which entry serves each camera."""
-        dump = self.rt.learner.model_state
+        dump = self.service.learner.model_state
         return {"pretrained": {c: {i: dump(m) for i, m in v.items()} for c, v in self.pretrained.items()},
                 "served": {c: {i: dump(m) for i, m in v.items()} for c, v in self.served.items()},
                 "serving": dict(self.serving)}
@@ -110,7 +118,7 @@ class ModelCache:
         """Take back the cache saved by ``state``."""
         if not state:
             return
-        load = self.rt.learner.load_model_state
+        load = self.service.learner.load_model_state
         self.pretrained = {c: {int(i): load(s) for i, s in v.items()} for c, v in state["pretrained"].items()}
         self.served = {c: {int(i): load(s) for i, s in v.items()} for c, v in state["served"].items()}
         self.serving = {c: (str(v[0]), int(v[1])) for c, v in state["serving"].items()}
@@ -120,24 +128,26 @@ class ModelCache:
     def _pretrained_model(self, cam: str, i: int) -> Any:
         """The offline pass's model of window i (trained now if not yet): offline, so charged to no window."""
         if i == 0:
-            return self.rt.base[cam]
+            return self.base[cam]
         have = self.pretrained.setdefault(cam, {})
         if i not in have:
-            start = self._pretrained_model(cam, i - 1) if self.rt.settings.carry_over else self.rt.base[cam]
-            w = self.rt.windows_of[cam][i]
-            have[i], _ = self.rt.learner.retrain(start, self.rt.space[self.config], w.train, w.val, self.rt.stream_set,
-                                                 derive_seed(self.rt.seed, "model_cache", i, cam))
+            svc = self.service
+            start = self._pretrained_model(cam, i - 1) if svc.settings.carry_over else self.base[cam]
+            w = svc.windows_of[cam][i]
+            # its own seed, not a job's: the offline pass is no job of any window
+            have[i], _ = svc.learner.retrain(start, svc.space[self.config], w.train, w.val, svc.stream_set,
+                                             derive_seed(svc.seed, "model_cache", i, cam))
         return have[i]
 
     def candidates(self, cam: str, k: int) -> list[Candidate]:
         """The cached models camera ``cam`` may switch to in window k: only those of windows before k."""
-        sources = self.rt.streams if self.request.cross_camera else [cam]
+        sources = self.service.cameras if self.request.cross_camera else [cam]
         out = []
         for src in sources:
             if self.request.source == "pretrained":
                 entries = [(i, self._pretrained_model(src, i)) for i in range(k)]
             else:
-                served = {0: self.rt.base[src], **self.served.get(src, {})}
+                served = {0: self.base[src], **self.served.get(src, {})}
                 now = self.serving.get(cam, (cam, 0))
                 entries = [(i, m) for i, m in sorted(served.items()) if i < k and (src, i) != now]
             out += [Candidate(cache_name(i, None if src == cam else src), src, i, m) for i, m in entries]
@@ -147,21 +157,20 @@ class ModelCache:
     def window(self) -> int:
         """The window being played (set by ``start_window``)."""
         if self._window is None:
-            raise RuntimeError("ModelCache.start_window has not been called")
+            raise RuntimeError("ModelStore.start_window has not been called")
         return self._window
 
-    def start_window(self, k: int) -> None:
-        """Fix the candidates of window k (training the pretrained pass's models it needs)."""
-        self._window = int(k)
-        self.offered = {cam: self.candidates(cam, k) for cam in self.rt.streams}
+    def start_window(self, k: int, base: Mapping[str, Any]) -> None:
+        """Fix the candidates of window k, given each camera's base model (training the pretrained pass's models)."""
+        self._window, self.base = int(k), base
+        self.offered = {cam: self.candidates(cam, k) for cam in self.service.cameras}
 
     # -- what is observable and what is told ------------------------------------------------------------
 
     def _chunk(self, cam: str, j: int) -> dict[str, Any]:
         if (cam, j) not in self._obs:
-            T = self.rt.budget.window
-            self._obs[(cam, j)] = chunk_observables(self.rt.stream_set.camera(cam), len(self.rt.stream_set.classes),
-                                                    j * T, T)
+            T, streams = self.service.settings.seconds, self.service.stream_set
+            self._obs[(cam, j)] = chunk_observables(streams.camera(cam), len(streams.classes), j * T, T)
         return self._obs[(cam, j)]
 
     def observables(self, cam: str, k: int) -> dict[str, Any]:
@@ -175,8 +184,7 @@ class ModelCache:
         """The candidate's teacher-labelled accuracy on camera ``cam``'s validation set of the current window."""
         key = (cam, int(self.window), c.name)
         if key not in self._val:
-            w = self.rt.windows_of[cam][self.window]
-            self._val[key] = float(self.rt.learner.evaluate(c.model, w.val, self.rt.stream_set, teacher=True))
+            self._val[key] = float(self.service.val_accuracy(cam, c.model, self.window))
         return self._val[key]
 
     def tell(self, cam: str, profile: StreamProfile) -> tuple[StreamProfile, float]:
@@ -186,12 +194,12 @@ class ModelCache:
         pass per validation sample, charged like micro-profiling.
         """
         configs, cost = [], 0.0
-        n_val = len(self.rt.windows_of[cam][self.window].val)
+        n_val = len(self.service.windows_of[cam][self.window].val)
         for c in self.offered[cam]:
             acc = math.nan
             if self.request.measure:
                 acc = self.val_accuracy(cam, c)
-                cost += n_val * float(self.rt.learner.forward_flops(c.model)) / (self.rt.gflops * 1e9)
+                cost += self.service.inference_seconds(c.model, n_val)
             configs.append(ConfigProfile(c.name, acc, 0.0, observables=self._candidate_observables(c)))
         told = replace(profile, configs=profile.configs + tuple(configs),
                        observables=self.observables(cam, self.window))
@@ -201,12 +209,12 @@ class ModelCache:
         for c in self.offered[cam]:
             if c.name == name:
                 return c
-        raise EkyaError(f"scheduler {self.rt.scheduler.name!r} picked {name!r} for camera {cam!r}, which is not "
+        raise EkyaError(f"scheduler {self.scheduler.name!r} picked {name!r} for camera {cam!r}, which is not "
                         f"among the cached models offered in window {self.window}")
 
     def truth(self, cam: str, c: Candidate) -> ConfigProfile:
         """What switching camera ``cam`` to a candidate really gives: live accuracy (per segment), no cost."""
-        acc, segs = self.rt.live_accuracy(cam, c.model, self.window)
+        acc, segs = self.service.live_accuracy(cam, c.model, self.window)
         val = self.val_accuracy(cam, c) if self.request.measure else math.nan
         return ConfigProfile(c.name, acc, 0.0, segs, val, observables=self._candidate_observables(c))
 
@@ -225,11 +233,12 @@ class ModelCache:
         elif config is not None:
             self.served.setdefault(cam, {})[int(k)] = model
             self.serving[cam] = (cam, int(k))
-        if not self.rt.settings.carry_over:
+        if not self.service.settings.carry_over:
             self.serving[cam] = (cam, 0)
 
-    def oracle(self, plan: Plan, truths: Sequence[StreamProfile], told: Sequence[StreamProfile]) -> dict[str, float]:
-        """Per camera, the best offered candidate chosen after the fact (NaN unless the request asks for it)."""
+    def oracle(self, plan: Plan, truths: Sequence[StreamProfile], told: Sequence[StreamProfile],
+               budget: Budget) -> dict[str, float]:
+        """Per camera, the best offered candidate chosen after the fact on ``budget`` (none unless the request asks)."""
         if not self.request.oracle:
             return {}
         full = []
@@ -238,14 +247,14 @@ class ModelCache:
             names = {c.name for c in offered}
             kept = tuple(c for c in t.configs if c.config not in names)
             full.append(replace(t, configs=kept + tuple(self.truth(t.stream, c) for c in offered)))
-        checks = segment_boundaries(self.rt.budget.window, self.rt.settings.segments)
-        return oracle_accuracies(plan, full, told, self.rt.budget, self.rt.scheduler, checks, self.window)
+        checks = segment_boundaries(budget.window, self.service.settings.segments)
+        return oracle_accuracies(plan, full, told, budget, self.scheduler, checks, self.window)
 
 
-def cached_job(cache: ModelCache | None, scheduler: Any, cam: str, config: str) -> tuple[Any, ConfigProfile]:
-    """The switch to a cached model a plan asks for; EkyaError when the run keeps no cache to switch to."""
-    if cache is None:
+def cached_job(store: ModelStore | None, scheduler: Scheduler, cam: str, config: str) -> tuple[Any, ConfigProfile]:
+    """The switch to a cached model a plan asks for; EkyaError when the run keeps no store to switch to."""
+    if store is None:
         raise EkyaError(f"scheduler {scheduler.name!r} planned the cached model {config!r} for camera {cam!r}, but "
                         "it asks for no model cache (cache_request), so none was kept; in emulate, cached models "
                         "come only with scheduler=model_cache or scheduler.cached_models=true")
-    return cache.job(cam, config)
+    return store.job(cam, config)

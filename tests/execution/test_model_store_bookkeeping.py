@@ -1,4 +1,4 @@
-"""The emulate model cache's bookkeeping, with a counting learner: what is offered, what is charged, observables."""
+"""The emulate model store's bookkeeping, with a counting learner: what is offered, what is charged, observables."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ekya.execution.model_cache import ModelCache, chunk_observables
+from ekya.execution.model_store import ModelStore, chunk_observables
+from ekya.execution.retraining import RetrainingService
 from ekya.execution.runtime import WindowSettings
-from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.model_cache import CacheRequest
 from ekya.profiles.types import RetrainConfig, StreamProfile
 
@@ -48,7 +48,11 @@ class CountingLearner:
         return FakeModel(state["name"])
 
 
-def _runtime(request: CacheRequest, carry_over: bool = True, windows: int = 4):
+BASE = {"a": FakeModel("baseA"), "b": FakeModel("baseB")}
+
+
+def _store(request: CacheRequest, carry_over: bool = True, windows: int = 4) -> tuple[CountingLearner, ModelStore]:
+    """A store on a retraining service with two cameras, a counting learner and fake windows."""
     T, n = 10.0, 20
     frames = []
     for cam in ("a", "b"):
@@ -57,57 +61,54 @@ def _runtime(request: CacheRequest, carry_over: bool = True, windows: int = 4):
     samples = pd.concat(frames, ignore_index=True)
     win = lambda k: SimpleNamespace(train=None, val=pd.DataFrame({"x": range(8)}))  # noqa: E731
     learner = CountingLearner()
-    rt = SimpleNamespace(
-        space={"c1": RetrainConfig("c1"), "c2": RetrainConfig("c2")}, streams=["a", "b"],
-        base={"a": FakeModel("baseA"), "b": FakeModel("baseB")},
-        windows_of={cam: [win(k) for k in range(windows)] for cam in ("a", "b")},
+    service = RetrainingService(
         stream_set=SimpleNamespace(classes=("x", "y", "z"), camera=lambda c: samples[samples["camera"] == c]),
-        budget=make_budget(1, T, 0.1), settings=WindowSettings(seconds=T, carry_over=carry_over), seed=0,
-        learner=learner, gflops=2.0, scheduler=SimpleNamespace(name="fake"),
-        live_accuracy=lambda cam, model, k: (0.7, ()))
-    return rt, ModelCache(rt, request)
+        learner=learner, space={"c1": RetrainConfig("c1"), "c2": RetrainConfig("c2")}, profiler=None,
+        settings=WindowSettings(seconds=T, carry_over=carry_over),
+        windows_of={cam: [win(k) for k in range(windows)] for cam in ("a", "b")}, seed=0, gflops=2.0)
+    return learner, ModelStore(service, SimpleNamespace(name="fake"), request)
 
 
 def test_pretrained_pass_trains_each_window_once_from_the_previous_model():
-    rt, cache = _runtime(CacheRequest("pretrained"))
-    cache.start_window(3)
-    assert [c.name for c in cache.offered["a"]] == ["cache:w0", "cache:w1", "cache:w2"]
-    assert [c.model.name for c in cache.offered["a"]] == ["baseA", "baseA>c1", "baseA>c1>c1"]
-    n = len(rt.learner.retrained)
-    cache.start_window(3)
-    assert len(rt.learner.retrained) == n  # nothing retrained twice
-    rt2, cache2 = _runtime(CacheRequest("pretrained", cross_camera=True, config="c2"), carry_over=False)
-    cache2.start_window(2)
-    assert [c.name for c in cache2.offered["a"]] == ["cache:w0", "cache:w1", "cache:b:w0", "cache:b:w1"]
-    assert cache2.offered["a"][1].model.name == "baseA>c2"  # without carry-over: from the base model
+    learner, store = _store(CacheRequest("pretrained"))
+    store.start_window(3, BASE)
+    assert [c.name for c in store.offered["a"]] == ["cache:w0", "cache:w1", "cache:w2"]
+    assert [c.model.name for c in store.offered["a"]] == ["baseA", "baseA>c1", "baseA>c1>c1"]
+    n = len(learner.retrained)
+    store.start_window(3, BASE)
+    assert len(learner.retrained) == n  # nothing retrained twice
+    _, store2 = _store(CacheRequest("pretrained", cross_camera=True, config="c2"), carry_over=False)
+    store2.start_window(2, BASE)
+    assert [c.name for c in store2.offered["a"]] == ["cache:w0", "cache:w1", "cache:b:w0", "cache:b:w1"]
+    assert store2.offered["a"][1].model.name == "baseA>c2"  # without carry-over: from the base model
 
 
 def test_served_cache_offers_earlier_live_models_but_not_the_serving_one():
-    rt, cache = _runtime(CacheRequest("served", measure=True))
-    cache.start_window(1)
-    assert cache.offered["a"] == []  # the base model serves: nothing else exists yet
-    cache.went_live("a", 1, "c1", FakeModel("m1"))
-    cache.start_window(2)
-    assert [c.name for c in cache.offered["a"]] == ["cache:w0"]
-    cache.went_live("a", 2, "cache:w0", rt.base["a"])  # the thief switched back to the base model
-    cache.start_window(3)
-    assert [(c.name, c.model.name) for c in cache.offered["a"]] == [("cache:w1", "m1")]
-    assert rt.learner.retrained == []  # the served cache trains nothing
+    learner, store = _store(CacheRequest("served", measure=True))
+    store.start_window(1, BASE)
+    assert store.offered["a"] == []  # the base model serves: nothing else exists yet
+    store.went_live("a", 1, "c1", FakeModel("m1"))
+    store.start_window(2, BASE)
+    assert [c.name for c in store.offered["a"]] == ["cache:w0"]
+    store.went_live("a", 2, "cache:w0", BASE["a"])  # the thief switched back to the base model
+    store.start_window(3, BASE)
+    assert [(c.name, c.model.name) for c in store.offered["a"]] == [("cache:w1", "m1")]
+    assert learner.retrained == []  # the served cache trains nothing
 
 
 def test_measured_candidates_are_told_by_val_accuracy_and_charged_as_inference_passes():
-    rt, cache = _runtime(CacheRequest("served", measure=True))
-    cache.start_window(1)
-    cache.went_live("a", 1, "c1", FakeModel("m1"))
-    rt.learner.accuracy.update({"baseA": 0.61})
-    cache.start_window(2)
-    told, cost = cache.tell("a", StreamProfile("a", 0.5))
+    learner, store = _store(CacheRequest("served", measure=True))
+    store.start_window(1, BASE)
+    store.went_live("a", 1, "c1", FakeModel("m1"))
+    learner.accuracy.update({"baseA": 0.61})
+    store.start_window(2, BASE)
+    told, cost = store.tell("a", StreamProfile("a", 0.5))
     (c,) = told.configs
     assert (c.config, c.accuracy, c.cost) == ("cache:w0", 0.61, 0.0)
     assert cost == pytest.approx(8 * FLOPS / (2.0 * 1e9))  # 8 validation samples, one pass each
     assert told.observables["window"] == 2 and c.observables["window"] == 0
-    unmeasured = _runtime(CacheRequest("pretrained"))[1]
-    unmeasured.start_window(2)
+    unmeasured = _store(CacheRequest("pretrained"))[1]
+    unmeasured.start_window(2, BASE)
     told, free = unmeasured.tell("a", StreamProfile("a", 0.5))
     assert free == 0.0 and all(math.isnan(c.accuracy) for c in told.configs)
 
