@@ -24,7 +24,7 @@ from ekya.atomic import atomic_write
 
 #: keys (dotted) that never change a cell's numbers: left out of its fingerprint
 NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache",
-                "runtime.connect_timeout_s", "callbacks.progress")
+                "runtime.connect_timeout_s", "callbacks.progress", "runtime.same_cluster")
 #: the parent run's tag holding the fingerprint
 HASH_TAG = "config_hash"
 CELL_FILE = "cell.json"

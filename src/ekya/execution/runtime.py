@@ -86,5 +86,5 @@ class Runtime(ABC):
         """Release what the runtime holds outside this process (actors, leases); the loop calls it at every end."""
 
     def describe(self) -> dict[str, str]:
-        """Tags that identify this runtime in the tracking store."""
-        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}
+        """Tags that identify this runtime in the tracking store (the composition root adds the cluster's)."""
+        return {"scheduler": self.scheduler.name}
