@@ -21,12 +21,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ekya.callbacks.base import Callback, RunContext
 from ekya.callbacks.progress import preparing
 from ekya.errors import EkyaError, user_error
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime, WindowSettings
 from ekya.process import configure_logging
+from ekya.results import schema
 
 #: config groups each constructor parameter of a runtime draws on (they are the run's MLflow params)
 _GROUPS = {"scheduler": ("scheduler",), "budget": ("cluster",), "window": ("window",), "seed": ("seed",),
@@ -187,7 +188,7 @@ def build_callbacks(cfg: DictConfig, quiet: bool = False) -> dict[str, Callback]
     for name, cb in out.items():
         if not isinstance(cb, Callback):
             raise EkyaError(f"callbacks.{name}: {type(cb).__name__} is not an ekya.callbacks.Callback; "
-                            "subclass it (see ekya/callbacks/base.py)")
+                            "subclass it (see ekya/execution/hooks.py)")
     return out
 
 
@@ -238,7 +239,7 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
     run in its experiment is not played: the returned run has ``skipped`` set and that run's metrics
     as its summary.
     """
-    from ekya.sweeps import HASH_TAG, fingerprint
+    from ekya.sweeps import fingerprint
 
     run_dir = Path(run_dir)
     configure_logging(str(cfg.get("log_level", "warning")))
@@ -258,12 +259,12 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
     described = runtime.describe()
     accelerators = runtime.budget.accelerators  # the Budget this root built: the count's one owner
     # a measurement instrument (runtime.instrument) is never the shipped scheduler: its runs say so
-    instrument = described.get("instrument", "none")
+    instrument = described.get(schema.INSTRUMENT, "none")
     who = runtime.scheduler.name if instrument in ("none", None) else f"{runtime.scheduler.name}-{instrument}"
     name = f"{runtime.source}-{who}-{accelerators}acc-seed{cfg.seed}"
     kind = type(runtime).__name__.removesuffix("Runtime").lower()
-    tags = {"runtime": kind, "source": runtime.source, "git_sha": _git_sha(),
-            "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), HASH_TAG: config_hash,
-            "accelerators": str(accelerators), **described}
+    tags = {schema.RUNTIME: kind, schema.SOURCE: runtime.source, schema.GIT_SHA: _git_sha(),
+            schema.RUN_DIR: str(run_dir.resolve()), schema.SEED: str(cfg.seed), schema.CONFIG_HASH: config_hash,
+            schema.ACCELERATORS: str(accelerators), **described}
     run = RunContext(run_dir=run_dir, name=name, runtime=runtime, params=params, tags=tags, callbacks=callbacks)
     return run_windows(runtime, run)

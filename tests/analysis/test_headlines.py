@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from ekya.analysis.draw import figure_of
-from ekya.analysis.studies import STUDIES, ci95
+from ekya.analysis.studies import STUDIES
 from ekya.analysis.table import load_table
+from ekya.results.intervals import t_interval
 
 from analysis_sweep import EXPERIMENT, SEEDS
 
@@ -84,7 +85,7 @@ def test_the_sweeps_headlines_name_their_seeds_and_resolve_by_interval(sweep, ta
         return rows.groupby("seed")["mean_accuracy"].mean()
 
     def separate(a: pd.Series, b: pd.Series) -> bool:
-        (alo, ahi), (blo, bhi) = ci95(a), ci95(b)
+        (alo, ahi), (blo, bhi) = t_interval(a), t_interval(b)
         return ahi < blo or bhi < alo
 
     line = _drawn_headline("accelerators", table, sweep, tmp_path)

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ekya.bench.robustness import Member, Run, estimate, plan_runs, run_all, run_dir, split_names
+from ekya.bench.robustness import Member, Run, plan_runs, run_all, run_dir, split_names
 from ekya.errors import EkyaError
 from ekya.results.continual import continual_metrics, macro_metrics
+from ekya.results.intervals import estimate
 
 #: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
 DURATION = "about an hour (estimated: 54 full runs of the default deployment; less with --jobs 2)"

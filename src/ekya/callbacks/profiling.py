@@ -23,8 +23,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
-from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.profiles.io import write_profiles
 from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile, is_cached

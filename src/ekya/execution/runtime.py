@@ -11,6 +11,7 @@ from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
+from ekya.results import schema
 from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.streams.windows import check_window_keys
@@ -87,4 +88,4 @@ class Runtime(ABC):
 
     def describe(self) -> dict[str, str]:
         """Tags that identify this runtime in the tracking store (the composition root adds the cluster's)."""
-        return {"scheduler": self.scheduler.name}
+        return {schema.SCHEDULER: self.scheduler.name}
