@@ -48,7 +48,7 @@ def test_overlapping_intervals_claim_no_saving():
 
 
 def test_one_seed_is_never_a_resolved_comparison():
-    # the newcomer's case: one seed, thief 0.394 at G=1 against fair 0.379 at G=2 was headlined "a 2x saving"
+    # a new user's first sweep: one seed, thief 0.394 at G=1 against fair 0.379 at G=2 was headlined "a 2x saving"
     frame = _cells({("thief", 1): [0.394], ("thief", 2): [0.385], ("fair", 1): [0.377], ("fair", 2): [0.379]})
     line = STUDIES["accelerators"].headline(frame)
     assert line.startswith("n = 1 seed: ") and "not resolved (1 seed, no interval): no saving is claimed" in line

@@ -203,7 +203,7 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
 
 
 def allocation_frame(schedule: dict) -> pd.DataFrame:
-    """A schedule document (plans/schedulers/replay.py format) as rows of window, stream, config and shares."""
+    """A schedule document (plans/schedulers/schedule_replay.py format) as rows of window, stream, config and shares."""
     rows = [{"window": int(w), "stream": p["stream"], "config": p["config"], "infer_share": float(p["infer_share"]),
              "train_share": float(p["train_share"])} for w, plans in schedule["windows"].items() for p in plans]
     return pd.DataFrame(rows).sort_values(["window", "stream"], kind="stable").reset_index(drop=True)

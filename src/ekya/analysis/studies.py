@@ -1,8 +1,8 @@
 """The registry of studies: which figure each draws, from which quantities, beside which published values.
 
 A study turns a RunTable into the frame it plots (one row per seed and point) and names its x, y,
-hue and facet columns. Published values come from the NSDI'22 paper as digested in
-reference/ekya-paper-and-code.md (section 8); a study cites the figure or table they are from.
+hue and facet columns. Published values come from the NSDI'22 paper; each cites the paper's figure or
+table it is read from (``PaperValue.source``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
-from ekya.plans.schedulers.replay import write_schedule
+from ekya.plans.schedulers.schedule_replay import write_schedule
 from ekya.plans.types import Plan
 
 
