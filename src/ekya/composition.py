@@ -68,6 +68,9 @@ def window_settings(cfg: DictConfig) -> WindowSettings:
     unknown = sorted(set(raw) - set(types))
     if unknown:
         raise EkyaError(f"window: unknown key(s) {unknown}; expected {sorted(types)}")
+    missing = [key for key in types if key not in raw]
+    if missing:
+        raise EkyaError(f"window: missing key(s) {missing}; conf/config.yaml's window group sets every one")
     typed = {}
     for key, value in raw.items():
         kind = types[key]

@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from ekya.execution.model_cache import ModelCache, chunk_observables
-from ekya.execution.runtime import WindowSettings
 from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.model_cache import CacheRequest
 from ekya.profiles.types import RetrainConfig, StreamProfile
+
+from helpers.windows import configured_window
 
 FLOPS = 5e8  # per forward pass of every fake model
 
@@ -62,7 +63,7 @@ def _runtime(request: CacheRequest, carry_over: bool = True, windows: int = 4):
         base={"a": FakeModel("baseA"), "b": FakeModel("baseB")},
         windows_of={cam: [win(k) for k in range(windows)] for cam in ("a", "b")},
         stream_set=SimpleNamespace(classes=("x", "y", "z"), camera=lambda c: samples[samples["camera"] == c]),
-        budget=make_budget(1, T, 0.1), settings=WindowSettings(seconds=T, carry_over=carry_over), seed=0,
+        budget=make_budget(1, T, 0.1), settings=configured_window(seconds=T, carry_over=carry_over), seed=0,
         learner=learner, gflops=2.0, scheduler=SimpleNamespace(name="fake"),
         live_accuracy=lambda cam, model, k: (0.7, ()))
     return rt, ModelCache(rt, request)

@@ -24,6 +24,9 @@ def test_the_window_group_is_read_as_the_settings_declare_it(make_cfg):
     with pytest.raises(EkyaError) as bad:
         window_settings(make_cfg("+window.sekonds=100"))
     assert str(bad.value) == f"window: unknown key(s) ['sekonds']; expected {fields}"
+    # no second default in Python: a group without a key is refused, not filled in
+    with pytest.raises(EkyaError, match=r"window: missing key\(s\) \['segments'\]"):
+        window_settings(make_cfg("~window.segments"))
 
 
 def test_the_budget_takes_the_window_and_the_cluster_defaults_from_the_config(make_cfg):

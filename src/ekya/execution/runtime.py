@@ -19,16 +19,20 @@ from ekya.streams.windows import check_window_keys
 
 @dataclass(frozen=True)
 class WindowSettings:
-    """The ``window:`` group: how a stream is cut into retraining windows and how each is played."""
+    """The ``window:`` group: how a stream is cut into retraining windows and how each is played.
 
-    seconds: float = 200.0
-    label_delay: float = 2.0
-    carry_over: bool = True
-    history_weight: float = 0.5
-    val_fraction: float = 0.2
-    segments: int = 10
-    probe_fraction: float = 0.0
-    forgetting: bool = True
+    Every key comes from the config (``window:`` in conf/config.yaml, where each is defined and
+    documented once); ``ekya.composition.window_settings`` reads the group into this value.
+    """
+
+    seconds: float
+    label_delay: float
+    carry_over: bool
+    history_weight: float
+    val_fraction: float
+    segments: int
+    probe_fraction: float
+    forgetting: bool
 
     def __post_init__(self) -> None:
         check_window_keys(self.seconds, self.history_weight, self.val_fraction, self.probe_fraction)
