@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ekya.bench.calibrate import parse_shares, share_point
+from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 from ekya.plans.curves import TrainThroughput
 
@@ -66,5 +67,8 @@ def test_the_inference_curve_keeps_up_with_the_frame_rate_measured() -> None:
     curve = InferenceCurve(max_share=inf["max_share"], subsampling=tuple(inf["subsampling"]),
                            relative_accuracy=tuple(inf["relative_accuracy"]))
     assert curve(0.375) == 1.0 and curve(0.2) < 1.0  # keeps up from the measured share on, subsamples below
-    default = yaml.safe_load(profile_yaml(pts, title="t", how="h"))["inference"]
-    assert default["max_share"] == 0.25
+    default = yaml.safe_load(profile_yaml(pts, title="t", how="h"))
+    assert default["inference"]["max_share"] == 0.25
+    # a profile that does not say its cluster has the default one's: conf/cluster/default.yaml owns it
+    shipped = yaml.safe_load((CONF_DIR / "cluster" / "default.yaml").read_text())
+    assert (default["accelerators"], default["delta"]) == (shipped["accelerators"], shipped["delta"])

@@ -9,23 +9,25 @@ trained. The teacher (``labeler``) is applied to the dataset here, not inside lo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate as hydra_instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ekya.callbacks.base import Callback, RunContext
 from ekya.callbacks.progress import preparing
 from ekya.errors import EkyaError, user_error
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime, WindowSettings
 from ekya.process import configure_logging
+from ekya.results import schema
 
 #: config groups each constructor parameter of a runtime draws on (they are the run's MLflow params)
 _GROUPS = {"scheduler": ("scheduler",), "budget": ("cluster",), "window": ("window",), "seed": ("seed",),
@@ -53,21 +55,25 @@ def _plain(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
-#: how each ``window`` key is read (a YAML value may come as an int where a float is meant)
-_WINDOW_TYPES = {"seconds": float, "label_delay": float, "carry_over": bool, "history_weight": float,
-                 "val_fraction": float, "segments": int,
-                 "probe_fraction": float, "forgetting": bool}
+def _window_types() -> dict[str, type]:
+    """Each ``window`` key and the type WindowSettings declares for it (a YAML value may come as an int)."""
+    hints = get_type_hints(WindowSettings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(WindowSettings)}
 
 
 def window_settings(cfg: DictConfig) -> WindowSettings:
     """The ``window`` group as a checked value."""
     raw = dict(_plain(cfg.window))
-    unknown = sorted(set(raw) - set(_WINDOW_TYPES))
+    types = _window_types()
+    unknown = sorted(set(raw) - set(types))
     if unknown:
-        raise EkyaError(f"window: unknown key(s) {unknown}; expected {sorted(_WINDOW_TYPES)}")
+        raise EkyaError(f"window: unknown key(s) {unknown}; expected {sorted(types)}")
+    missing = [key for key in types if key not in raw]
+    if missing:
+        raise EkyaError(f"window: missing key(s) {missing}; conf/config.yaml's window group sets every one")
     typed = {}
     for key, value in raw.items():
-        kind = _WINDOW_TYPES[key]
+        kind = types[key]
         try:
             typed[key] = kind(value)
         except (TypeError, ValueError):
@@ -127,8 +133,7 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         "seed": lambda: run_seed(cfg.seed),
         "window": lambda: window_settings(cfg),
         "windows": lambda: check_run_windows(cfg.dataset.windows),
-        "budget": lambda: budget_from_config(_plain(cfg.cluster), window=part("window").seconds,
-                                             label_delay=part("window").label_delay),
+        "budget": lambda: budget_from_config(_plain(cfg.cluster), part("window")),
         "scheduler": lambda: instantiate(cfg.scheduler),
         "space": space,
         "profiler": lambda: instantiate(cfg.profiler),
@@ -136,6 +141,29 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         "base_key": lambda: _base_key(cfg, part("learner")),
         "stream_set": lambda: _labelled_stream_set(cfg),
     }
+
+
+def build_parts(cfg: DictConfig, names: Collection[str],
+                before: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The named parts of a run (``window``, ``budget``, ``stream_set``, ...), built as a run builds them.
+
+    Parts are built once each, in the builders' order; the parts they were built from come along.
+    ``before(name)`` is called before each named part is built (progress names the slow ones).
+    """
+    built: dict[str, Any] = {}
+
+    def part(name: str) -> Any:
+        if name not in built:
+            built[name] = builders[name]()
+        return built[name]
+
+    builders = _builders(cfg, part)
+    for name in builders:
+        if name in names:
+            if before is not None and name not in built:
+                before(name)
+            part(name)
+    return built
 
 
 def build_runtime(cfg: DictConfig, before: Callable[[str], None] | None = None) -> tuple[Runtime, list[str]]:
@@ -146,19 +174,7 @@ def build_runtime(cfg: DictConfig, before: Callable[[str], None] | None = None) 
     factory = instantiate(cfg.runtime, _partial_=True)
     factory.func.check_settings(**factory.keywords)
     wanted = inspect.signature(factory.func).parameters
-    built: dict[str, Any] = {}
-
-    def part(name: str) -> Any:
-        if name not in built:
-            built[name] = builders[name]()
-        return built[name]
-
-    builders = _builders(cfg, part)
-    for name in builders:
-        if name in wanted:
-            if before is not None and name not in built:
-                before(name)
-            part(name)
+    built = build_parts(cfg, wanted, before)
     groups = list(dict.fromkeys(g for name in built for g in _GROUPS.get(name, ())))
     return factory(**{k: v for k, v in built.items() if k in wanted}), groups
 
@@ -175,7 +191,7 @@ def build_callbacks(cfg: DictConfig, quiet: bool = False) -> dict[str, Callback]
     for name, cb in out.items():
         if not isinstance(cb, Callback):
             raise EkyaError(f"callbacks.{name}: {type(cb).__name__} is not an ekya.callbacks.Callback; "
-                            "subclass it (see ekya/callbacks/base.py)")
+                            "subclass it (see ekya/execution/hooks.py)")
     return out
 
 
@@ -226,7 +242,7 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
     run in its experiment is not played: the returned run has ``skipped`` set and that run's metrics
     as its summary.
     """
-    from ekya.sweeps import HASH_TAG, fingerprint
+    from ekya.sweeps import fingerprint
 
     run_dir = Path(run_dir)
     configure_logging(str(cfg.get("log_level", "warning")))
@@ -244,13 +260,14 @@ def run_config(cfg: DictConfig, run_dir: Path, quiet: bool = False, skip_finishe
                               summary=dict(twin.metrics), skipped=twin)
     params = {k: _plain(cfg[k]) for k in dict.fromkeys([*_ALWAYS, *groups]) if k in cfg}
     described = runtime.describe()
-    G = described.get("accelerators", "?")
+    accelerators = runtime.budget.accelerators  # the Budget this root built: the count's one owner
     # a measurement instrument (runtime.instrument) is never the shipped scheduler: its runs say so
-    instrument = described.get("instrument", "none")
+    instrument = described.get(schema.INSTRUMENT, "none")
     who = runtime.scheduler.name if instrument in ("none", None) else f"{runtime.scheduler.name}-{instrument}"
-    name = f"{runtime.source}-{who}-{G}acc-seed{cfg.seed}"
+    name = f"{runtime.source}-{who}-{accelerators}acc-seed{cfg.seed}"
     kind = type(runtime).__name__.removesuffix("Runtime").lower()
-    tags = {"runtime": kind, "source": runtime.source, "git_sha": _git_sha(),
-            "run_dir": str(run_dir.resolve()), "seed": str(cfg.seed), HASH_TAG: config_hash, **runtime.describe()}
+    tags = {schema.RUNTIME: kind, schema.SOURCE: runtime.source, schema.GIT_SHA: _git_sha(),
+            schema.RUN_DIR: str(run_dir.resolve()), schema.SEED: str(cfg.seed), schema.CONFIG_HASH: config_hash,
+            schema.ACCELERATORS: str(accelerators), **described}
     run = RunContext(run_dir=run_dir, name=name, runtime=runtime, params=params, tags=tags, callbacks=callbacks)
     return run_windows(runtime, run)

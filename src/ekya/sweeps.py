@@ -16,7 +16,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,7 @@ from ekya.atomic import atomic_write
 
 #: keys (dotted) that never change a cell's numbers: left out of its fingerprint
 NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache",
-                "runtime.connect_timeout_s", "callbacks.progress")
-#: the parent run's tag holding the fingerprint
-HASH_TAG = "config_hash"
+                "runtime.connect_timeout_s", "callbacks.progress", "runtime.same_cluster")
 CELL_FILE = "cell.json"
 
 
@@ -42,27 +40,6 @@ def fingerprint(config: Mapping[str, Any]) -> str:
             node.pop(last, None)
     text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-@dataclass(frozen=True)
-class FinishedTwin:
-    """A FINISHED parent run of the same fingerprint: the run a rerun of the cell stands for."""
-
-    run_id: str
-    experiment: str
-    metrics: dict[str, float] = field(default_factory=dict)
-
-
-def finished_twin(client: Any, experiment_id: str, experiment: str, config_hash: str) -> FinishedTwin | None:
-    """The newest FINISHED parent run in the experiment whose tag config_hash is ``config_hash``, if any."""
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.{HASH_TAG} = '{config_hash}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"], max_results=50)
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    if not parents:
-        return None
-    run = parents[0]
-    return FinishedTwin(run.info.run_id, experiment, {k: float(v) for k, v in run.data.metrics.items()})
 
 
 @dataclass(frozen=True)

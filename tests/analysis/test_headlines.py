@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from ekya.analysis.draw import figure_of
-from ekya.analysis.studies import STUDIES, ci95
+from ekya.analysis.studies import STUDIES
 from ekya.analysis.table import load_table
+from ekya.results.intervals import t_interval
 
 from analysis_sweep import EXPERIMENT, SEEDS
 
@@ -47,7 +48,7 @@ def test_overlapping_intervals_claim_no_saving():
 
 
 def test_one_seed_is_never_a_resolved_comparison():
-    # the newcomer's case: one seed, thief 0.394 at G=1 against fair 0.379 at G=2 was headlined "a 2x saving"
+    # a new user's first sweep: one seed, thief 0.394 at G=1 against fair 0.379 at G=2 was headlined "a 2x saving"
     frame = _cells({("thief", 1): [0.394], ("thief", 2): [0.385], ("fair", 1): [0.377], ("fair", 2): [0.379]})
     line = STUDIES["accelerators"].headline(frame)
     assert line.startswith("n = 1 seed: ") and "not resolved (1 seed, no interval): no saving is claimed" in line
@@ -84,7 +85,7 @@ def test_the_sweeps_headlines_name_their_seeds_and_resolve_by_interval(sweep, ta
         return rows.groupby("seed")["mean_accuracy"].mean()
 
     def separate(a: pd.Series, b: pd.Series) -> bool:
-        (alo, ahi), (blo, bhi) = ci95(a), ci95(b)
+        (alo, ahi), (blo, bhi) = t_interval(a), t_interval(b)
         return ahi < blo or bhi < alo
 
     line = _drawn_headline("accelerators", table, sweep, tmp_path)

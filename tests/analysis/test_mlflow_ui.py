@@ -25,7 +25,7 @@ from ekya.analysis.ui import (
     side_by_side,
 )
 from ekya.errors import EkyaError
-from ekya.results.tracking import CELL_TAGS
+from ekya.results.schema import CELL_TAGS
 
 from analysis_sweep import EXPERIMENT, SCHEDULERS
 

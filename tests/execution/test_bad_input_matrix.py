@@ -1,9 +1,9 @@
-"""The bad inputs a new user met (shared/reviews/newcomer-db8a3d5.md, section 2), each as the user typed it.
+"""The bad inputs a new user met on a first day with ekya, each as the user typed it.
 
 Every case runs the entry point in this process (``python -m ekya`` minus the interpreter start) and holds it
 to the contract: exit status 2, one stderr line starting ``ekya: error:`` that names the key or file, and
 nothing half-written (no run folder under outputs/runs, no state.pkl, no MLflow run left RUNNING). Each
-case's id starts with its number in the review. r20 (a damaged image in the synthetic cache, met only while
+case's id starts with its number in that list (r01-r38). r20 (a damaged image in the synthetic cache, met only while
 a run plays) is pinned where the message is made, on a generated cache, to keep the matrix fast.
 
 Cases pinned elsewhere by tests that run the same command (referenced, not repeated here):
@@ -21,8 +21,8 @@ Cases pinned elsewhere by tests that run the same command (referenced, not repea
   (test_rerun_skips_finished_cells_and_a_failed_cell_does_not_stop_the_sweep)
 - r35, r36 ``python -m ekya.prepare`` with no arguments / a typo: tests/prepare/test_prepare_cli.py
 - r38 ``ekya.prepare`` on a file that is no video (exit 1, a per-video failure): tests/prepare/test_ingest.py
-  (test_broken_videos_fail_alone_and_interrupts_leave_nothing, test_cli_exit_codes_and_summary); the truncated
-  video of the review's section 7: test_truncated_video_is_ingested_as_far_as_it_decodes_with_a_warning
+  (test_broken_videos_fail_alone_and_interrupts_leave_nothing, test_cli_exit_codes_and_summary); a truncated
+  video: test_truncated_video_is_ingested_as_far_as_it_decodes_with_a_warning
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def test_a_bad_input_is_one_line_naming_it_and_leaves_nothing_half_written(
 
 
 def test_r20_a_corrupt_image_in_the_synthetic_cache_names_the_folder_to_delete(tmp_path):
-    # the review's case 20: the run failed while playing with "regenerate the dataset", without saying how
+    # r20: the run failed while playing with "regenerate the dataset", without saying how
     from ekya.errors import EkyaError
     from ekya.streams.images import load_crop
     from ekya.streams.synthetic import load_synthetic

@@ -1,4 +1,4 @@
-"""The learners benchmark reads its figures off the runs' files and checks the issue's targets honestly."""
+"""The learners benchmark reads its figures off the runs' files and checks its claims honestly."""
 
 from __future__ import annotations
 

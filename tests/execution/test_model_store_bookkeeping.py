@@ -12,9 +12,10 @@ import pytest
 
 from ekya.execution.model_store import ModelStore, chunk_observables
 from ekya.execution.retraining import RetrainingService
-from ekya.execution.runtime import WindowSettings
 from ekya.plans.schedulers.model_cache import CacheRequest
 from ekya.profiles.types import RetrainConfig, StreamProfile
+
+from helpers.windows import configured_window
 
 FLOPS = 5e8  # per forward pass of every fake model
 
@@ -64,7 +65,7 @@ def _store(request: CacheRequest, carry_over: bool = True, windows: int = 4) -> 
     service = RetrainingService(
         stream_set=SimpleNamespace(classes=("x", "y", "z"), camera=lambda c: samples[samples["camera"] == c]),
         learner=learner, space={"c1": RetrainConfig("c1"), "c2": RetrainConfig("c2")}, profiler=None,
-        settings=WindowSettings(seconds=T, carry_over=carry_over),
+        settings=configured_window(seconds=T, carry_over=carry_over),
         windows_of={cam: [win(k) for k in range(windows)] for cam in ("a", "b")}, seed=0, gflops=2.0)
     return learner, ModelStore(service, SimpleNamespace(name="fake"), request)
 

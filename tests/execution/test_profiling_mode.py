@@ -10,6 +10,7 @@ import pytest
 from ekya.composition import run_config
 from ekya.errors import EkyaError
 from ekya.profiles.io import read_profiles
+from ekya.profiles.types import MeasuredUnder
 
 TINY = ["experiment=tiny", "dataset.windows=3", "threads=1"]
 
@@ -18,6 +19,7 @@ def test_profile_all_feeds_the_simulator(make_cfg, tmp_path):
     emu = run_config(make_cfg(*TINY, "scheduler=thief", "callbacks=[default,profile_all]"),
                      tmp_path / "emu", quiet=True).frame
     ps = read_profiles(tmp_path / "emu" / "profiles.json")
+    assert ps.measured_under == MeasuredUnder(window_seconds=200.0, accelerators=1, delta=0.05)
     assert ps.n_windows == 2 and sorted(ps.streams) == sorted(emu["stream"].unique())
     space = {c.config for c in ps.truth[0][0].configs}
     assert len(space) == 8  # every config of the default space, trained fully

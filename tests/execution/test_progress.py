@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from ekya.callbacks.base import RunContext
 from ekya.callbacks.checkpoint import STATE_FILE, load_state
 from ekya.callbacks.progress import Progress, preparing, window_line
 from ekya.composition import build_runtime, run_config
+from ekya.execution.hooks import RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.plans.types import Plan, StreamPlan
 from ekya.results.records import WindowRecord

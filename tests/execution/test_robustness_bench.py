@@ -13,7 +13,6 @@ from ekya.bench import e2e, robustness
 from ekya.bench.robustness import (
     CELLS,
     RunResult,
-    estimate,
     min_infer_share,
     noretrain_of,
     paired_margin,
@@ -24,6 +23,7 @@ from ekya.bench.robustness import (
     summarize_cell,
 )
 from ekya.errors import EkyaError
+from ekya.results.intervals import estimate
 
 
 def test_mean_and_t_interval_on_known_numbers():

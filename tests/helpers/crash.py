@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 
 

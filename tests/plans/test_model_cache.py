@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ekya.errors import EkyaError
-from ekya.execution.runtime import WindowSettings
 from ekya.execution.simulate import SimulateRuntime
 from ekya.plans.budget import make_budget
 from ekya.plans.playback import play_window
@@ -29,6 +28,8 @@ from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Plan, StreamPlan
 from ekya.profiles.io import parse_profiles, read_profiles, to_document, write_profiles
 from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile
+
+from helpers.windows import configured_window
 
 
 def cached(window: int, acc: float = math.nan, **obs) -> ConfigProfile:
@@ -245,8 +246,8 @@ def test_old_profile_files_still_load(tmp_path):
 def _simulate(tmp_path, scheduler):
     write_profiles(tmp_path / "p.json", _profile_set())
     budget = make_budget(1, 100.0, 0.1, label_delay=2.0)
-    rt = SimulateRuntime(scheduler=scheduler, budget=budget, window=WindowSettings(seconds=100.0, segments=1), seed=0,
-                         space={}, profiles=str(tmp_path / "p.json"))
+    rt = SimulateRuntime(scheduler=scheduler, budget=budget, window=configured_window(seconds=100.0, segments=1),
+                         seed=0, space={}, profiles=str(tmp_path / "p.json"))
     return [r for w in rt.windows for r in rt.play(w).records]
 
 

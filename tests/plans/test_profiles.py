@@ -1,6 +1,7 @@
 """Profile sets: our file format (round trip, field-level errors), the original's layout, the generator."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from ekya.errors import EkyaError
 from ekya.profiles.io import read_profiles, to_document, write_profiles
 from ekya.profiles.original import read_original
 from ekya.profiles.synthetic import generate_profile_set
+from ekya.profiles.types import MeasuredUnder
 
 
 def test_round_trip(tmp_path):
@@ -19,6 +21,30 @@ def test_round_trip(tmp_path):
     assert back.truth == ps.truth and back.predicted == ps.predicted
     assert back.streams == ("cam0", "cam1", "cam2") and back.n_windows == 2
     assert [p.name for p in tmp_path.iterdir()] == ["p.json"]  # no temporary file left behind
+
+
+def test_the_measured_window_and_cluster_round_trip_and_older_files_have_none(tmp_path):
+    ps = replace(generate_profile_set(streams=2, windows=1, seed=0), measured_under=MeasuredUnder(100.0, 2, 0.1))
+    write_profiles(tmp_path / "p.json", ps)
+    assert json.loads((tmp_path / "p.json").read_text())["measured_under"] == {
+        "window_seconds": 100.0, "accelerators": 2, "delta": 0.1}
+    assert read_profiles(tmp_path / "p.json").measured_under == MeasuredUnder(100.0, 2, 0.1)
+    assert read_profiles(_write(tmp_path, good_doc())).measured_under is None
+
+
+@pytest.mark.parametrize("value, field", [({"window_seconds": 0.0, "accelerators": 1}, "measured_under.delta"),
+                                          ({"window_seconds": 200, "accelerators": 1.5, "delta": 0.05},
+                                           "measured_under.accelerators"),
+                                          ("200", "measured_under")])
+def test_a_bad_measured_under_names_the_field(tmp_path, value, field):
+    with pytest.raises(EkyaError, match=field.replace(".", r"\.")):
+        read_profiles(_write(tmp_path, {**good_doc(), "measured_under": value}))
+
+
+def _write(tmp_path, doc):
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(doc))
+    return path
 
 
 def good_doc():

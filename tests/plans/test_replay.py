@@ -6,7 +6,7 @@ import pytest
 
 from ekya.errors import EkyaError
 from ekya.plans.budget import make_budget
-from ekya.plans.schedulers.replay import ReplayScheduler, write_schedule
+from ekya.plans.schedulers.schedule_replay import ReplayScheduler, write_schedule
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Plan, StreamPlan
 from ekya.profiles.synthetic import generate_profile_set

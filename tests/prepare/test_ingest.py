@@ -143,7 +143,7 @@ def _faststart(src_path: Path, dst_path: Path) -> Path:
 def test_truncated_video_is_ingested_as_far_as_it_decodes_with_a_warning(videos, tmp_path, capsys, kind):
     cut = tmp_path / "in" / ("lobby.avi" if kind == "avi-cut" else "lobby.mp4")
     cut.parent.mkdir()
-    if kind == "avi-cut":  # an AVI cut to a third, as the review cut OpenCV's vtest.avi: its header keeps the count
+    if kind == "avi-cut":  # an AVI cut to a third, like a partly copied vtest.avi: its header keeps the count
         data = write_synthetic_video(tmp_path / "whole.avi", **SCENE).read_bytes()
         cut.write_bytes(data[: len(data) // 3])
     elif kind == "mp4-index-first-cut":  # cut in half: the index still says 10 s

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 from PIL import Image
 
 from ekya.configs import compose_config
@@ -61,3 +62,10 @@ def test_dataset_synthetic_recurring_composes_with_recur_on() -> None:
     cfg = compose_config(["dataset=synthetic_recurring"])
     assert cfg.dataset.recur is True and cfg.dataset._target_ == compose_config([]).dataset._target_
     assert compose_config([]).dataset.recur is False
+
+
+def test_the_default_dataset_is_the_spec_the_cache_key_above_pins() -> None:
+    # conf/dataset/synthetic.yaml is what a run generates; the spec's own defaults may not drift from it
+    keys = {f for f in SyntheticSpec.__dataclass_fields__}
+    group = {k: v for k, v in OmegaConf.to_container(compose_config([]).dataset, resolve=True).items() if k in keys}
+    assert set(group) == keys and SyntheticSpec(**group) == SyntheticSpec()

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime
 from ekya.streams.windows import MIN_RUN_WINDOWS, check_run_windows

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ekya.errors import EkyaError
-from ekya.execution.runtime import WindowSettings
 from ekya.streams.windows import cut_windows
+
+from helpers.windows import configured_window
 
 
 def table(counts: list[int], camera: str = "cam", seconds: float = 100.0) -> pd.DataFrame:
@@ -75,6 +76,6 @@ def test_bad_probe_fraction_names_its_key(pf: float) -> None:
 
 
 def test_window_settings_check_the_probe_fraction() -> None:
-    assert WindowSettings().probe_fraction == 0.0 and WindowSettings().forgetting
+    assert configured_window().probe_fraction == 0.0 and configured_window().forgetting
     with pytest.raises(EkyaError, match=r"window\.probe_fraction=1\.5"):
-        WindowSettings(probe_fraction=1.5)
+        configured_window(probe_fraction=1.5)

@@ -124,7 +124,7 @@ def test_history_weight_rules() -> None:
 
 
 def test_seeded_per_camera_and_window_not_one_fixed_stream() -> None:
-    """Defect 14: the original reseeded every call with 42, so every camera drew the same subset."""
+    """The original reseeded every call with 42, so every camera drew the same subset; ours are seeded per camera."""
     a = cut_windows(camera_table("a"), 5, 100.0, seed=5)
     again = cut_windows(camera_table("a"), 5, 100.0, seed=5)
     b = cut_windows(camera_table("b"), 5, 100.0, seed=5)  # identical rows, another camera
@@ -187,7 +187,7 @@ def test_too_many_windows_names_the_key_and_fixes_that_run() -> None:
 
 
 def test_short_data_advises_a_shorter_window_never_too_few_windows() -> None:
-    # the newcomer's video: 128 samples over 79 s fill one 200 s window, and a run needs two
+    # a new user's first video: 128 samples over 79 s fill one 200 s window, and a run needs two
     video = camera_table(windows=1, per=128, seconds=79.0)
     with pytest.raises(EkyaError, match=r"only 1 window of 200 s") as e:
         cut_windows(video, 3, 200.0)

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from ekya.analysis.figures import Drawn, allocation_frame, draw_allocation, draw_ecdf, draw_lines
 from ekya.analysis.studies import STUDIES, study
-from ekya.analysis.table import HEADLINE, RunTable, artifact_table, load_table, schedule_of
+from ekya.analysis.table import RunTable, artifact_table, load_table, schedule_of
 from ekya.errors import EkyaError
+from ekya.results.schema import HEADLINE
 
 
 def figure_of(name: str, table: RunTable, uri: str, out: Path, run_id: str | None = None):  # noqa: ANN201

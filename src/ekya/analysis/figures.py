@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ekya.analysis.studies import Study, ci95
+from ekya.analysis.studies import Study
 from ekya.errors import EkyaError
+from ekya.results import schema
+from ekya.results.intervals import t_interval
 
 #: at most this many distinct values get a tick each on a count axis; more get integer steps
 _MAX_TICKS = 12
@@ -88,7 +90,7 @@ def _seeds_line(frame: pd.DataFrame, keys: list[str]) -> str:
 
 
 #: the cell dimensions a figure may draw as line styles when its sweep varies them
-_CELL_DIMENSIONS = ("runtime", "accelerators", "streams")
+_CELL_DIMENSIONS = (schema.RUNTIME, schema.ACCELERATORS, schema.STREAMS)
 
 
 def _style_of(frame: pd.DataFrame, s: Study) -> str | None:
@@ -120,7 +122,7 @@ def summary_table(frame: pd.DataFrame, s: Study) -> pd.DataFrame:
     keys = _point_keys(frame, s)
     rows = []
     for key, g in frame.groupby(keys, sort=True, dropna=False):
-        lo, hi = ci95(g[s.y])
+        lo, hi = t_interval(g[s.y])
         rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "mean": float(g[s.y].mean()),
                      "ci_low": lo, "ci_high": hi, "seeds": int(g["seed"].nunique())})
     return pd.DataFrame(rows)
@@ -174,7 +176,7 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
     for ax, facet in zip(axes[0], facets):
         part = frame if facet is None else frame[frame[s.facet] == facet]
         sns.lineplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, style=style,
-                     errorbar=ci95, err_style="band", marker="o", ax=ax)
+                     errorbar=t_interval, err_style="band", marker="o", ax=ax)
         shown_paper = [p for p in s.paper if p.facet is None or facet is None or float(p.facet) == float(facet)]
         for p in shown_paper:
             ax.scatter([p.x], [p.y], color=palette.get(p.hue, "black"), label=f"paper {p.source}: {p.series}",
@@ -201,7 +203,7 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
 
 
 def allocation_frame(schedule: dict) -> pd.DataFrame:
-    """A schedule document (plans/schedulers/replay.py format) as rows of window, stream, config and shares."""
+    """A schedule document (plans/schedulers/schedule_replay.py format) as rows of window, stream, config and shares."""
     rows = [{"window": int(w), "stream": p["stream"], "config": p["config"], "infer_share": float(p["infer_share"]),
              "train_share": float(p["train_share"])} for w, plans in schedule["windows"].items() for p in plans]
     return pd.DataFrame(rows).sort_values(["window", "stream"], kind="stable").reset_index(drop=True)
@@ -268,7 +270,7 @@ def draw_ecdf(errors: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
     ax.set(xlabel=s.x_label, ylabel=s.y_label, ylim=(0, 1.02), xlim=(0, None))
     ax.grid(True, alpha=0.3)
     per_seed = errors.groupby("seed")[s.x].median()
-    lo, hi = ci95(per_seed)
+    lo, hi = t_interval(per_seed)
     note = (f"{len(errors)} predictions ({errors.groupby('seed').size().min()} per seed), "
             f"median {errors[s.x].median():.1f} points")
     png, pdf, csv, md = _finish(fig, [ax], s, out, f"{s.title}\n{note}", errors)

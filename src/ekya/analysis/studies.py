@@ -1,20 +1,19 @@
 """The registry of studies: which figure each draws, from which quantities, beside which published values.
 
 A study turns a RunTable into the frame it plots (one row per seed and point) and names its x, y,
-hue and facet columns. Published values come from the NSDI'22 paper as digested in
-reference/ekya-paper-and-code.md (section 8); a study cites the figure or table they are from.
+hue and facet columns. Published values come from the NSDI'22 paper; each cites the paper's figure or
+table it is read from (``PaperValue.source``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
-from ekya.analysis.table import ALL_CAMERAS, RunTable
+from ekya.analysis.table import ALL_CAMERAS, CELL, RunTable
+from ekya.results.intervals import t_interval
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,9 @@ class Study:
     reproduces: str = ""
 
 
-_CELL = ["scheduler", "accelerators", "streams", "seed", "runtime"]
-
-
 def _headline(table: RunTable) -> pd.DataFrame:
     """One row per cell with its mean window accuracy."""
-    return table.runs[[*_CELL, "mean_accuracy"]].copy()
+    return table.runs[[*CELL, "mean_accuracy"]].copy()
 
 
 def _param(table: RunTable, key: str) -> pd.Series:
@@ -99,7 +95,7 @@ def _per_window(table: RunTable) -> pd.DataFrame:
     long = table.long
     rows = long[(long["metric"] == "accuracy") & (long["camera"] == ALL_CAMERAS) & long["window"].notna()]
     return rows.rename(columns={"value": "accuracy"})[
-        ["scheduler", "accelerators", "streams", "seed", "runtime", "window", "accuracy"]].reset_index(drop=True)
+        [*CELL, "window", "accuracy"]].reset_index(drop=True)
 
 
 #: the accuracy a stream must keep to count towards capacity (paper Table 2)
@@ -161,23 +157,10 @@ def _ratio_to_optimal(table: RunTable) -> pd.DataFrame:
 
 def _profiled(table: RunTable) -> pd.DataFrame:
     """The cells whose profiling.csv the profiler figure reads (filled in by the figure, which downloads it)."""
-    return table.runs[[*_CELL, "run_id"]].copy()
+    return table.runs[[*CELL, "run_id"]].copy()
 
 
 # ---------------------------------------------------------------- headline lines
-def ci95(values: pd.Series) -> tuple[float, float]:
-    """The 95% Student-t interval of the mean (seeds are few, so no bootstrap); a point when n < 2."""
-    from scipy import stats
-
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    m = float(v.mean()) if len(v) else math.nan
-    if len(v) < 2:
-        return m, m
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v)))
-    return m - half, m + half
-
-
 def _seeds(frame: pd.DataFrame) -> str:
     """'n = 3 seeds' (or 'n = 1 seed') for the seeds a headline averages over."""
     n = int(frame["seed"].nunique())
@@ -196,7 +179,7 @@ def resolved(a: pd.Series, b: pd.Series) -> bool:
     """Whether two per-seed samples are told apart: each has >= 2 seeds and their 95% intervals do not overlap."""
     if min(a.count(), b.count()) < 2:
         return False
-    (alo, ahi), (blo, bhi) = ci95(a), ci95(b)
+    (alo, ahi), (blo, bhi) = t_interval(a), t_interval(b)
     return ahi < blo or bhi < alo
 
 
@@ -208,7 +191,7 @@ def _unresolved_why(a: pd.Series, b: pd.Series) -> str:
 
 def _with_ci(v: pd.Series) -> str:
     """'0.394 (95% CI 0.380-0.408)', or the mean alone when there is one seed."""
-    lo, hi = ci95(v)
+    lo, hi = t_interval(v)
     return f"{v.mean():.3f}" + (f" (95% CI {lo:.3f}-{hi:.3f})" if v.count() > 1 else "")
 
 
@@ -327,7 +310,7 @@ def _noise_drop(frame: pd.DataFrame) -> str:
 
 
 def _gap(frame: pd.DataFrame) -> str:
-    lo, hi = ci95(frame["ratio"])
+    lo, hi = t_interval(frame["ratio"])
     spread = f" (95% CI {lo:.4f}-{hi:.4f})" if frame["ratio"].count() > 1 else ""
     return (f"thief / optimum: mean {frame['ratio'].mean():.4f}{spread}, worst {frame['ratio'].min():.4f} over "
             f"{len(frame)} instances, {_seeds(frame)} (the optimum is static; the thief re-plans on completions, "

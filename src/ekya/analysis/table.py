@@ -17,15 +17,15 @@ from pathlib import Path
 import pandas as pd
 
 from ekya.errors import EkyaError
+from ekya.results import schema
+from ekya.results.schema import HEADLINE
 
+#: the cell columns of every table, in the order they sort by (the cell tags, read as the types they stand for)
+CELL = list(schema.CELL)
 #: the columns every long-table row has (value is the metric's value at that window)
-LONG_COLUMNS = ["run_id", "parent_run_id", "run_name", "runtime", "scheduler", "accelerators", "streams", "seed",
-                "camera", "window", "metric", "value"]
+LONG_COLUMNS = ["run_id", "parent_run_id", "run_name", *CELL, "camera", "window", "metric", "value"]
 #: the camera value of a parent run's rows (its metrics are means over its cameras)
 ALL_CAMERAS = "all"
-#: the parent-run metrics logged once at the end (window is missing on their long-table rows)
-HEADLINE = ("mean_accuracy", "mean_noretrain_accuracy")
-_CELL = ["runtime", "scheduler", "accelerators", "streams", "seed"]
 
 
 @dataclass
@@ -97,19 +97,22 @@ def experiment_names(uri: str) -> set[str]:
 
 
 def _cell_columns(parents: pd.DataFrame, children: pd.DataFrame) -> pd.DataFrame:
-    """runtime, scheduler, accelerators, streams and seed of each parent run, from its tags."""
+    """The cell (schema.CELL: runtime, scheduler, accelerators, streams, seed) of each parent run, from its tags."""
     def tag(name: str) -> pd.Series:
         col = f"tags.{name}"
         return parents[col] if col in parents else pd.Series([None] * len(parents), index=parents.index)
 
-    out = pd.DataFrame({"run_id": parents["run_id"], "run_name": tag("mlflow.runName"),
-                        "runtime": tag("runtime"), "scheduler": tag("scheduler")})
-    out["accelerators"] = pd.to_numeric(tag("accelerators"), errors="coerce").astype("Int64")
+    out = pd.DataFrame({"run_id": parents["run_id"], "run_name": tag(schema.RUN_NAME)})
     # runs logged before the streams tag existed: the number of child runs is the number of cameras
-    n_children = children.groupby("tags.mlflow.parentRunId").size() if len(children) else pd.Series(dtype=int)
-    streams = pd.to_numeric(tag("streams"), errors="coerce")
-    out["streams"] = streams.fillna(parents["run_id"].map(n_children)).astype("Int64")
-    out["seed"] = pd.to_numeric(tag("seed"), errors="coerce").astype("Int64")
+    n_children = children.groupby(f"tags.{schema.PARENT_RUN}").size() if len(children) else pd.Series(dtype=int)
+    for name, kind in schema.CELL.items():
+        if kind is str:
+            out[name] = tag(name)
+            continue
+        values = pd.to_numeric(tag(name), errors="coerce")
+        if name == schema.STREAMS:
+            values = values.fillna(parents["run_id"].map(n_children))
+        out[name] = values.astype("Int64")
     return out
 
 
@@ -117,7 +120,7 @@ def _drop_superseded(parents: pd.DataFrame, skipped: Counter) -> pd.DataFrame:
     """Keep the latest finished run of each cell: a rerun with the same params must not count as another seed."""
     params = sorted(c for c in parents.columns if c.startswith("params."))
     # long values (curve arrays) are not params: the config's fingerprint tells cells apart that differ only there
-    key = [*params, *(c for c in ("tags.streams", "tags.config_hash") if c in parents)]
+    key = [*params, *(c for c in (f"tags.{schema.STREAMS}", f"tags.{schema.CONFIG_HASH}") if c in parents)]
     if not key:
         return parents
     ordered = parents.sort_values("start_time", kind="stable")
@@ -127,7 +130,8 @@ def _drop_superseded(parents: pd.DataFrame, skipped: Counter) -> pd.DataFrame:
     return parents.loc[parents.index.isin(keep.index)]
 
 
-def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",), filter_string: str = "") -> RunTable:
+def load_table(uri: str, experiment: str, metrics: Sequence[str] = (schema.ACCURACY,),
+               filter_string: str = "") -> RunTable:
     """Pull an experiment's finished cells with ``mlflow.search_runs``; ``metrics`` are read per window.
 
     ``filter_string`` is an MLflow search filter on the parent runs (e.g. ``tags.runtime = 'simulate'``
@@ -148,7 +152,8 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
             raise EkyaError(f"--filter {filter_string!r}: {e.message.splitlines()[0]}") from None
     if frame.empty:
         raise EkyaError(f"--experiment {experiment}: no runs at {uri}; run the study's sweep first")
-    is_child = frame["tags.mlflow.parentRunId"].notna() if "tags.mlflow.parentRunId" in frame else False
+    parent_col = f"tags.{schema.PARENT_RUN}"
+    is_child = frame[parent_col].notna() if parent_col in frame else False
     parents, children = frame[~is_child], frame[is_child]
     if wanted is not None:
         parents = parents[parents["run_id"].isin(wanted)]
@@ -162,7 +167,7 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
         raise EkyaError(f"--experiment {experiment}: no finished runs at {uri} ("
                         + ", ".join(f"{n} {k}" for k, n in sorted(skipped.items())) + "); rerun or resume them")
     cells = _cell_columns(finished, children)
-    children = children[children["tags.mlflow.parentRunId"].isin(set(cells["run_id"]))] if len(children) else children
+    children = children[children[parent_col].isin(set(cells["run_id"]))] if len(children) else children
     headline = [m for m in HEADLINE if f"metrics.{m}" in finished]
     runs = cells.join(finished[[f"metrics.{m}" for m in headline]].rename(columns=lambda c: c[len("metrics."):]))
     # every param as logged (a study's x may be one, e.g. params.cluster.delta), and the other end-of-run metrics
@@ -170,26 +175,26 @@ def load_table(uri: str, experiment: str, metrics: Sequence[str] = ("accuracy",)
     extra = sorted(c for c in finished.columns if c.startswith("metrics.") and c[len("metrics."):] not in headline)
     runs = runs.join(finished[extra])
     runs["seconds"] = (finished["end_time"] - finished["start_time"]).dt.total_seconds()
-    runs = runs.sort_values(_CELL, kind="stable").reset_index(drop=True)
+    runs = runs.sort_values(CELL, kind="stable").reset_index(drop=True)
 
     by_id = cells.set_index("run_id")
     rows: list[dict] = []
     for _, r in runs.iterrows():
-        base = {k: r[k] for k in ("run_name", *_CELL)}
+        base = {k: r[k] for k in ("run_name", *CELL)}
         for m in headline:
             rows.append({**base, "run_id": r.run_id, "parent_run_id": r.run_id, "camera": ALL_CAMERAS,
                          "window": pd.NA, "metric": m, "value": float(r[m])})
     jobs = [(rid, rid, ALL_CAMERAS) for rid in runs["run_id"]]
-    jobs += [(c["run_id"], c["tags.mlflow.parentRunId"], c.get("tags.stream")) for _, c in children.iterrows()]
+    jobs += [(c["run_id"], c[parent_col], c.get(f"tags.{schema.STREAM}")) for _, c in children.iterrows()]
     for rid, parent, camera in jobs:
-        base = {k: by_id.at[parent, k] for k in ("run_name", *_CELL)}
+        base = {k: by_id.at[parent, k] for k in ("run_name", *CELL)}
         for m in metrics:
             for point in client.get_metric_history(rid, m):
                 rows.append({**base, "run_id": rid, "parent_run_id": parent, "camera": camera,
                              "window": int(point.step), "metric": m, "value": float(point.value)})
     long = pd.DataFrame(rows, columns=LONG_COLUMNS)
     long["window"] = long["window"].astype("Int64")
-    long = long.sort_values(["metric", *_CELL, "camera", "window"], kind="stable", na_position="first")
+    long = long.sort_values(["metric", *CELL, "camera", "window"], kind="stable", na_position="first")
     return RunTable(experiment=experiment, runs=runs, long=long.reset_index(drop=True), skipped=skipped)
 
 

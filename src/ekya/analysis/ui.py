@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ekya.errors import EkyaError
+from ekya.results.schema import ACCURACY, CELL_TAGS, MEAN_ACCURACY
 
 #: The name the browser uses for the server. The UI opens its assistant panel over a third of the
 #: page whenever the page's host is localhost or 127.0.0.1; under another name (mapped to 127.0.0.1 by
@@ -189,7 +190,7 @@ def compare_url(server: Server, exp_id: str, run_ids: list[str], host: str = BRO
 #: the prefix of the experiment tag that holds a shared view of the runs page (what the UI's Share button writes)
 SHARED_VIEW_TAG = "mlflow.sharedViewState."
 #: the per-window metric and the headline metric the compare view charts, side by side
-WINDOW_METRIC, HEADLINE_METRIC = "accuracy", "mean_accuracy"
+WINDOW_METRIC, HEADLINE_METRIC = ACCURACY, MEAN_ACCURACY
 
 
 def _chart(kind: str, metric: str, section: str) -> dict[str, Any]:
@@ -216,8 +217,7 @@ def compare_view_state(run_ids: list[str], metrics: list[str]) -> dict[str, Any]
             "compareRunSections": [{"uuid": section, "name": "Model metrics", "display": True, "isReordered": False,
                                     "deleted": False, "isGenerated": False, "columns": 2, "cardHeight": 580}],
             "isAccordionReordered": True, "hideEmptyCharts": True,
-            "selectedColumns": [f"metrics.`{HEADLINE_METRIC}`", *(f"tags.`{k}`" for k in
-                                                                  ("scheduler", "accelerators", "streams", "seed"))]}
+            "selectedColumns": [f"metrics.`{HEADLINE_METRIC}`", *(f"tags.`{k}`" for k in CELL_TAGS)]}
 
 
 def share_view(server: Server, exp_id: str, state: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from ekya.atomic import atomic_write
+from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
 from ekya.plans.curves import (
     DEFAULT_CAPACITY,
@@ -127,15 +128,20 @@ def inference_max_share(points: Sequence[SharePoint], frames_per_second: float |
     return round(keep_up_share(points, frames_per_second), 4)
 
 
-def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int = 1,
-                 delta: float = 0.05, notes: Sequence[str] = (), frames_per_second: float | None = None,
+def profile_yaml(points: Sequence[SharePoint], *, title: str, how: str, accelerators: int | None = None,
+                 delta: float | None = None, notes: Sequence[str] = (), frames_per_second: float | None = None,
                  capacity: float | None = None) -> str:
     """The text of a conf/cluster/*.yaml with the measured throughput table (keys as in cluster/default.yaml).
+
+    ``accelerators`` and ``delta`` are the profiled cluster's; None takes conf/cluster/default.yaml's (their owner).
 
     With ``frames_per_second`` (a camera's frame rate in wall time) the inference curve's
     ``max_share`` is the measured share that keeps up with it; otherwise the default curve's.
     ``capacity``: the measured capacity for concurrent work (None: not measured, the conserving default).
     """
+    default = yaml.safe_load((CONF_DIR / "cluster" / "default.yaml").read_text())
+    accelerators = default["accelerators"] if accelerators is None else accelerators
+    delta = default["delta"] if delta is None else delta
     table = throughput_table(points)
     max_share = inference_max_share(points, frames_per_second)
     if frames_per_second is None:

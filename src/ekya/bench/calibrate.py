@@ -85,9 +85,9 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
     from omegaconf import OmegaConf
 
     from ekya.bench._runs import scratch
+    from ekya.composition import build_parts
     from ekya.configs import compose_config
     from ekya.execution.ray.share import CPU_THREADS_PER_JOB, DutyCycle, paced_training
-    from ekya.labels.teachers import apply_teacher
     from ekya.process import configure_torch
     from ekya.profiles.configspace import load_configspace
     from ekya.profiles.types import RetrainConfig
@@ -99,11 +99,11 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
         cfg = compose_config([f"dataset.root={Path(tmp)}/data", "learner.accelerator=cpu", "dataset.cameras=1",
                               "dataset.windows=2", *args.overrides])
         configure_torch(CPU_THREADS_PER_JOB)
-        dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
-        windows = int(dataset.pop("windows"))
+        parts = build_parts(cfg, ["window", "windows", "budget"])
+        settings, windows, budget = parts["window"], parts["windows"], parts["budget"]
         if not 0 < args.window < windows:
             raise EkyaError(f"--window {args.window}: choose a retraining window in 1..{windows - 1}")
-        ss = apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
+        ss = build_parts(cfg, ["stream_set"])["stream_set"]
         learner = instantiate(cfg.learner)
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         name = args.config or cfg.configspace.get("default") or next(iter(space))
@@ -113,9 +113,8 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
         if args.epochs > 0:  # a shorter job of the same kind: the per-sample rate is what is measured
             config = RetrainConfig(config.name, {**config.params, "epochs": args.epochs})
         cam = ss.cameras[0]
-        w = cut_windows(ss.camera(cam), windows, float(cfg.window.seconds),
-                        history_weight=float(cfg.window.history_weight), val_fraction=float(cfg.window.val_fraction),
-                        seed=derive_seed(0, "split", cam))[args.window]
+        w = cut_windows(ss.camera(cam), windows, settings.seconds, history_weight=settings.history_weight,
+                        val_fraction=settings.val_fraction, seed=derive_seed(0, "split", cam))[args.window]
         # an untrained model costs what a trained one does: FLOPs depend on the architecture only
         model = learner.new_model(len(ss.classes), seed=0)
         if w.test.empty:
@@ -162,7 +161,7 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
            f"{report.train_samples} samples, {CPU_THREADS_PER_JOB} torch thread, CPU duty cycle")
     out = write_profile(args.out, profile_yaml(
         points, title="This machine's logical (CPU) accelerator, measured by ekya.bench calibrate.", how=how,
-        accelerators=int(cfg.cluster.accelerators), delta=float(cfg.cluster.delta),
+        accelerators=budget.accelerators, delta=budget.delta,
         notes=[(f"Measured on {time.strftime('%Y-%m-%d')}; a share is enforced by the duty cycle of "
                 "ekya.execution.ray.share.")], frames_per_second=args.frames_per_second))
     return {

@@ -20,8 +20,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from ekya.bench._runs import scratch
+from ekya.composition import build_parts
 from ekya.configs import compose_config
-from ekya.labels.teachers import apply_teacher
 from ekya.learners.finetune import Batches
 from ekya.process import configure_torch
 from ekya.profiles.configspace import load_configspace
@@ -67,15 +67,14 @@ def main(argv: list[str]) -> dict:
     with scratch() as tmp:
         cfg = compose_config([f"dataset.root={Path(tmp)}/data"])
         configure_torch(int(cfg.threads))
-        dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
-        dataset.pop("windows")
-        ss = apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
+        parts = build_parts(cfg, ["window", "windows", "stream_set"])
+        settings, ss = parts["window"], parts["stream_set"]
         learner = instantiate(cfg.learner)
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         config = space[args.config]
         cam = ss.cameras[0]
-        w = cut_windows(ss.camera(cam), cfg.dataset.windows, float(cfg.window.seconds),
-                        history_weight=float(cfg.window.history_weight), seed=derive_seed(0, "split", cam))[args.window]
+        w = cut_windows(ss.camera(cam), parts["windows"], settings.seconds, history_weight=settings.history_weight,
+                        val_fraction=settings.val_fraction, seed=derive_seed(0, "split", cam))[args.window]
         base = learner.new_model(len(ss.classes), seed=1)
         job = learner.params(config)
         x_tr = learner.crops(ss).images(w.train)

@@ -69,8 +69,10 @@ def main(argv: list[str]) -> dict:
         table = pd.read_csv(Path(tmp) / "runs" / "profile" / "profiling.csv")
         from omegaconf import OmegaConf
 
-        cfg = OmegaConf.load(Path(tmp) / "runs" / "profile" / "config.yaml")
-    window_accel = float(cfg.cluster.accelerators) * float(cfg.window.seconds)
+        from ekya.composition import build_parts
+
+        budget = build_parts(OmegaConf.load(Path(tmp) / "runs" / "profile" / "config.yaml"), ["budget"])["budget"]
+    window_accel = budget.accelerators * budget.window
     per_window = df.groupby("window")["profiling_cost"].sum() / window_accel
     return {**prediction_errors(table), "profiling_cost_fraction": round(float(per_window.mean()), 4),
             "seconds": round(time.perf_counter() - t0, 1)}

@@ -64,8 +64,8 @@ def main(argv: list[str]) -> dict:
                                work / "data")
             return cfg, run_config(cfg, work / "runs" / name, quiet=True)
 
-        cfg, default = run("emulate_default", ["runtime=emulate"])
-        T = float(cfg.window.seconds)
+        _, default = run("emulate_default", ["runtime=emulate"])
+        T = default.runtime.budget.window  # the built window length, as every run of the cell has it
         # the busiest camera-window's frame rate once a window plays in --wall seconds
         fps = max(len(w[k].test) for w in default.runtime.retraining.windows_of.values()
                   for k in range(1, args.windows + 1)) / args.wall

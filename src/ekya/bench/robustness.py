@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import multiprocessing
-import statistics
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -40,11 +39,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
-from scipy.stats import t as student_t
 
 from ekya.atomic import atomic_write
 from ekya.bench._runs import check_cell, run_or_resume
 from ekya.errors import EkyaError
+from ekya.results.intervals import Estimate, estimate
 
 #: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help): 72 runs (7
 #: cells, 3 + 6 x 1 seeds, 8 members) took 57 min; now 8 cells, 5 + 7 x 3 seeds and 10 members, where an oracle
@@ -298,31 +297,6 @@ def run_all(
 
 
 # -- statistics ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Estimate:
-    """A mean over seeds with its two-sided Student-t interval (None from a single seed)."""
-
-    mean: float
-    ci: tuple[float, float] | None
-    n: int
-
-    def rounded(self, digits: int = 4, scale: float = 1.0) -> dict:
-        """{"mean", "ci"} scaled and rounded for the report."""
-        ci = None if self.ci is None else [round(scale * c, digits) for c in self.ci]
-        return {"mean": round(scale * self.mean, digits), "ci": ci}
-
-
-def estimate(values: Sequence[float], level: float = 0.95) -> Estimate:
-    """Mean of values and the Student-t interval of that mean at ``level`` (None for n = 1)."""
-    if not values:
-        raise ValueError("no values to estimate from")
-    n, mean = len(values), statistics.fmean(values)
-    if n == 1:
-        return Estimate(mean, None, 1)
-    half = float(student_t.ppf(0.5 + level / 2, n - 1)) * statistics.stdev(values) / math.sqrt(n)
-    return Estimate(mean, (mean - half, mean + half), n)
-
 
 def best_by_mean(estimates: Mapping[str, Estimate]) -> str | None:
     """The name with the highest mean (the first one listed on a tie); None when there is none."""

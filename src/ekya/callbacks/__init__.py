@@ -1,9 +1,10 @@
 """Per-window callbacks (the ``callbacks`` config group): tracking, checkpoints, profiling mode, schedules, summary.
 
-A callback is one class with before/after hooks (``ekya.callbacks.base.Callback``) and one YAML file
-in ``conf/callbacks/`` naming it with ``_target_``; the window loop calls every configured callback.
+A callback is one class with before/after hooks (``ekya.callbacks.Callback``, defined beside the window
+loop that calls it, in ``ekya.execution.hooks``) and one YAML file in ``conf/callbacks/`` naming it with
+``_target_``; the window loop calls every configured callback.
 """
 
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 
 __all__ = ["Callback", "RunContext"]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ekya.atomic import atomic_write
-from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.results.records import WindowRecord
 

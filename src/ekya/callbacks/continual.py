@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ekya.atomic import atomic_write
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 from ekya.results.continual import matrix_frame
 
 

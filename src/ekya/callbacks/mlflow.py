@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.results.continual import running_metrics
-from ekya.results.tracking import CONNECT_TIMEOUT_S, Tracker, check_server, store_lock
-from ekya.sweeps import FinishedTwin, finished_twin
+from ekya.results.tracking import CONNECT_TIMEOUT_S, FinishedTwin, Tracker, check_server, finished_twin, store_lock
 
 log = logging.getLogger("ekya.tracking")
 

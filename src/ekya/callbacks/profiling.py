@@ -25,11 +25,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
-from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.profiles.io import write_profiles
-from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile, is_cached
+from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile, is_cached
 
 if TYPE_CHECKING:  # annotations only: importing the callback loads no torch
     from ekya.execution.model_store import ModelStore
@@ -107,7 +107,9 @@ class ProfileAll(Callback):
         ps = ProfileSet(truth=tuple(tuple(self.profiled[k][0]) for k in ks),
                         predicted=tuple(tuple(self.profiled[k][1]) for k in ks),
                         window_ids=tuple(str(k) for k in ks),
-                        config_params={n: dict(c.params) for n, c in run.runtime.space.items()})
+                        config_params={n: dict(c.params) for n, c in run.runtime.space.items()},
+                        measured_under=MeasuredUnder(run.runtime.budget.window, run.runtime.budget.accelerators,
+                                                     run.runtime.budget.delta))
         path = Path(run.run_dir) / self.profiles_file
         write_profiles(path, ps)
         rows = []

@@ -16,8 +16,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from ekya.callbacks.base import Callback, RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.results.records import WindowRecord
 

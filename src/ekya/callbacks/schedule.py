@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
-from ekya.plans.schedulers.replay import write_schedule
+from ekya.plans.schedulers.schedule_replay import write_schedule
 from ekya.plans.types import Plan
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ekya.callbacks.base import Callback, RunContext
+from ekya.execution.hooks import Callback, RunContext
 from ekya.results.continual import running_metrics
 from ekya.results.summary import print_summary
 

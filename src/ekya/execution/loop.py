@@ -7,9 +7,10 @@ import logging
 from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
-from ekya.callbacks.base import RunContext
 from ekya.errors import EkyaError
+from ekya.execution.hooks import RunContext
 from ekya.execution.runtime import Runtime
+from ekya.results import schema
 from ekya.results.records import records_frame
 
 log = logging.getLogger("ekya.loop")
@@ -19,8 +20,8 @@ def headline(run: RunContext) -> dict[str, float]:
     """The run's headline metrics: mean window accuracy with retraining and without."""
     assert run.frame is not None, "called after the last window, when run.frame is set"
     overall = run.frame[["accuracy", "noretrain_accuracy"]].mean()
-    return {"mean_accuracy": float(overall["accuracy"]),
-            "mean_noretrain_accuracy": float(overall["noretrain_accuracy"])}
+    return {schema.MEAN_ACCURACY: float(overall["accuracy"]),
+            schema.MEAN_NORETRAIN_ACCURACY: float(overall["noretrain_accuracy"])}
 
 
 def run_windows(runtime: Runtime, run: RunContext) -> RunContext:

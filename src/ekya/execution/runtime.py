@@ -11,6 +11,7 @@ from ekya.errors import EkyaError
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import StreamProfile
+from ekya.results import schema
 from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
 from ekya.streams.windows import check_window_keys
@@ -22,16 +23,20 @@ if TYPE_CHECKING:  # both train models (torch); a runtime that replays profiles 
 
 @dataclass(frozen=True)
 class WindowSettings:
-    """The ``window:`` group: how a stream is cut into retraining windows and how each is played."""
+    """The ``window:`` group: how a stream is cut into retraining windows and how each is played.
 
-    seconds: float = 200.0
-    label_delay: float = 2.0
-    carry_over: bool = True
-    history_weight: float = 0.5
-    val_fraction: float = 0.2
-    segments: int = 10
-    probe_fraction: float = 0.0
-    forgetting: bool = True
+    Every key comes from the config (``window:`` in conf/config.yaml, where each is defined and
+    documented once); ``ekya.composition.window_settings`` reads the group into this value.
+    """
+
+    seconds: float
+    label_delay: float
+    carry_over: bool
+    history_weight: float
+    val_fraction: float
+    segments: int
+    probe_fraction: float
+    forgetting: bool
 
     def __post_init__(self) -> None:
         check_window_keys(self.seconds, self.history_weight, self.val_fraction, self.probe_fraction)
@@ -95,5 +100,5 @@ class Runtime(ABC):
         """Release what the runtime holds outside this process (actors, leases); the loop calls it at every end."""
 
     def describe(self) -> dict[str, str]:
-        """Tags that identify this runtime in the tracking store."""
-        return {"scheduler": self.scheduler.name, "accelerators": str(self.budget.accelerators)}
+        """Tags that identify this runtime in the tracking store (the composition root adds the cluster's)."""
+        return {schema.SCHEDULER: self.scheduler.name}

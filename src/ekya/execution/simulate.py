@@ -8,6 +8,7 @@ Thousands of camera-windows per second, and no torch.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -25,6 +26,8 @@ from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.types import ProfileSet, RetrainConfig
 from ekya.results.records import WindowRecord
+
+log = logging.getLogger("ekya.simulate")
 
 COLUMNS = ["window", "stream", "config", "infer_share", "train_share", "device", "completion_time",
            "predicted_acc", "accuracy", "scheduler_seconds"]
@@ -102,14 +105,43 @@ def load_profile_set(profiles: str | None, format: str = "ekya", synthetic: Mapp
     return read_profiles(path)
 
 
+def check_measured_under(profile_set: ProfileSet, budget: Budget, profiles: str, same_cluster: bool) -> None:
+    """Refuse a profile set measured under another window length (or, with ``same_cluster``, another cluster).
+
+    Its costs are accelerator-seconds of windows of the length it was measured at, and its start
+    accuracies follow the schedules that cluster allowed. A set that does not record them (written
+    before they were recorded) is replayed with a warning.
+    """
+    measured = profile_set.measured_under
+    if measured is None:
+        log.warning("runtime.profiles=%s records no window length or cluster (written by an older ekya): replayed "
+                    "as if measured under window.seconds=%g cluster.accelerators=%d", profiles, budget.window,
+                    budget.accelerators)
+        return
+    keys = [("window.seconds", measured.window_seconds, budget.window)]
+    if same_cluster:
+        keys += [("cluster.accelerators", measured.accelerators, budget.accelerators),
+                 ("cluster.delta", measured.delta, budget.delta)]
+    differ = [(key, theirs, ours) for key, theirs, ours in keys if theirs != ours]
+    if differ:
+        then = " ".join(f"{key}={theirs:g}" for key, theirs, _ in differ)
+        now = " ".join(f"{key}={ours:g}" for key, _, ours in differ)
+        fix = "" if not same_cluster else " (runtime.same_cluster=false replays it on another cluster)"
+        raise EkyaError(f"runtime.profiles={profiles}: measured under {then}, but this run has {now}; run with "
+                        f"{then}{fix}, or measure a profile set under these (callbacks=[default,profile_all])")
+
+
 class SimulateRuntime(Runtime):
     """Plays a profile set with the scheduler and compares each window with no retraining."""
 
     def __init__(self, *, scheduler: Scheduler, budget: Budget, window: WindowSettings, seed: int,
                  space: Mapping[str, RetrainConfig], profiles: str | None = None, format: str = "ekya",
-                 use_predictions: bool = True, synthetic: Mapping[str, Any] | None = None) -> None:
+                 use_predictions: bool = True, synthetic: Mapping[str, Any] | None = None,
+                 same_cluster: bool = True) -> None:
         self.scheduler, self.budget, self.settings = scheduler, budget, window
         self.profile_set = load_profile_set(profiles, format, synthetic, seed, space)
+        if profiles not in (None, "") and format == "ekya":
+            check_measured_under(self.profile_set, budget, str(profiles), bool(same_cluster))
         names = {c.config for p in self.profile_set.truth[0] for c in p.configs}
         wanted = getattr(self.scheduler, "config", None)
         if wanted is not None and wanted not in names:

@@ -4,6 +4,8 @@ Format ``ekya-profiles/1``::
 
     {
       "format": "ekya-profiles/1",
+      "measured_under": {"window_seconds": 200.0,             # optional: the run's window.seconds,
+                         "accelerators": 1, "delta": 0.05},   # cluster.accelerators and cluster.delta
       "configs": {"<config>": {<learner params>}, ...},      # optional; declares the config names
       "windows": ["1", "2", ...],                             # optional labels, one per window
       "streams": {
@@ -26,6 +28,7 @@ When "configs" is declared at the top, every config named in a window must be de
 except cached models (names starting with ``cache:``, see ``ekya.plans.schedulers.model_cache``),
 which are not retraining configs and must carry ``observables.window`` (an integer >= 0: the
 window whose pool trained them). Observables hold numbers, strings or lists of numbers.
+A file without ``measured_under`` (written before it was recorded) reads as not recorded.
 Every problem raises EkyaError naming the file and the field path (e.g.
 ``streams.cam0[2].configs.c1.cost``).
 """
@@ -35,12 +38,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
-from ekya.profiles.types import ConfigProfile, ProfileSet, StreamProfile, is_cached
+from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile, is_cached
 
 FORMAT = "ekya-profiles/1"
 
@@ -116,6 +120,20 @@ def _parse_window(name: str, win: Any, where: str, declared: Mapping[str, Any] |
             StreamProfile(name, pa0, tuple(pc), observables=obs))
 
 
+def _measured_under(v: Any, path: Path) -> MeasuredUnder | None:
+    """The ``measured_under`` object, checked field by field (None when the file does not record it)."""
+    if v is None:
+        return None
+    if not isinstance(v, dict):
+        raise EkyaError(f"{path}: field measured_under must be an object with window_seconds, accelerators, delta")
+    seconds = _num(_req(v, "window_seconds", "measured_under", path), "measured_under.window_seconds", path)
+    accelerators = _num(_req(v, "accelerators", "measured_under", path), "measured_under.accelerators", path, 1)
+    delta = _num(_req(v, "delta", "measured_under", path), "measured_under.delta", path, 0.0, 1.0)
+    if accelerators != int(accelerators):
+        raise EkyaError(f"{path}: field measured_under.accelerators must be a whole number, got {accelerators!r}")
+    return MeasuredUnder(seconds, int(accelerators), delta)
+
+
 def parse_profiles(doc: Any, path: str | Path = "<profiles>") -> ProfileSet:
     """Validate a loaded JSON document and build the ProfileSet."""
     path = Path(path)
@@ -153,6 +171,7 @@ def parse_profiles(doc: Any, path: str | Path = "<profiles>") -> ProfileSet:
         predicted=tuple(tuple(per_stream[s][1][w] for s in names) for w in range(n)),
         window_ids=tuple(str(x) for x in labels),
         config_params={k: dict(v) for k, v in (declared or {}).items()},
+        measured_under=_measured_under(doc.get("measured_under"), path),
     )
 
 
@@ -196,6 +215,8 @@ def to_document(ps: ProfileSet) -> dict[str, Any]:
             win["configs"] = cfgs
             streams[t.stream].append(win)
     doc: dict[str, Any] = {"format": FORMAT}
+    if ps.measured_under is not None:
+        doc["measured_under"] = asdict(ps.measured_under)
     if ps.config_params:
         doc["configs"] = {k: dict(v) for k, v in ps.config_params.items()}
     doc["windows"] = list(ps.window_ids) if ps.window_ids else [str(w) for w in range(ps.n_windows)]

@@ -1,14 +1,14 @@
 """Read the original Ekya's profile directories (profiling-mode output) into a ProfileSet.
 
-Layout (digest 4.2): ``<root>/<camera>/`` holds, per hyperparameter id ``hp``:
+Layout (what the original's profiling mode writes): ``<root>/<camera>/`` holds, per hyperparameter id ``hp``:
 
 * ``{hp}_profile.json``: ``{task: [row per epoch]}``, 13 columns per row: epoch-start timestamp,
   then time, loss, accuracy, sample count for train, val and test (zeros where a phase did not run).
 * ``{hp}_retraining_result.json``: ``{"val_acc": {task: acc}, "test_acc": {...},
   "preretrain_test_acc": {task: acc}}``.
 
-Conversion, as the original's ``generate_meta_profiles`` but without its epoch off-by-one
-(defect 30): every epoch row k that has a test result yields config ``"{hp}_{k + 1}"`` (k + 1
+Conversion, as the original's ``generate_meta_profiles`` but without its epoch off-by-one: every
+epoch row k that has a test result yields config ``"{hp}_{k + 1}"`` (k + 1
 epochs were trained when row k ends) with accuracy = that row's test accuracy and cost = the sum of
 the train times of rows 0..k, i.e. exactly the k + 1 epochs trained. The original named the same
 row ``"{hp}_{k}"`` while charging k + 1 epochs. A window's start accuracy is the minimum of the

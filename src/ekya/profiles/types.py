@@ -84,6 +84,15 @@ class StreamProfile:
 
 
 @dataclass(frozen=True)
+class MeasuredUnder:
+    """The window length and cluster a profile set was measured under (its costs and accuracies hold there)."""
+
+    window_seconds: float
+    accelerators: int
+    delta: float
+
+
+@dataclass(frozen=True)
 class ProfileSet:
     """Profiles of many streams over many windows (the simulator's input).
 
@@ -93,12 +102,15 @@ class ProfileSet:
         where no prediction was recorded.
     window_ids: a label per window (e.g. the original's task ids); config_params: the learner knobs
         of each config name, if known.
+    measured_under: the window length and cluster of the run that measured it (None: not recorded,
+        as in sets written before it was, the original's and generated ones).
     """
 
     truth: tuple[tuple[StreamProfile, ...], ...]
     predicted: tuple[tuple[StreamProfile, ...], ...]
     window_ids: tuple[str, ...] = ()
     config_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    measured_under: MeasuredUnder | None = None
 
     @property
     def streams(self) -> tuple[str, ...]:

@@ -14,12 +14,14 @@ import math
 import socket
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ekya.atomic import atomic_write
 from ekya.errors import EkyaError
+from ekya.results import schema
 from ekya.results.records import WindowRecord
 from ekya.waits import timeout_of
 
@@ -30,8 +32,6 @@ _MAX_BATCH = 100  # MLflow accepts at most 100 params per log_batch call
 #: that switch with ``?workflowType=machine_learning`` (see callbacks/mlflow.py, analysis/ui.py).
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: "custom_model_development"}
-#: the tags every parent run carries, so the runs table and the compare view put cells side by side
-CELL_TAGS = ("scheduler", "accelerators", "streams", "seed")
 
 
 #: the longest wait for a tracking server the user named, unless the config says otherwise (tracking.connect_timeout_s)
@@ -152,6 +152,28 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@dataclass(frozen=True)
+class FinishedTwin:
+    """A FINISHED parent run of the same fingerprint: the run a rerun of the cell stands for."""
+
+    run_id: str
+    experiment: str
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def finished_twin(client: Any, experiment_id: str, experiment: str, config_hash: str) -> FinishedTwin | None:
+    """The newest FINISHED parent run in the experiment whose tag config_hash is ``config_hash``, if any."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.{schema.CONFIG_HASH} = '{config_hash}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=50)
+    parents = [r for r in runs if schema.PARENT_RUN not in r.data.tags]
+    if not parents:
+        return None
+    run = parents[0]
+    return FinishedTwin(run.info.run_id, experiment, {k: float(v) for k, v in run.data.metrics.items()})
+
+
 class Tracker:
     """Writes a run's params, per-window metrics and artifacts to MLflow."""
 
@@ -204,7 +226,7 @@ class Tracker:
                 self.client.update_run(rid, status="RUNNING")
             return True
         streams = list(streams)
-        tags = {"streams": str(len(streams)), **tags}  # the runtime's describe() gives the other CELL_TAGS
+        tags = {schema.STREAMS: str(len(streams)), **tags}  # the composition root gives the other CELL_TAGS
         parent = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
         self.parent_id = parent.info.run_id
         from mlflow.entities import Param
@@ -217,9 +239,9 @@ class Tracker:
             self.client.log_dict(self.parent_id, json.loads(json.dumps(long, default=str)), LONG_PARAMS)
         for s in streams:
             child = self.client.create_run(self.experiment_id, run_name=s,
-                                           tags={**tags, "mlflow.parentRunId": self.parent_id, "stream": s})
+                                           tags={**tags, schema.PARENT_RUN: self.parent_id, schema.STREAM: s})
             self.child_ids[s] = child.info.run_id
-            self.client.log_batch(child.info.run_id, params=[Param("stream", s)])
+            self.client.log_batch(child.info.run_id, params=[Param(schema.STREAM, s)])
         self._save_ids()
         return False
 
@@ -233,10 +255,10 @@ class Tracker:
             self.client.log_batch(self.child_ids[r.stream], metrics=metrics)
         n = max(len(records), 1)
         parent = {
-            "accuracy": sum(r.accuracy for r in records) / n,
-            "noretrain_accuracy": sum(r.noretrain_accuracy for r in records) / n,
-            "scheduler_seconds": records[0].scheduler_seconds if records else 0.0,
-            "retrain_cost": sum(r.retrain_cost for r in records),
+            schema.ACCURACY: sum(r.accuracy for r in records) / n,
+            schema.NORETRAIN_ACCURACY: sum(r.noretrain_accuracy for r in records) / n,
+            schema.SCHEDULER_SECONDS: records[0].scheduler_seconds if records else 0.0,
+            schema.RETRAIN_COST: sum(r.retrain_cost for r in records),
             **(extra or {}),
         }
         self.client.log_batch(self.parent_id, metrics=[Metric(k, float(v), ts, window) for k, v in parent.items()])
@@ -252,7 +274,8 @@ class Tracker:
         from mlflow.entities import Metric
 
         def batch(metrics: Mapping[str, float]) -> list[Metric]:
-            return [Metric(f"cl_{k}", float(v), 0, window) for k, v in metrics.items() if not math.isnan(float(v))]
+            return [Metric(f"{schema.CONTINUAL_PREFIX}{k}", float(v), 0, window) for k, v in metrics.items()
+                    if not math.isnan(float(v))]
 
         for stream, metrics in per_stream.items():
             self.client.log_batch(self.child_ids[stream], metrics=batch(metrics))
@@ -268,7 +291,7 @@ class Tracker:
         """Put the error on the parent and child runs (tag ``error``), so the UI says why a run failed."""
         text = f"{type(error).__name__}: {error}"[:5000]
         for rid in [self.parent_id, *self.child_ids.values()]:
-            self.client.set_tag(rid, "error", text)
+            self.client.set_tag(rid, schema.ERROR, text)
 
     def finish(self, summary: Mapping[str, float], status: str = "FINISHED") -> None:
         """Log the final summary metrics and close every run with the given status."""

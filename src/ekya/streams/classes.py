@@ -4,7 +4,7 @@ Two class sets are in use: the six classes of every dataset but Waymo (``SIX_CLA
 Urban, your own videos, the synthetic default) and Waymo's four (``WAYMO_CLASSES``).
 
 Two numberings of the same 80 COCO object categories are in use, and the original code mixed them
-(its defect 20):
+(coco80 in its class list and its classifier, coco91 in its detector and its Waymo mapping):
 
 - **coco91**: the ids of the COCO paper and annotation files, 1..90 with 10 unused ids (12 street
   sign, 26 hat, 29 shoe, 30 eye glasses, 45 plate, 66 mirror, 68 window, 69 desk, 71 door,

@@ -29,8 +29,9 @@ that the schedulers and the micro-profiler measure is honest. Re-splitting each 
 afresh would put most of window k's val into the train sets of earlier windows and inflate it.
 
 Unlike the original, the random streams are derived from (seed, camera, chunk or window), never
-reset to one fixed seed on every call (defect 14), and no val sample is in any window's train set,
-nor in its own window's test set (defect 15).
+reset to one fixed seed on every call (the original reseeded every split with 42, so every camera
+drew the same subset), and no val sample is in any window's train set, nor in its own window's test
+set (the original's val held samples that were also in train, and all the unselected history).
 """
 
 from __future__ import annotations

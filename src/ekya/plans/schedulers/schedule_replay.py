@@ -1,4 +1,4 @@
-"""replay: play a schedule file, ours or the original's ``schedules.json``.
+"""Schedule replay (``scheduler=replay``): play a saved schedule file, ours or the original's ``schedules.json``.
 
 Our format (written by ``write_schedule``; one file per run)::
 
