@@ -14,7 +14,7 @@ import torch
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner, Learner, load_checkpoint, save_checkpoint
 from ekya.learners.base import TrainReport
-from ekya.learners.learner import TrainReport as ReExported
+from ekya.learners.finetune import TrainReport as ReExported
 from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows

@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from ekya.bench._runs import scratch
 from ekya.configs import compose_config
 from ekya.labels.teachers import apply_teacher
-from ekya.learners.finetune import Batches
+from ekya.learners.training import Batches
 from ekya.process import configure_torch
 from ekya.profiles.configspace import load_configspace
 from ekya.seeds import derive_seed
