@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from ekya.bench._runs import scratch
 from ekya.configs import compose_config
 from ekya.labels.teachers import apply_teacher
+from ekya.learners.base import Learner
 from ekya.learners.training import Batches
 from ekya.process import configure_torch
 from ekya.profiles.configspace import load_configspace
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> dict:
         dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
         dataset.pop("windows")
         ss = apply_teacher(instantiate(dataset), instantiate(cfg.labeler))
-        learner = instantiate(cfg.learner)
+        learner: Learner = instantiate(cfg.learner)
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         config = space[args.config]
         cam = ss.cameras[0]

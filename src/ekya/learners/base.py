@@ -164,7 +164,8 @@ class Learner(ABC):
         """The dataset's crops at ``image_size`` pixels, decoded on first use and kept for the learner's lifetime."""
         from ekya.learners.data import CropCache
 
-        # Keyed by id and kept with its StreamSet, so the id cannot be reused by another object.
+        # One cache per dataset, so decoding is paid once per run, not once per job. Keyed by id and kept
+        # with its StreamSet, so the id cannot be reused by another object.
         caches: dict[int, tuple[StreamSet, CropCache]] = self.__dict__.setdefault("_caches", {})
         hit = caches.get(id(stream_set))
         if hit is None:

@@ -85,8 +85,6 @@ class FinetuneLearner(JobLearner):
                                          "epochs": 5, "data_fraction": 1.0, "batch_size": 32, "lr": 1e-3,
                                          "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0}
         self.defaults.update(dict(config_defaults or {}))
-        # One crop cache per dataset (``crops``): decoding is paid once per run, not once per job.
-        self._caches: dict[int, Any] = {}
 
     # -- data ----------------------------------------------------------------------------------
 

@@ -17,6 +17,10 @@ what a scheduler is told). The report also splits that work the way the micro-pr
 (the memory as extra samples per epoch, per-pool-sample and per-job passes). A model with
 no trained lineage (a fresh base model) has no teacher: its job is plain classification, as the
 first increment of the original.
+
+A job follows the fine-tuner's template (``ekya.learners.job``): iCaRL supplies the job's pool and
+teacher (``prepare_job``), the lineage a started model keeps (``start_model``), the fit with its
+loss (``fit_job``), herding and the class means (``after_fit``) and the report's extra passes.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ekya.learners.params import JobParams
+    from ekya.learners.training import Batches, FinetuneModule
 
 
 @dataclass
@@ -65,9 +66,9 @@ class Fitted:
     define them: train_flops = once + per_epoch * epochs.
     """
 
-    module: Any
-    train: Any
-    val: Any
+    module: FinetuneModule
+    train: Batches
+    val: Batches
     passes: tuple[float, float, float]
     once: float
     per_epoch: float
