@@ -118,7 +118,7 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         return out
 
     def learner() -> Any:
-        from ekya.learners.checkpoint import check_checkpoint
+        from ekya.learners.model_state import check_checkpoint
         from ekya.process import configure_torch
 
         configure_torch(int(cfg.threads))

@@ -237,7 +237,7 @@ def test_analysis_bad_input_is_one_line(args, needles, tmp_path, monkeypatch, ca
 def test_the_early_checkpoint_check_passes_a_real_checkpoint_and_leaves_templates_to_each_camera(tmp_path):
     # the other side of r27/r28: the check a run makes before its data must not refuse what it would load
     from ekya.learners import FinetuneLearner, save_checkpoint
-    from ekya.learners.checkpoint import check_checkpoint
+    from ekya.learners.model_state import check_checkpoint
 
     save_checkpoint(FinetuneLearner().new_model(6, seed=0), tmp_path / "base.pt")
     check_checkpoint(str(tmp_path / "base.pt"))

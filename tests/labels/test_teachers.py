@@ -144,7 +144,7 @@ def test_pretrain_set_labelled_by_same_teacher(tmp_path):
 
 
 def test_trained_teacher_with_the_project_learner(tmp_path):
-    from ekya.learners.learner import FinetuneLearner
+    from ekya.learners.finetune import FinetuneLearner
 
     ss = colour_set(tmp_path, per_class=6)
     learner = FinetuneLearner(backbone="resnet10_w16", image_size=16, base_epochs=15, base_batch_size=16)

@@ -255,8 +255,8 @@ def test_the_reported_validation_accuracy_is_the_served_nme_one(
 def test_icarl_trains_in_the_mode_fine_tuning_trains_in(learner, retrained, windows, small_synthetic,
                                                       monkeypatch) -> None:
     """No mode of its own: whatever FinetuneModule does with BatchNorm, iCaRL's comparison stays like for like."""
-    from ekya.learners.finetune import FinetuneModule
     from ekya.learners.icarl_module import ICaRLModule
+    from ekya.learners.training import FinetuneModule
 
     modes: dict[str, set[bool]] = {"finetune": set(), "icarl": set()}
     for name, cls in (("finetune", FinetuneModule), ("icarl", ICaRLModule)):

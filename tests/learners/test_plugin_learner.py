@@ -30,7 +30,9 @@ def test_the_readme_learner_loads_from_a_user_package_and_runs(tmp_path):
     (pkg / "__init__.py").write_text(doc_block("extending.md", "# my_learners/__init__.py"))
     (pkg / "conf" / "learner" / "head_only.yaml").write_text(
         doc_block("extending.md", "# my_learners/conf/learner/head_only.yaml"))
-    env = {**os.environ, "PYTHONPATH": str(tmp_path), "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
+    # the user's package first, then whatever the path already holds (the ekya under test, where it is not installed)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "HYDRA_FULL_ERROR": "0", "OMP_NUM_THREADS": "1"}
 
     mine = _run(tmp_path, env, "hydra.searchpath=[pkg://my_learners.conf]", "learner=head_only")
     theirs = _run(tmp_path, env)

@@ -1,4 +1,5 @@
-"""The Learner protocol: FinetuneLearner implements it, model states round-trip, devices, no process-wide state."""
+"""The Learner protocol: FinetuneLearner implements it, its defaults work for any learner, model states round-trip,
+devices, no process-wide state."""
 
 from __future__ import annotations
 
@@ -8,20 +9,22 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner, Learner, load_checkpoint, save_checkpoint
 from ekya.learners.base import TrainReport
-from ekya.learners.learner import TrainReport as ReExported
+from ekya.learners.model import EdgeModel
 from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 
-#: The calls runtimes and the micro-profiler make; other code is written against exactly these.
-PROTOCOL = {"base_model", "retrain", "hits", "predict", "forward_flops", "check_config", "model_state",
-            "load_model_state"}
+#: What a learner must supply; runtimes, benches and the micro-profiler call these and the defaults below.
+PROTOCOL = {"base_model", "retrain", "hits", "predict", "forward_flops", "model_state", "load_model_state"}
+#: Calls with a default on the protocol (``without_crops``: what the Ray runtime ships to its jobs).
+DEFAULTS = {"evaluate", "params", "check_config", "new_model", "crops", "job_rows", "without_crops"}
 
 CUDA = torch.cuda.is_available()
 
@@ -38,11 +41,78 @@ def window(small_synthetic: StreamSet):
 
 def test_finetune_learner_implements_every_abstract_method(learner) -> None:
     assert Learner.__abstractmethods__ == PROTOCOL
+    assert all(callable(getattr(Learner, name)) for name in DEFAULTS)
     assert isinstance(learner, Learner) and not FinetuneLearner.__abstractmethods__
     for name in PROTOCOL:
         assert getattr(FinetuneLearner, name) is not getattr(Learner, name), name
-    assert FinetuneLearner.evaluate is Learner.evaluate  # built on hits, shared by every learner
-    assert ReExported is TrainReport
+    for name in ("evaluate", "params", "check_config", "crops", "without_crops"):  # shared by every learner
+        assert getattr(FinetuneLearner, name) is getattr(Learner, name), name
+
+
+class Minimal(Learner):
+    """A learner that supplies only what the protocol requires: a model per camera that predicts class 0."""
+
+    defaults = {"backbone": "resnet10_w16", "frozen": True, "hidden": 8, "epochs": 1, "data_fraction": 1.0,
+                "batch_size": 8, "lr": 0.1, "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0}
+    image_size = 16
+
+    def base_model(self, stream_set, bootstrap, seed):
+        return self.new_model(len(stream_set.classes), seed)
+
+    def retrain(self, model, config, train_df, val_df, stream_set, seed):
+        return model, TrainReport(epochs=self.params(config).epochs, samples_seen=0, train_flops=0.0)
+
+    def hits(self, model, df, stream_set, teacher=False):
+        keep = df["label"].to_numpy() >= 0
+        return self.predict(model, df[keep], stream_set) == df["label"].to_numpy()[keep], keep
+
+    def predict(self, model, df, stream_set):
+        return np.zeros(len(df), dtype=np.int64)
+
+    def forward_flops(self, model):
+        return 1.0
+
+    def model_state(self, model):
+        return {"arch": model.describe(), "state_dict": model.state_dict()}
+
+    def load_model_state(self, state):
+        return EdgeModel(**state["arch"])
+
+
+def test_a_learner_that_supplies_only_the_abstract_methods_gets_working_defaults(window, small_synthetic) -> None:
+    mine = Minimal()
+    job = mine.params(RetrainConfig("c", {"epochs": 3}))
+    assert (job.epochs, job.hidden, job.frozen) == (3, 8, True)  # the config's own key, the rest from defaults
+    with pytest.raises(EkyaError, match="configspace config 'c': lr=-1 must be > 0"):
+        mine.check_config(RetrainConfig("c", {"lr": -1}))
+    model = mine.new_model(6, seed=1)
+    assert isinstance(model, EdgeModel) and (model.hidden, model.image_size, model.num_classes) == (8, 16, 6)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(),
+                                                 mine.new_model(6, seed=1).state_dict().values()))
+    assert mine.crops(small_synthetic) is mine.crops(small_synthetic)
+    assert mine.crops(small_synthetic).images(window.test).shape == (len(window.test), 3, 16, 16)
+    rows = mine.job_rows(model, window.train, window.val)  # the pool: a job of this learner reads nothing else
+    assert list(rows.columns) == ["path", "x0", "y0", "x1", "y1"] and len(rows) == len(window.train) + len(window.val)
+    assert 0 <= mine.evaluate(model, window.test, small_synthetic) <= 1
+
+
+def test_a_learner_without_a_default_for_a_key_names_it() -> None:
+    class Bare(Minimal):
+        defaults = {k: v for k, v in Minimal.defaults.items() if k != "epochs"}
+
+    with pytest.raises(EkyaError, match="configspace config 'c': epochs is not set and the learner has no default"):
+        Bare().check_config(RetrainConfig("c", {}))
+    Bare().check_config(RetrainConfig("c", {"epochs": 2}))
+
+
+def test_a_shipped_learner_carries_no_decoded_crops_and_decodes_the_same(learner, window, small_synthetic) -> None:
+    images = learner.crops(small_synthetic).images(window.test)
+    shipped = learner.without_crops()
+    assert type(shipped) is type(learner) and shipped.defaults == learner.defaults
+    assert len(learner.crops(small_synthetic)) >= len(window.test)  # the driver keeps its own
+    fresh = shipped.crops(small_synthetic)
+    assert fresh is not learner.crops(small_synthetic) and len(fresh) == 0
+    assert torch.equal(fresh.images(window.test), images)
 
 
 def test_the_protocol_imports_without_torch() -> None:

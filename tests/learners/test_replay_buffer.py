@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner, load_checkpoint, save_checkpoint
-from ekya.learners.checkpoint import edge_model_from_state, edge_model_state
-from ekya.learners.finetune import Batches
+from ekya.learners.model_state import edge_model_from_state, edge_model_state
 from ekya.learners.replay import ReplayBuffer, buffer_from_state, buffer_state, update_buffer
+from ekya.learners.training import Batches
 from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows

@@ -221,9 +221,9 @@ def test_hot_swap_drops_no_frame(local_ray):
     import torch
 
     from ekya.execution.ray import actors
-    from ekya.learners.checkpoint import edge_model_state
-    from ekya.learners.learner import FinetuneLearner
+    from ekya.learners.finetune import FinetuneLearner
     from ekya.learners.model import EdgeModel
+    from ekya.learners.model_state import edge_model_state
 
     torch.manual_seed(0)
     m0, m1 = EdgeModel("resnet10_w16", 32, 6, 16), EdgeModel("resnet10_w16", 32, 6, 16)
@@ -260,9 +260,9 @@ def test_inference_duty_cycle_holds_the_share(local_ray):
     """At share 0.25 a saturated inference actor is busy about a quarter of the time; raised in place to 0.5, half."""
     ray = local_ray
     from ekya.execution.ray import actors
-    from ekya.learners.checkpoint import edge_model_state
-    from ekya.learners.learner import FinetuneLearner
+    from ekya.learners.finetune import FinetuneLearner
     from ekya.learners.model import EdgeModel
+    from ekya.learners.model_state import edge_model_state
 
     w = actors.numpy_state(edge_model_state(EdgeModel("resnet10_w16", 64, 6, 32)))
     frames = np.zeros((4000, 3, 32, 32), dtype=np.uint8)

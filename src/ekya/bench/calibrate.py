@@ -88,6 +88,7 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
     from ekya.composition import build_parts
     from ekya.configs import compose_config
     from ekya.execution.ray.share import CPU_THREADS_PER_JOB, DutyCycle, paced_training
+    from ekya.learners.base import Learner
     from ekya.process import configure_torch
     from ekya.profiles.configspace import load_configspace
     from ekya.profiles.types import RetrainConfig
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
         if not 0 < args.window < windows:
             raise EkyaError(f"--window {args.window}: choose a retraining window in 1..{windows - 1}")
         ss = build_parts(cfg, ["stream_set"])["stream_set"]
-        learner = instantiate(cfg.learner)
+        learner: Learner = instantiate(cfg.learner)  # only the protocol is used: any learner can be calibrated
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         name = args.config or cfg.configspace.get("default") or next(iter(space))
         if name not in space:

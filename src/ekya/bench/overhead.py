@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 from ekya.bench._runs import scratch
 from ekya.composition import build_parts
 from ekya.configs import compose_config
-from ekya.learners.finetune import Batches
+from ekya.learners.base import Learner
+from ekya.learners.training import Batches
 from ekya.process import configure_torch
 from ekya.profiles.configspace import load_configspace
 from ekya.seeds import derive_seed
@@ -69,7 +70,7 @@ def main(argv: list[str]) -> dict:
         configure_torch(int(cfg.threads))
         parts = build_parts(cfg, ["window", "windows", "stream_set"])
         settings, ss = parts["window"], parts["stream_set"]
-        learner = instantiate(cfg.learner)
+        learner: Learner = instantiate(cfg.learner)
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         config = space[args.config]
         cam = ss.cameras[0]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ekya.errors import EkyaError
-from ekya.labels.checkpoints import load_torchvision_checkpoint
+from ekya.labels.weights import load_torchvision_checkpoint
 from ekya.streams.classes import DATASET_CLASSES, class_map
 from ekya.streams.samples import StreamSet
 

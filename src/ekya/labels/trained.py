@@ -8,7 +8,7 @@ same seed gives the same labels.
 
 Training is the project's own learner when one is given (``learner``: an object with
 ``base_model(stream_set, bootstrap_table, seed)`` and ``predict(model, table, stream_set)``, e.g.
-``ekya.learners.learner.FinetuneLearner`` with a bigger backbone than the edge models), else a
+``ekya.learners.finetune.FinetuneLearner`` with a bigger backbone than the edge models), else a
 plain torchvision training loop here (``arch``, ``epochs``, ``lr``...).
 """
 

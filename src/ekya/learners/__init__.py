@@ -13,15 +13,15 @@ if TYPE_CHECKING:
     # ``X as X``: re-exported (loaded by __getattr__ below; ``__all__`` is built from _WHERE)
     from ekya.learners.base import Learner as Learner
     from ekya.learners.base import TrainReport as TrainReport
-    from ekya.learners.checkpoint import load_checkpoint as load_checkpoint
-    from ekya.learners.checkpoint import save_checkpoint as save_checkpoint
+    from ekya.learners.finetune import FinetuneLearner as FinetuneLearner
     from ekya.learners.icarl import ICaRLLearner as ICaRLLearner
     from ekya.learners.icarl_model import ICaRLModel as ICaRLModel
-    from ekya.learners.learner import FinetuneLearner as FinetuneLearner
     from ekya.learners.model import EdgeModel as EdgeModel
+    from ekya.learners.model_state import load_checkpoint as load_checkpoint
+    from ekya.learners.model_state import save_checkpoint as save_checkpoint
 
-_WHERE = {"Learner": "base", "TrainReport": "base", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-          "FinetuneLearner": "learner", "EdgeModel": "model", "ICaRLLearner": "icarl", "ICaRLModel": "icarl_model"}
+_WHERE = {"Learner": "base", "TrainReport": "base", "load_checkpoint": "model_state", "save_checkpoint": "model_state",
+          "FinetuneLearner": "finetune", "EdgeModel": "model", "ICaRLLearner": "icarl", "ICaRLModel": "icarl_model"}
 
 __all__ = sorted(_WHERE)
 

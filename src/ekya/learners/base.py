@@ -11,20 +11,27 @@ compare the same everywhere.
 
 from __future__ import annotations
 
+import copy
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import pandas as pd
 
+from ekya.learners.tables import crop_rows
 from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window
 
-if TYPE_CHECKING:  # the protocol itself needs no torch
+if TYPE_CHECKING:  # the protocol itself needs no torch: the defaults below import what they use when called
     from torch import nn
+
+    from ekya.learners.data import CropCache
+    from ekya.learners.params import JobParams
 
 
 @dataclass
@@ -76,7 +83,20 @@ class TrainReport:
 
 
 class Learner(ABC):
-    """Base models, retraining jobs, accuracy and model (de)serialisation for per-camera edge models."""
+    """Base models, retraining jobs, accuracy and model (de)serialisation for per-camera edge models.
+
+    The abstract methods are what a learner must supply. The others have defaults every runtime,
+    bench and the micro-profiler may rely on: ``evaluate`` (from ``hits``), ``params`` and
+    ``check_config`` (a config completed with ``defaults``), ``new_model`` (an ``EdgeModel``),
+    ``crops`` (one crop cache per dataset at ``image_size``), ``job_rows`` (the pool) and
+    ``without_crops`` (the learner as it is shipped to another process).
+    """
+
+    #: side in pixels of the square crops ``crops`` decodes and ``new_model`` builds for
+    image_size: int = 32
+    #: values for any RetrainConfig key a config leaves out (``params``); every key of ``PARAM_KEYS``
+    #: a config may omit needs one
+    defaults: Mapping[str, Any] = MappingProxyType({})
 
     @abstractmethod
     def base_model(self, stream_set: StreamSet, bootstrap: Window | pd.DataFrame, seed: int) -> nn.Module:
@@ -106,13 +126,58 @@ class Learner(ABC):
         """FLOPs of one inference pass of ``model`` over one sample."""
 
     @abstractmethod
-    def check_config(self, config: RetrainConfig) -> None:
-        """Raise EkyaError (naming the config and key) when this learner cannot run ``config``."""
-
-    @abstractmethod
     def model_state(self, model: nn.Module) -> dict[str, Any]:
         """A plain dict of the model's description and its ``state_dict`` (no pickled modules)."""
 
     @abstractmethod
     def load_model_state(self, state: dict[str, Any]) -> nn.Module:
         """The model a ``model_state`` dict describes, with identical outputs, on the CPU."""
+
+    # -- defaults ------------------------------------------------------------------------------
+
+    def params(self, config: RetrainConfig) -> JobParams:
+        """The config's params completed with ``defaults``; EkyaError names the config and bad key."""
+        from ekya.learners.params import job_params
+
+        return job_params(config, self.defaults)
+
+    def check_config(self, config: RetrainConfig) -> None:
+        """Raise EkyaError (naming the config and key) when this learner cannot run ``config``: ``params``' checks."""
+        self.params(config)
+
+    def new_model(self, num_classes: int, seed: int, backbone: str | None = None,
+                  hidden: int | None = None) -> nn.Module:
+        """A freshly initialised ``EdgeModel`` on the CPU, deterministic given the seed.
+
+        ``backbone`` and ``hidden`` default to those of ``defaults``; crops are ``image_size`` pixels.
+        """
+        import torch
+
+        from ekya.learners.model import EdgeModel
+
+        with torch.random.fork_rng():
+            torch.manual_seed(int(seed))
+            return EdgeModel(backbone or self.defaults["backbone"], hidden or self.defaults["hidden"], num_classes,
+                             self.image_size)
+
+    def crops(self, stream_set: StreamSet) -> CropCache:
+        """The dataset's crops at ``image_size`` pixels, decoded on first use and kept for the learner's lifetime."""
+        from ekya.learners.data import CropCache
+
+        # One cache per dataset, so decoding is paid once per run, not once per job. Keyed by id and kept
+        # with its StreamSet, so the id cannot be reused by another object.
+        caches: dict[int, tuple[StreamSet, CropCache]] = self.__dict__.setdefault("_caches", {})
+        hit = caches.get(id(stream_set))
+        if hit is None:
+            hit = caches[id(stream_set)] = (stream_set, CropCache(stream_set, self.image_size))
+        return hit[1]
+
+    def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
+        """The crop keys of every sample a ``retrain`` of ``model`` on this pool reads: by default the pool itself."""
+        return crop_rows(train_df, val_df)
+
+    def without_crops(self) -> Self:
+        """A shallow copy of this learner holding no decoded crops: what is shipped to a job in another process."""
+        shipped = copy.copy(self)
+        shipped.__dict__["_caches"] = {}
+        return shipped

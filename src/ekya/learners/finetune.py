@@ -1,208 +1,263 @@
-"""Continuous fine-tuning as a Lightning module, and the lean fit loop around it.
+"""The fine-tuning learner the runtimes call: base models, retraining jobs, and accuracy on a sample table.
 
-The same module trains either the whole edge model (inputs: uint8 crops) or the head alone on
-cached backbone features (frozen backbone: the features never change, so they are computed once
-per job rather than once per epoch). Validation runs after every epoch; the best-validation
-weights are restored at the end, and only epochs that really trained are candidates, so a
-one-epoch job returns its trained weights (the original kept the initial ones).
+``FinetuneLearner`` (``conf/learner/finetune.yaml``) trains a camera's base model from scratch on
+its bootstrap window (or loads it from a checkpoint), retrains a copy of a given model with one
+RetrainConfig (frozen backbone + head on cached features, or every layer), and scores a model on a
+table's labels. Jobs are deterministic given their seed; their cost is reported in FLOPs actually
+computed (see ``ekya.learners.flops``), never in wall time. Training and inference run on
+``accelerator``; models are built, and handed back, on the CPU.
 
-Batches come from in-memory tensors through a seeded permutation, so a job is deterministic and
-no DataLoader worker, collation or per-sample indexing sits between the tensors and the model. The
-tensors may live on the training device already; the permutation is drawn on the CPU either way,
-so the batches do not depend on the device.
+A job follows the shared template (``ekya.learners.job``). Two opt-in guards against forgetting
+are parts of it (``ekya.learners.parts``): ``replay`` mixes samples of a bounded per-camera buffer
+(``ekya.learners.replay``, carried by the model) into every training batch, and ``lwf`` adds the
+distillation term of learning without forgetting against the model the job starts from (the one
+serving), its logits computed once per job. Their extra passes are counted in the job's FLOPs.
 """
 
 from __future__ import annotations
 
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+import copy
+from collections.abc import Mapping
+from typing import Any
 
-import lightning.pytorch as pl
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ekya.learners.distill import kd_loss
+from ekya.errors import EkyaError
+from ekya.learners.accelerator import resolve_accelerator
+from ekya.learners.backbones import BACKBONES, build_head
+from ekya.learners.base import TrainReport
+from ekya.learners.flops import SampleFlops, sample_flops
+from ekya.learners.inference import batched, serving
+from ekya.learners.job import Fitted, Job, JobLearner
+from ekya.learners.model import EdgeModel
+from ekya.learners.model_state import edge_model_from_state, edge_model_state, load_checkpoint
+from ekya.learners.parts import JobData, JobPart, Lwf, Replay
+from ekya.learners.settings import LwfSettings, ReplaySettings
+from ekya.learners.tables import camera_of, crop_rows
+from ekya.learners.training import Batches, FinetuneModule, fit
+from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
+from ekya.streams.samples import StreamSet
+from ekya.streams.windows import Window
 
-#: layers that normalise by batch statistics in train mode (and learn running ones for eval mode)
-_BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-class Batches:
-    """Mini-batches of in-memory (x, y) tensors; shuffled with its own generator when ``seed`` is given.
-
-    ``soft``: per-sample teacher logits, yielded as a third tensor. ``memory``: (x, y, soft or None)
-    of a replay memory; with a seed, each batch of ``size`` pool samples gets
-    ``round(size * ratio / (1 - ratio))`` memory samples (at most all of them), drawn without
-    replacement by a second seeded generator, so ``ratio`` is the memory's share of the batch.
-    """
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int | None = None,
-                 soft: torch.Tensor | None = None,
-                 memory: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None,
-                 ratio: float = 0.0) -> None:
-        self.x, self.y, self.soft = x, y, soft
-        self.batch_size = max(1, int(batch_size))
-        self.generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        n = len(y)
-        # A trailing batch of one sample is skipped when shuffling (training): BatchNorm cannot
-        # normalise a single sample. Which sample sits there changes every epoch.
-        self.sizes = [min(self.batch_size, n - i) for i in range(0, n, self.batch_size)]
-        if self.generator is not None and len(self.sizes) > 1 and self.sizes[-1] == 1:
-            self.sizes.pop()
-        self.memory = memory if memory is not None and len(memory[1]) > 0 and self.generator is not None else None
-        self.memory_sizes = [0] * len(self.sizes)
-        self.memory_generator = None
-        if self.memory is not None:
-            if not 0.0 < float(ratio) < 1.0:
-                raise ValueError(f"Batches: ratio must be in (0, 1) with a memory, got {ratio}")
-            share = float(ratio) / (1.0 - float(ratio))
-            self.memory_sizes = [min(len(self.memory[1]), int(round(s * share))) for s in self.sizes]
-            self.memory_generator = torch.Generator().manual_seed(derive_seed(int(seed), "memory"))
-
-    @property
-    def largest_batch(self) -> int:
-        """Samples in the largest batch a pass yields (memory samples included); 0 when empty."""
-        return max((s + m for s, m in zip(self.sizes, self.memory_sizes)), default=0)
-
-    @property
-    def samples(self) -> int:
-        """Samples one pass yields (memory samples included)."""
-        return sum(self.sizes) + sum(self.memory_sizes)
-
-    def __len__(self) -> int:
-        return len(self.sizes)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        n = len(self.y)
-        order = None
-        if self.generator is not None:
-            order = torch.randperm(n, generator=self.generator).to(self.x.device)
-        start = 0
-        for size, extra in zip(self.sizes, self.memory_sizes):
-            if order is None:
-                batch = [t[start:start + size] for t in self._tensors()]
-            else:
-                idx = order[start:start + size]
-                batch = [t.index_select(0, idx) for t in self._tensors()]
-            start += size
-            if extra:
-                mx, my, msoft = self.memory
-                pick = torch.randperm(len(my), generator=self.memory_generator)[:extra].to(mx.device)
-                more = [mx, my] + ([msoft] if self.soft is not None else [])
-                batch = [torch.cat([b, m.index_select(0, pick)]) for b, m in zip(batch, more)]
-            yield tuple(batch)
-
-    def _tensors(self) -> list[torch.Tensor]:
-        return [self.x, self.y] + ([self.soft] if self.soft is not None else [])
+__all__ = ["FinetuneLearner"]
 
 
-class FinetuneModule(pl.LightningModule):
-    """Cross-entropy fine-tuning of ``net`` (the whole model, or the head on features).
+class FinetuneLearner(JobLearner):
+    """Continuous fine-tuning of per-camera edge models (see the module doc)."""
 
-    With ``kd_weight`` > 0 and batches that carry teacher logits, the loss adds
-    ``kd_weight * kd_loss(student, teacher, temperature)`` (learning without forgetting).
-    """
+    def __init__(
+        self,
+        backbone: str = "resnet10_w16",
+        hidden: int = 256,
+        image_size: int = 32,
+        base_epochs: int = 20,
+        base_lr: float = 2e-3,
+        base_batch_size: int = 32,
+        val_fraction: float = 0.2,
+        checkpoint: str | None = None,
+        config_defaults: Mapping[str, Any] | None = None,
+        accelerator: str = "auto",
+        eval_batch_size: int = 256,
+        replay: Mapping[str, Any] | None = None,
+        lwf: Mapping[str, Any] | None = None,
+    ) -> None:
+        if backbone not in BACKBONES:
+            raise EkyaError(f"learner.backbone={backbone!r} is not known; choose one of {sorted(BACKBONES)}")
+        if int(image_size) < 8:
+            raise EkyaError(f"learner.image_size={image_size}: must be at least 8")
+        if int(eval_batch_size) < 1:
+            raise EkyaError(f"learner.eval_batch_size={eval_batch_size}: must be at least 1")
+        self.backbone, self.hidden, self.image_size = str(backbone), int(hidden), int(image_size)
+        self.base_epochs, self.base_lr, self.base_batch_size = int(base_epochs), float(base_lr), int(base_batch_size)
+        self.val_fraction = float(val_fraction)
+        self.checkpoint = checkpoint
+        self.device = resolve_accelerator(accelerator)
+        self.eval_batch_size = int(eval_batch_size)
+        self.replay, self.lwf = ReplaySettings.of(replay), LwfSettings.of(lwf)
+        #: the job's parts, in order (replay first: LwF's teacher also scores the memory samples)
+        self.parts: list[JobPart] = [*([Replay(self.replay)] if self.replay.on else []),
+                                     *([Lwf(self.lwf)] if self.lwf.on else [])]
+        self.defaults: dict[str, Any] = {"backbone": self.backbone, "frozen": False, "hidden": self.hidden,
+                                         "epochs": 5, "data_fraction": 1.0, "batch_size": 32, "lr": 1e-3,
+                                         "optimizer": "adam", "momentum": 0.9, "weight_decay": 0.0}
+        self.defaults.update(dict(config_defaults or {}))
 
-    def __init__(self, net: nn.Module, lr: float, optimizer: str = "adam", momentum: float = 0.9,
-                 weight_decay: float = 0.0, kd_weight: float = 0.0, temperature: float = 2.0) -> None:
-        super().__init__()
-        self.net = net
-        self.lr, self.optimizer_name = float(lr), str(optimizer)
-        self.momentum, self.weight_decay = float(momentum), float(weight_decay)
-        self.kd_weight, self.temperature = float(kd_weight), float(temperature)
-        self.val_acc: list[float] = []
-        self.best_acc = -1.0
-        self.best_state: dict[str, torch.Tensor] | None = None
-        self._correct = 0
-        self._total = 0
+    # -- data ----------------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+    def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
+        """Every sample whose crop a ``retrain`` of ``model`` on this pool reads: the pool and the model's memory."""
+        memory = [rows for part in self.parts if (rows := part.memory_rows(model)) is not None]
+        return crop_rows(train_df, val_df, *memory)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        x, y = batch[0], batch[1]
-        logits = self.net(x)
-        loss = F.cross_entropy(logits, y)
-        if self.kd_weight > 0 and len(batch) > 2:
-            loss = loss + self.kd_weight * kd_loss(logits, batch[2], self.temperature)
-        return loss
+    def tensors(self, df: pd.DataFrame, stream_set: StreamSet, target: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The table's crops and its ``target`` column as tensors on the learner's device."""
+        images = self.crops(stream_set).images(df)
+        targets = torch.tensor(df[target].to_numpy(dtype=np.int64))
+        return images.to(self.device), targets.to(self.device)
 
-    def on_validation_epoch_start(self) -> None:
-        self._correct, self._total = 0, 0
+    def _on_device(self, model: nn.Module) -> nn.Module:
+        """``model`` itself when it lives on the learner's device, else a copy there (the caller's stays put)."""
+        first = next(model.parameters(), None)
+        if first is None or first.device == self.device:
+            return model
+        return copy.deepcopy(model).to(self.device)
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        x, y = batch[0], batch[1]
-        self._correct += int((self.net(x).argmax(dim=1) == y).sum())
-        self._total += len(y)
+    # -- models --------------------------------------------------------------------------------
 
-    def on_validation_epoch_end(self) -> None:
-        if self._total == 0:
-            return
-        acc = self._correct / self._total
-        self.val_acc.append(acc)
-        # Ties go to the later epoch: equal validation accuracy after more training.
-        if acc >= self.best_acc:
-            self.best_acc = acc
-            self.best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+    def new_model(self, num_classes: int, seed: int, backbone: str | None = None,
+                  hidden: int | None = None) -> EdgeModel:
+        """A freshly initialised edge model on the CPU; ``backbone``/``hidden`` default to the learner's own."""
+        return super().new_model(num_classes, seed, backbone or self.backbone, hidden or self.hidden)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        if self.optimizer_name == "sgd":
-            return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
-        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+    def model_state(self, model: nn.Module) -> dict[str, Any]:
+        """The model's architecture and a CPU copy of its weights (the checkpoint format)."""
+        return edge_model_state(model)
 
+    def load_model_state(self, state: dict[str, Any]) -> EdgeModel:
+        """The EdgeModel a ``model_state`` dict describes, in eval mode on the CPU."""
+        return edge_model_from_state(state)
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence Lightning's own per-fit banners, hints and warnings for this fit only; errors still propagate."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        # Only warnings raised inside Lightning (its hints for a barebones loop without DataLoaders);
-        # catch_warnings puts the process's filters back on exit.
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=r"lightning(\.|$)")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
+    def base_model(self, stream_set: StreamSet, bootstrap: Window | pd.DataFrame, seed: int) -> EdgeModel:
+        """A camera's base model: loaded from ``checkpoint`` if set, else trained from scratch on the bootstrap data."""
+        return self.fit_base(stream_set, bootstrap, seed)[0]
 
+    def fit_base(self, stream_set: StreamSet, bootstrap: Window | pd.DataFrame,
+                 seed: int) -> tuple[EdgeModel, TrainReport | None]:
+        """``base_model`` plus the training report (None when loaded from a checkpoint)."""
+        if isinstance(bootstrap, Window):
+            camera, train_df, val_df = bootstrap.camera, bootstrap.train, bootstrap.val
+        else:
+            camera = camera_of(bootstrap)
+            train_df, val_df = self._split(bootstrap, derive_seed(seed, "base-split", camera))
+        if self.checkpoint:
+            model = load_checkpoint(str(self.checkpoint).format(camera=camera), len(stream_set.classes))
+            if model.image_size != self.image_size:
+                raise EkyaError(f"learner.checkpoint: the model was built for {model.image_size} px crops but "
+                                f"learner.image_size={self.image_size}; set them equal")
+            return model, None
+        model = self.new_model(len(stream_set.classes), derive_seed(seed, "base-init", camera))
+        config = RetrainConfig("base", {"frozen": False, "epochs": self.base_epochs, "lr": self.base_lr,
+                                        "batch_size": self.base_batch_size, "data_fraction": 1.0})
+        # A fresh model has nothing to keep, so the base job does not distil from it.
+        return self.retrain(model, config, train_df, val_df, stream_set, seed, distill=False)
 
-def fit(module: FinetuneModule, train: Batches, val: Batches | None, epochs: int,
-        device: torch.device = torch.device("cpu")) -> FinetuneModule:
-    """Train ``module`` for ``epochs`` on ``device`` with validation after each; restore the best-validation weights.
+    def _split(self, df: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        perm = np.random.default_rng(seed).permutation(len(df))
+        n_val = int(round(self.val_fraction * len(df))) if len(df) > 1 else 0
+        return df.iloc[np.sort(perm[n_val:])], df.iloc[np.sort(perm[:n_val])]
 
-    ``module.net`` trains in train mode, whatever mode it arrived in (models are handed around in
-    eval mode): its BatchNorm layers normalise by batch statistics and learn their running ones.
-    Lightning validates in eval mode and puts each submodule's mode back after. The net is handed
-    back in eval mode, as it serves. A net that is a head on cached features leaves the backbone,
-    and its statistics, as they were. Lightning hands the module back on the CPU.
-    ``deterministic`` is left unset: Lightning would switch deterministic algorithms on for the
-    whole process; the entry point decides that once.
-    """
-    module.net.train()
-    if train.largest_batch < 2:
-        # One sample per batch has no batch statistics (BatchNorm refuses a 1x1 map of one
-        # sample): such a job normalises by the running statistics it started from.
-        for m in module.net.modules():
-            if isinstance(m, _BATCHNORM):
-                m.eval()
-    has_val = val is not None and len(val) > 0
-    devices = [device.index] if device.index is not None else 1
-    with _quiet():
-        trainer = pl.Trainer(
-            accelerator=device.type, devices=devices, max_epochs=int(epochs), barebones=True, logger=False,
-            enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-            num_sanity_val_steps=0, limit_val_batches=1.0 if has_val else 0,
-        )
-        trainer.fit(module, train_dataloaders=train, val_dataloaders=val if has_val else None)
-    if module.best_state is not None:
-        module.net.load_state_dict(module.best_state)
-    module.net.eval()
-    return module
+    # -- retraining (the steps of JobLearner.retrain) --------------------------------------------
+
+    def start_model(self, job: Job) -> tuple[EdgeModel, bool]:
+        """A CPU copy of the job's model with the job's head, or a fresh model when the config names another backbone.
+
+        Built on the CPU, so its initial weights do not depend on the device.
+        """
+        p = job.params
+        if getattr(job.model, "backbone_name", None) != p.backbone:
+            return self.new_model(job.num_classes, job.seed, p.backbone, p.hidden), True
+        new = copy.deepcopy(job.model).cpu()
+        if new.hidden != p.hidden or new.num_classes != job.num_classes:
+            with torch.random.fork_rng():
+                torch.manual_seed(job.seed)
+                new.head = build_head(new.feature_dim, p.hidden, job.num_classes)
+            new.hidden, new.num_classes = p.hidden, job.num_classes
+        return new, False
+
+    def fit_job(self, job: Job, new: nn.Module) -> Fitted:
+        """Train ``new`` on the pool (and the parts' memory and teacher logits) with cross-entropy (+ KD)."""
+        p = job.params
+        new.to(self.device)
+        data = JobData(*self.tensors(job.train, job.stream_set, "teacher_label"),
+                       *self.tensors(job.val, job.stream_set, "teacher_label"))
+        flops = sample_flops(new.backbone_name, new.hidden, job.num_classes, new.image_size)
+        for part in self.parts:
+            part.before_fit(self, job, data)
+        n_mem = data.memory_samples
+        with torch.random.fork_rng():
+            torch.manual_seed(job.seed)
+            (x_tr, x_va, x_mem), net, passes, once = self.job_inputs(
+                new, p.frozen, flops, data.x_train, data.x_val, data.x_memory if n_mem else None)
+            memory = (x_mem, data.y_memory, data.soft_memory) if n_mem else None
+            train = Batches(x_tr, data.y_train, p.batch_size, seed=job.seed, soft=data.soft_train, memory=memory,
+                            ratio=self.replay.ratio)
+            val = Batches(x_va, data.y_val, self.eval_batch_size)
+            per_epoch = passes[1] * train.samples + passes[2] * val.samples
+            once += data.teacher_flops
+            module = fit(FinetuneModule(net, p.lr, p.optimizer, p.momentum, p.weight_decay,
+                                        kd_weight=self.lwf.weight if data.soft_train is not None else 0.0,
+                                        temperature=self.lwf.temperature),
+                         train, val, p.epochs, self.device)
+        n_train, n_val = len(data.x_train), len(data.x_val)
+        if n_mem or data.teacher_flops:
+            # Per pool sample, so the micro-profiler's cost model (see TrainReport.pass_flops) still
+            # adds up to this job's FLOPs: memory samples and teacher passes ride on the pool's.
+            passes = (once / max(n_train + n_val, 1), (per_epoch - passes[2] * val.samples) / max(n_train, 1),
+                      passes[2])
+        return Fitted(module, train, val, passes, once, per_epoch, n_train, n_val)
+
+    def after_fit(self, job: Job, new: nn.Module, fitted: Fitted) -> None:
+        """Each part keeps what it needs on the trained model (replay: the next buffer)."""
+        for part in self.parts:
+            part.after_fit(job, new)
+
+    def job_inputs(self, new: nn.Module, frozen: bool, flops: SampleFlops, *inputs: torch.Tensor | None,
+                   ) -> tuple[list[torch.Tensor | None], nn.Module, tuple[float, float, float], float]:
+        """What a job trains on, and the FLOPs of each pass: (inputs, net, passes, FLOPs of feature caching).
+
+        A frozen backbone: each input's features, computed once, and the head alone. Otherwise the
+        crops themselves and the whole model, every layer trainable.
+        """
+        if frozen:
+            passes = (flops.backbone_forward, flops.head_train, flops.head_forward)
+            return (self.frozen_features(new, *inputs), new.head, passes,
+                    passes[0] * sum(len(x) for x in inputs if x is not None))
+        new.requires_grad_(True)
+        return list(inputs), new, (0.0, flops.full_train, flops.forward), 0.0
+
+    def logits(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``model``'s logits on ``x`` in eval mode without gradients; the model's own mode is left as it was."""
+        with serving(self._on_device(model)) as net:
+            return batched(net, x, self.eval_batch_size)
+
+    def frozen_features(self, model: nn.Module, *inputs: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Freeze ``model``'s backbone and compute each input's features once (None stays None).
+
+        BatchNorm keeps its running statistics (eval mode); only the head trains, on these features.
+        """
+        model.backbone.eval()
+        model.backbone.requires_grad_(False)
+        with torch.no_grad():
+            return [None if x is None else batched(model.features, x, self.eval_batch_size) for x in inputs]
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def predict(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet) -> np.ndarray:
+        """Predicted class per row of ``df``."""
+        if df.empty:
+            return np.zeros(0, dtype=np.int64)
+        images = self.crops(stream_set).images(df).to(self.device)
+        return self.logits(model, images).argmax(dim=1).cpu().numpy()
+
+    def hits(self, model: nn.Module, df: pd.DataFrame, stream_set: StreamSet,
+             teacher: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(correct, keep): per row with a target (``keep``), whether the model's top-1 class is right.
+
+        The target is ``label`` (teacher_label where label is -1), or teacher_label when ``teacher``.
+        """
+        if teacher:
+            target = df["teacher_label"].to_numpy()
+        else:
+            target = np.where(df["label"].to_numpy() >= 0, df["label"].to_numpy(), df["teacher_label"].to_numpy())
+        keep = target >= 0
+        if not keep.any():
+            return np.zeros(0, dtype=bool), keep
+        return self.predict(model, df[keep], stream_set) == target[keep], keep
+
+    def forward_flops(self, model: nn.Module) -> float:
+        """FLOPs of one inference pass of ``model`` over one sample (what evaluating a sample costs)."""
+        return sample_flops(model.backbone_name, model.hidden, model.num_classes, model.image_size).forward

@@ -17,14 +17,17 @@ what a scheduler is told). The report also splits that work the way the micro-pr
 (the memory as extra samples per epoch, per-pool-sample and per-job passes). A model with
 no trained lineage (a fresh base model) has no teacher: its job is plain classification, as the
 first increment of the original.
+
+A job follows the fine-tuner's template (``ekya.learners.job``): iCaRL supplies the job's pool and
+teacher (``prepare_job``), the lineage a started model keeps (``start_model``), the fit with its
+loss (``fit_job``), herding and the class means (``after_fit``) and the report's extra passes.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import time
 from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -33,35 +36,67 @@ import torch
 from torch import nn
 
 from ekya.errors import EkyaError
-from ekya.learners.backbones import build_head
 from ekya.learners.base import TrainReport
-from ekya.learners.finetune import Batches, fit
-from ekya.learners.flops import sample_flops
+from ekya.learners.finetune import FinetuneLearner
+from ekya.learners.flops import SampleFlops, sample_flops
 from ekya.learners.herding import normalise, pick_memory
-from ekya.learners.icarl_model import (
-    CROP_KEY,
-    ICaRLModel,
-    as_memory,
-    icarl_model_from_state,
-    icarl_model_state,
-)
-from ekya.learners.icarl_module import LOSSES, ICaRLModule, bce_targets
-from ekya.learners.learner import FinetuneLearner, _batched, _camera_of, _labelled
+from ekya.learners.icarl_model import ICaRLModel, as_memory, icarl_model_from_state, icarl_model_state
+from ekya.learners.icarl_module import ICaRLModule, bce_targets
+from ekya.learners.inference import batched, serving
+from ekya.learners.job import Fitted, Job
 from ekya.learners.model import EdgeModel
+from ekya.learners.settings import ICaRLSettings
+from ekya.learners.tables import camera_of, crop_keys, crop_rows, labelled
+from ekya.learners.training import Batches, fit
 from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import Window, subsample
+from ekya.streams.windows import Window
 
 log = logging.getLogger(__name__)
-
-#: ``icarl:`` keys and their defaults (conf/learner/icarl.yaml documents each)
-ICARL_DEFAULTS: dict[str, Any] = {"memory": 200, "loss": "ce_kd", "kd_weight": 1.0, "temperature": 2.0}
 
 
 def _head_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The training-time output of a model: an ICaRLModel's head, any other model's forward."""
     return model.logits(x) if isinstance(model, ICaRLModel) else model(x)
+
+
+@dataclass
+class ICaRLJob(Job):
+    """An iCaRL job: ``model`` is the starting model as an ICaRLModel; plus its teacher and the pool it trains on."""
+
+    #: the model distilled from: ``model`` when it is trained and the job may distil, else None
+    teacher: nn.Module | None = None
+    #: fraction of ``labelled_train`` already in the starting memory (free to count; the micro-profiler
+    #: sizes a job at another data fraction from it)
+    overlap: float = 0.0
+    #: the rows trained on: old exemplars first (their stored order is their herding rank), then new samples
+    pool: pd.DataFrame | None = None
+    #: which pool rows are old exemplars
+    from_old: np.ndarray | None = None
+
+
+@dataclass
+class ICaRLFit(Fitted):
+    """The fit of an iCaRL job, and what herding and NME scoring after it add to its cost and report."""
+
+    flops: SampleFlops | None = None
+    x_pool: torch.Tensor | None = None
+    y_pool: torch.Tensor | None = None
+    #: the pool's features under the trained backbone (the cached ones when it is frozen; None: not yet)
+    f_pool: torch.Tensor | None = None
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    #: the validation features the returned model serves with, when the fit already has them
+    f_val: torch.Tensor | None = None
+    #: FLOPs over the pool paid once per job beyond feature caching (teacher, herding's pass and selection)
+    pool_once: float = 0.0
+    #: FLOPs per validation sample of scoring the returned model by its class means
+    val_once: float = 0.0
+    #: FLOPs of the flipped-crop pass over the new memory
+    flipped: float = 0.0
+    #: the returned model's validation accuracy by its class means
+    served: float = float("nan")
 
 
 class ICaRLLearner(FinetuneLearner):
@@ -70,29 +105,10 @@ class ICaRLLearner(FinetuneLearner):
     def __init__(self, icarl: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         # iCaRL has its own memory and distillation; the fine-tuner's would be silently unused here.
-        if getattr(self, "replay_buffer", "none") != "none" or getattr(self, "lwf_weight", 0.0) != 0:
+        if self.replay.on or self.lwf.weight != 0:
             raise EkyaError("learner=icarl: learner.replay.buffer must be none and learner.lwf.weight 0 (iCaRL "
                             "has its own exemplar memory and distillation: set learner.icarl.memory / kd_weight)")
-        opts = dict(icarl or {})
-        unknown = sorted(set(opts) - set(ICARL_DEFAULTS))
-        if unknown:
-            raise EkyaError(f"learner.icarl: unknown key(s) {unknown}; it takes {sorted(ICARL_DEFAULTS)}")
-        opts = {**ICARL_DEFAULTS, **opts}
-        try:
-            self.memory, self.kd_weight, self.temperature = (int(opts["memory"]), float(opts["kd_weight"]),
-                                                             float(opts["temperature"]))
-        except (TypeError, ValueError):
-            raise EkyaError(f"learner.icarl: memory must be an integer and kd_weight, temperature numbers; "
-                            f"got {opts}") from None
-        self.loss = str(opts["loss"])
-        if self.loss not in LOSSES:
-            raise EkyaError(f"learner.icarl.loss={self.loss!r}: choose one of {list(LOSSES)}")
-        if self.memory < 1:
-            raise EkyaError(f"learner.icarl.memory={self.memory}: the exemplar budget must be at least 1 sample")
-        if self.kd_weight < 0:
-            raise EkyaError(f"learner.icarl.kd_weight={self.kd_weight}: must be >= 0")
-        if not self.temperature > 0:
-            raise EkyaError(f"learner.icarl.temperature={self.temperature}: must be > 0")
+        self.icarl = ICaRLSettings.of(icarl)
         self._warned_bce = False
 
     # -- models --------------------------------------------------------------------------------
@@ -135,152 +151,130 @@ class ICaRLLearner(FinetuneLearner):
         if isinstance(bootstrap, Window):
             train_df = bootstrap.train
         else:
-            train_df = self._split(bootstrap, derive_seed(seed, "base-split", _camera_of(bootstrap)))[0]
+            train_df = self._split(bootstrap, derive_seed(seed, "base-split", camera_of(bootstrap)))[0]
         icarl = ICaRLModel.from_edge(model).to(self.device).eval()
-        pool = as_memory(_labelled(train_df).assign(round=1))
+        pool = as_memory(labelled(train_df).assign(round=1))
         x_pool = self.crops(stream_set).images(pool).to(self.device)
         with torch.no_grad():
-            feats = _batched(icarl.features, x_pool, self.eval_batch_size)
+            feats = batched(icarl.features, x_pool, self.eval_batch_size)
         self._remember(icarl, pool, x_pool, feats, np.zeros(len(pool), dtype=bool),
                        set(pool["teacher_label"].tolist()))
         icarl.rounds.fill_(1)
         return icarl.cpu().eval(), None
 
-    # -- retraining ----------------------------------------------------------------------------
-
-    def _start(self, model: ICaRLModel, backbone: str, hidden: int, num_classes: int,
-               job_seed: int) -> tuple[ICaRLModel, bool]:
-        """The model a job trains (a copy, or a fresh one of another backbone) and whether it is fresh."""
-        from_scratch = model.backbone_name != backbone
-        if from_scratch:
-            new = self.new_model(num_classes, job_seed, backbone, hidden)
-            new.memory = model.memory.copy()
-            if model.num_classes == num_classes:
-                new.trained_counts.copy_(model.trained_counts)
-            new.rounds.copy_(model.rounds)
-            return new, True
-        new = copy.deepcopy(model).cpu()
-        if new.hidden != hidden or new.num_classes != num_classes:
-            with torch.random.fork_rng():
-                torch.manual_seed(job_seed)
-                new.head = build_head(new.feature_dim, hidden, num_classes)
-            if new.num_classes != num_classes:
-                new.class_means = torch.zeros(num_classes, new.feature_dim)
-                new.has_mean = torch.zeros(num_classes, dtype=torch.bool)
-                new.trained_counts = torch.zeros(num_classes, dtype=torch.int64)
-            new.hidden, new.num_classes = hidden, num_classes
-        return new, False
-
     def job_rows(self, model: nn.Module, train_df: pd.DataFrame, val_df: pd.DataFrame) -> pd.DataFrame:
         """The pool and the model's exemplars: every sample whose crop a ``retrain`` of ``model`` reads."""
         rows = super().job_rows(model, train_df, val_df)
         if isinstance(model, ICaRLModel) and len(model.memory):
-            rows = pd.concat([rows, model.memory[["path", "x0", "y0", "x1", "y1"]]], ignore_index=True)
+            rows = crop_rows(rows, model.memory)
         return rows
 
-    def retrain(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame,  # noqa: PLR0915 - to be split
-                val_df: pd.DataFrame, stream_set: StreamSet, seed: int,
-                distill: bool = True) -> tuple[ICaRLModel, TrainReport]:
-        """Train a copy of ``model`` on the pool plus its exemplars, then herd its next memory; ``model`` is untouched.
+    # -- retraining (the steps of JobLearner.retrain) --------------------------------------------
 
-        ``distill``: use ``model`` as the teacher (False for an untrained start; a fresh model never is one).
-        """
-        t0 = time.perf_counter()
-        job = self.params(config)
-        camera = _camera_of(train_df)
-        train_df, val_df = _labelled(train_df), _labelled(val_df)
-        if train_df.empty:
-            raise EkyaError(f"retraining camera {camera!r} with {config.name!r}: no teacher-labelled training "
-                            "samples; check the labeler and the window's training pool")
+    def prepare_job(self, model: nn.Module, config: RetrainConfig, train_df: pd.DataFrame, val_df: pd.DataFrame,
+                    stream_set: StreamSet, seed: int, distill: bool) -> ICaRLJob:
+        """The template's job, starting from ``model`` as an ICaRLModel, with its teacher and its pool."""
+        job = super().prepare_job(model, config, train_df, val_df, stream_set, seed, distill)
         start = model if isinstance(model, ICaRLModel) else ICaRLModel.from_edge(model)
-        in_memory = set(_keys(start.memory))
-        # How much of the window's whole pool the memory already holds: free to count, and what the
-        # micro-profiler needs to size a job at another data fraction from this one.
-        overlap = float(np.mean([k in in_memory for k in _keys(train_df)])) if in_memory else 0.0
-        train_df = subsample(train_df, job.data_fraction, derive_seed(seed, "fraction", camera, config.name),
-                             key=f"configspace config {config.name!r}: data_fraction")
-        num_classes = len(stream_set.classes)
-        job_seed = derive_seed(seed, "job", camera, config.name)
+        in_memory = set(crop_keys(start.memory))
+        overlap = float(np.mean([k in in_memory for k in crop_keys(job.labelled_train)])) if in_memory else 0.0
         # A fresh model (the base job) has nothing to distil; any other model is a trained teacher.
         trained = not isinstance(model, ICaRLModel) or model.trained
-        teacher_model = model if (distill and trained) else None
+        new_rows = job.train[np.array([k not in in_memory for k in crop_keys(job.train)], dtype=bool)]
+        pool = pd.concat([start.memory, as_memory(new_rows.assign(round=int(start.rounds) + 1))], ignore_index=True)
+        common = {f.name: getattr(job, f.name) for f in fields(Job)}
+        return ICaRLJob(**{**common, "model": start}, teacher=model if (distill and trained) else None,
+                        overlap=overlap, pool=pool, from_old=np.arange(len(pool)) < len(start.memory))
 
-        # The pool: old exemplars first (their stored order is their herding rank), then new samples.
-        old = start.memory
-        new_rows = train_df[np.array([k not in in_memory for k in _keys(train_df)], dtype=bool)]
-        pool = pd.concat([old, as_memory(new_rows.assign(round=int(start.rounds) + 1))], ignore_index=True)
-        from_old = np.arange(len(pool)) < len(old)
+    def start_model(self, job: Job) -> tuple[ICaRLModel, bool]:
+        """The fine-tuner's start, keeping the lineage: a fresh model takes over the memory and counts, a copy with
+        another class count starts its class means and counts afresh."""
+        start = job.model
+        new, fresh = super().start_model(job)
+        if fresh:
+            new.memory = start.memory.copy()
+            if start.num_classes == job.num_classes:
+                new.trained_counts.copy_(start.trained_counts)
+            new.rounds.copy_(start.rounds)
+        elif start.num_classes != job.num_classes:
+            new.class_means = torch.zeros(job.num_classes, new.feature_dim)
+            new.has_mean = torch.zeros(job.num_classes, dtype=torch.bool)
+            new.trained_counts = torch.zeros(job.num_classes, dtype=torch.int64)
+        return new, fresh
 
-        new, from_scratch = self._start(start, job.backbone, job.hidden, num_classes, job_seed)
+    def fit_job(self, job: Job, new: nn.Module) -> ICaRLFit:
+        """Train ``new`` on the pool (old exemplars and new samples) with the iCaRL loss against the teacher."""
+        assert isinstance(job, ICaRLJob)
+        p, loss = job.params, self.icarl.loss
         new.to(self.device)
-        x_pool, y_pool = self._tensors(pool, stream_set, "teacher_label")
-        x_va, y_va = self._tensors(val_df, stream_set, "teacher_label")
-        flops = sample_flops(new.backbone_name, new.hidden, num_classes, new.image_size)
-        nme = 2.0 * new.feature_dim * num_classes  # one sample's distances to every class mean
-        pool_once = 0.0  # FLOPs over the pool paid once per job beyond feature caching
-
+        x_pool, y_pool = self.tensors(job.pool, job.stream_set, "teacher_label")
+        x_va, y_va = self.tensors(job.val, job.stream_set, "teacher_label")
+        flops = sample_flops(new.backbone_name, new.hidden, job.num_classes, new.image_size)
         with torch.random.fork_rng():
-            torch.manual_seed(job_seed)
-            if job.frozen:
-                f_pool, f_va = self.frozen_features(new, x_pool, x_va)
-                inputs, val_inputs, net = f_pool, f_va, new.head
-                passes = (flops.backbone_forward, flops.head_train, flops.head_forward)
-                once = passes[0] * (len(x_pool) + len(x_va))
-            else:
-                new.requires_grad_(True)
-                f_pool = None
-                inputs, val_inputs, net = x_pool, x_va, new
-                passes = (0.0, flops.full_train, flops.forward)
-                once = 0.0
+            torch.manual_seed(job.seed)
+            (inputs, val_inputs), net, passes, once = self.job_inputs(new, p.frozen, flops, x_pool, x_va)
+            f_pool = inputs if p.frozen else None
             # Under a frozen backbone the teacher's backbone is the student's, so only its head runs.
-            t_logits, pool_once = self._teacher_logits(teacher_model, x_pool, f_pool if not from_scratch else None)
-            targets = None
-            if self.loss != "ce_kd":
-                targets = self._bce_targets(teacher_model, y_pool, t_logits, num_classes)
-            train = Batches(inputs, torch.arange(len(pool), device=self.device), job.batch_size, seed=job_seed)
+            t_logits, pool_once = self._teacher_logits(job.teacher, x_pool, f_pool if not job.from_scratch else None)
+            targets = None if loss == "ce_kd" else self._bce_targets(job.teacher, y_pool, t_logits, job.num_classes)
+            train = Batches(inputs, torch.arange(len(job.pool), device=self.device), p.batch_size, seed=job.seed)
             val = Batches(val_inputs, y_va, self.eval_batch_size)
-            module = ICaRLModule(net, job.frozen, self.loss, y_pool, t_logits if self.loss == "ce_kd" else None,
-                                 targets, self.kd_weight, self.temperature, job.lr, job.optimizer, job.momentum,
-                                 job.weight_decay)
-            module = fit(module, train, val, job.epochs, self.device)
+            module = ICaRLModule(net, p.frozen, loss, y_pool, t_logits if loss == "ce_kd" else None, targets,
+                                 self.icarl.kd_weight, self.icarl.temperature, p.lr, p.optimizer, p.momentum,
+                                 p.weight_decay)
+            module = fit(module, train, val, p.epochs, self.device)
             per_epoch = passes[1] * train.samples + passes[2] * val.samples
+        # The validation features the returned model serves with: cached (frozen backbone) or kept
+        # from the validation of the restored epoch.
+        f_val = val_inputs if p.frozen else module.best_val_features
+        return ICaRLFit(module, train, val, passes, once, per_epoch, len(job.train), len(x_va), flops=flops,
+                        x_pool=x_pool, y_pool=y_pool, f_pool=f_pool, x_val=x_va, y_val=y_va, f_val=f_val,
+                        pool_once=pool_once)
 
-            new.to(self.device).eval()
-            with torch.no_grad():
-                if f_pool is None:  # the backbone trained: herding needs the pool's features anew
-                    f_pool = _batched(new.features, x_pool, self.eval_batch_size)
-                    pool_once += flops.backbone_forward * len(x_pool)
-                # A frozen backbone is the starting model's, with which its exemplars' flipped
-                # features were computed: those it keeps need no second pass.
-                same = job.frozen and not from_scratch and start.flipped is not None and len(start.flipped) == len(old)
-                herding, flipped = self._remember(new, pool, x_pool, f_pool, from_old,
-                                                  set(train_df["teacher_label"].tolist()),
-                                                  start.flipped if same else None)
-                pool_once += herding
-                # The model serves by its class means, so that is the validation accuracy it reports,
-                # on features already computed: cached (frozen backbone) or kept from the validation
-                # of the restored epoch; only without one (no validation ran) is there a pass to pay.
-                f_served = f_va if job.frozen else module.best_val_features
-                val_once = nme
-                if f_served is None:
-                    f_served = _batched(new.features, x_va, self.eval_batch_size)
-                    val_once += flops.backbone_forward
-                served = (int((new.nme_scores(f_served).argmax(dim=1) == y_va).sum()) / len(y_va)
-                          if len(y_va) else float("nan"))
+    def after_fit(self, job: Job, new: nn.Module, fitted: Fitted) -> None:
+        """Herd the next memory, set the class means, score the model as it serves (by them); count the lineage."""
+        assert isinstance(job, ICaRLJob) and isinstance(fitted, ICaRLFit)
+        start = job.model
+        new.to(self.device).eval()
+        with torch.no_grad():
+            if fitted.f_pool is None:  # the backbone trained: herding needs the pool's features anew
+                fitted.f_pool = batched(new.features, fitted.x_pool, self.eval_batch_size)
+                fitted.pool_once += fitted.flops.backbone_forward * len(fitted.x_pool)
+            # A frozen backbone is the starting model's, with which its exemplars' flipped
+            # features were computed: those it keeps need no second pass.
+            same = (job.params.frozen and not job.from_scratch and start.flipped is not None
+                    and len(start.flipped) == len(start.memory))
+            herding, fitted.flipped = self._remember(new, job.pool, fitted.x_pool, fitted.f_pool, job.from_old,
+                                                     set(job.train["teacher_label"].tolist()),
+                                                     start.flipped if same else None)
+            fitted.pool_once += herding
+            fitted.served, fitted.val_once = self._served(new, fitted, job.num_classes)
         new.cpu()
-        new.trained_counts += torch.bincount(y_pool.cpu(), minlength=num_classes)[:num_classes]
+        new.trained_counts += torch.bincount(fitted.y_pool.cpu(), minlength=job.num_classes)[:job.num_classes]
         new.rounds += 1
-        new.requires_grad_(True)
-        new.eval()
-        report = TrainReport(
-            epochs=job.epochs, samples_seen=train.samples * job.epochs,
-            train_flops=float(flipped + once + pool_once + val_once * len(x_va) + per_epoch * job.epochs),
-            val_acc=list(module.val_acc), wall_seconds=time.perf_counter() - t0, train_samples=len(train_df),
-            val_samples=len(x_va), from_scratch=from_scratch, pass_flops=passes, extra_train_samples=len(old),
-            extra_overlap=overlap, train_once_flops=pool_once / len(pool), val_once_flops=val_once,
-            fixed_flops=flipped, val_accuracy=served,
-        )
-        return new, report
+
+    def _served(self, new: ICaRLModel, fitted: ICaRLFit, num_classes: int) -> tuple[float, float]:
+        """The model's validation accuracy by its class means, and its FLOPs per validation sample.
+
+        The features are the fit's when it has them; only without (no validation ran) is there a pass to pay.
+        """
+        f_served, val_once = fitted.f_val, 2.0 * new.feature_dim * num_classes  # distances to every class mean
+        if f_served is None:
+            f_served = batched(new.features, fitted.x_val, self.eval_batch_size)
+            val_once += fitted.flops.backbone_forward
+        y_va = fitted.y_val
+        served = int((new.nme_scores(f_served).argmax(dim=1) == y_va).sum()) / len(y_va) if len(y_va) else float("nan")
+        return served, val_once
+
+    def report(self, job: Job, fitted: Fitted) -> TrainReport:
+        """The template's report plus every iCaRL pass (teacher, herding, flipped crops, NME scoring) and its split."""
+        assert isinstance(job, ICaRLJob) and isinstance(fitted, ICaRLFit)
+        train_flops = float(fitted.flipped + fitted.once + fitted.pool_once + fitted.val_once * fitted.val_samples
+                            + fitted.per_epoch * job.params.epochs)
+        return replace(super().report(job, fitted), train_flops=train_flops,
+                       extra_train_samples=len(job.model.memory), extra_overlap=job.overlap,
+                       train_once_flops=fitted.pool_once / len(job.pool), val_once_flops=fitted.val_once,
+                       fixed_flops=fitted.flipped, val_accuracy=fitted.served)
 
     def _teacher_logits(self, teacher: nn.Module | None, x_pool: torch.Tensor,
                         same_backbone_features: torch.Tensor | None) -> tuple[torch.Tensor | None, float]:
@@ -289,20 +283,14 @@ class ICaRLLearner(FinetuneLearner):
         ``same_backbone_features``: the pool's features under a frozen backbone the teacher shares,
         so only the teacher's head runs.
         """
-        if teacher is None or (self.loss == "ce_kd" and self.kd_weight == 0):
+        if teacher is None or (self.icarl.loss == "ce_kd" and self.icarl.kd_weight == 0):
             return None, 0.0
         t = self._on_device(teacher)
-        was_training = t.training
-        t.eval()
         tf = sample_flops(t.backbone_name, t.hidden, t.num_classes, t.image_size)
-        try:
-            with torch.no_grad():
-                if same_backbone_features is not None:
-                    return _batched(t.head, same_backbone_features, self.eval_batch_size), tf.head_forward * len(x_pool)
-                return (_batched(lambda x: _head_logits(t, x), x_pool, self.eval_batch_size),
-                        tf.forward * len(x_pool))
-        finally:
-            t.train(was_training)
+        with serving(t):
+            if same_backbone_features is not None:
+                return batched(t.head, same_backbone_features, self.eval_batch_size), tf.head_forward * len(x_pool)
+            return batched(lambda x: _head_logits(t, x), x_pool, self.eval_batch_size), tf.forward * len(x_pool)
 
     def _bce_targets(self, teacher: nn.Module | None, labels: torch.Tensor, t_logits: torch.Tensor | None,
                      num_classes: int) -> torch.Tensor:
@@ -313,7 +301,7 @@ class ICaRLLearner(FinetuneLearner):
         else:  # a plain trained model: every output counts as old, its training counts are unknown
             old = torch.ones(num_classes, dtype=torch.bool)
             n_old = torch.zeros(num_classes, dtype=torch.float64)
-        if self.loss == "bce":
+        if self.icarl.loss == "bce":
             weight = torch.ones(num_classes, dtype=torch.float64)
             if t_logits is not None and bool(old.all()) and not self._warned_bce:
                 log.warning("learner.icarl.loss=bce: every class is already old, so every target is the old "
@@ -338,14 +326,14 @@ class ICaRLLearner(FinetuneLearner):
         fhat = normalise(f_pool)
         labels = pool["teacher_label"].to_numpy()
         known = set(torch.nonzero(model.trained_counts > 0).flatten().tolist())
-        pick = pick_memory(labels, from_old, present, fhat, self.memory, known)
+        pick = pick_memory(labels, from_old, present, fhat, self.icarl.memory, known)
         rows = torch.as_tensor(pick.rows, dtype=torch.long, device=x_pool.device)
         reuse = (rows < len(old_flipped)) if old_flipped is not None else torch.zeros_like(rows, dtype=torch.bool)
         fresh = rows[~reuse]
         flipped = torch.empty(len(rows), model.feature_dim, dtype=fhat.dtype, device=fhat.device)
         if len(fresh):
             x_fresh = torch.flip(x_pool.index_select(0, fresh), dims=[3])
-            flipped[~reuse] = normalise(_batched(model.features, x_fresh, self.eval_batch_size))
+            flipped[~reuse] = normalise(batched(model.features, x_fresh, self.eval_batch_size))
         if bool(reuse.any()):
             flipped[reuse] = old_flipped.to(fhat.device, fhat.dtype).index_select(0, rows[reuse])
         kept = fhat.index_select(0, rows)
@@ -363,11 +351,6 @@ class ICaRLLearner(FinetuneLearner):
         model.flipped = flipped.cpu()
         fl = sample_flops(model.backbone_name, model.hidden, model.num_classes, model.image_size)
         return pick.flops, fl.backbone_forward * len(fresh)
-
-
-def _keys(df: pd.DataFrame) -> list[tuple]:
-    """Each row's crop key (equal keys are the same sample)."""
-    return list(zip(*(df[c].tolist() for c in CROP_KEY)))
 
 
 __all__ = ["ICaRLLearner"]

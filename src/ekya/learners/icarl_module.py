@@ -26,9 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ekya.learners.distill import kd_loss
-from ekya.learners.finetune import FinetuneModule
-
-LOSSES = ("ce_kd", "bce", "bce_adaptive")
+from ekya.learners.training import FinetuneModule
 
 
 class ICaRLModule(FinetuneModule):

@@ -44,6 +44,9 @@ def job_params(config: RetrainConfig, defaults: Mapping[str, Any]) -> JobParams:
     p = {**defaults, **dict(config.params)}
     values: dict[str, Any] = {}
     for key, cast in _TYPES.items():
+        if key not in p:
+            raise EkyaError(f"configspace config {config.name!r}: {key} is not set and the learner has no default "
+                            "for it; set it in the config")
         try:
             values[key] = cast(p[key])
         except (TypeError, ValueError):

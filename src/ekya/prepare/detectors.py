@@ -8,7 +8,7 @@
   1 fps still sees a background learned at a steady rate; ``history`` counts those learning frames.
   Detections start once ``warmup`` learning frames have been seen (before that everything is "new").
 - ``TorchvisionDetector``: a torchvision detection model built with ``weights=None,
-  weights_backbone=None`` and loaded from a weights file the user names (``ekya.labels.checkpoints``);
+  weights_backbone=None`` and loaded from a weights file the user names (``ekya.labels.weights``);
   it emits coco91 ids.
 """
 
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.labels.checkpoints import load_torchvision_checkpoint
+from ekya.labels.weights import load_torchvision_checkpoint
 
 if TYPE_CHECKING:
     import av

@@ -260,7 +260,7 @@ class RayRuntime(EmulateRuntime):
         test = self.windows_of[cam][k].test.sort_values("timestamp", kind="stable")
         if len(test):
             # the learners this runtime ships (FinetuneLearner's family) have crops; the Learner ABC does not say it
-            images = self.learner.crops(self.stream_set).images(test).numpy()  # type: ignore[attr-defined]
+            images = self.learner.crops(self.stream_set).images(test).numpy()
         else:
             images = np.zeros((0, 3, 1, 1), np.uint8)
         label, teacher = test["label"].to_numpy(), test["teacher_label"].to_numpy()
