@@ -339,3 +339,30 @@ def test_the_docs_hook_fails_the_build_when_figures_were_never_recorded(tmp_path
     page = SimpleNamespace(file=SimpleNamespace(src_uri="results/benchmarks.md"))
     with pytest.raises(PluginError, match=r"nothere.*python -m ekya.bench nothere --record"):
         hook.on_page_markdown("<!-- bench: nothere -->\n", page, {"docs_dir": str(tmp_path)}, None)
+
+
+def test_a_record_is_dirty_only_when_what_runs_has_uncommitted_changes(tmp_path):
+    # docs edited while a benchmark runs change no figure; the package's own code does
+    import subprocess
+
+    from ekya.bench.record import git_state
+
+    package = tmp_path / "src" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text("a\n")
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "start")
+    assert git_state(package)[1] is False
+    (tmp_path / "docs" / "page.md").write_text("b\n")
+    (tmp_path / "notes.txt").write_text("untracked scratch\n")
+    assert git_state(package)[1] is False
+    (package / "__init__.py").write_text("x = 1\n")
+    assert git_state(package)[1] is True

@@ -149,6 +149,29 @@ def _misplaced_key_hint(message: str) -> str:
     return f"; the key is {' or '.join(found)}" if found else ""
 
 
+#: config groups a run can do without (``~GROUP``)
+OPTIONAL_GROUPS = ("tracking",)
+
+
+def check_null_groups(argv: Sequence[str]) -> None:
+    """``GROUP=null`` for a config group (Hydra raises a bare ValueError for it): one line saying how to drop it."""
+    from importlib.resources import files
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from ekya.errors import EkyaError
+
+    conf = files("ekya.conf")
+    for o in OverridesParser.create().parse_overrides(list(argv)):
+        group = o.key_or_group
+        if o.is_delete() or o.value() is not None or not conf.joinpath(group).is_dir():
+            continue
+        options = sorted(p.name.removesuffix(".yaml") for p in conf.joinpath(group).iterdir()
+                         if p.name.endswith(".yaml"))
+        fix = f"to run without it write ~{group}" if group in OPTIONAL_GROUPS else "choose one of them"
+        raise EkyaError(f"{o.input_line}: {group} is a config group, chosen by name ({', '.join(options)}); {fix}")
+
+
 def check_overrides(argv: list[str]) -> None:
     """Compose a plain run's overrides once up front, so a bad key, group or value is one line and exit 2.
 
@@ -166,6 +189,7 @@ def check_overrides(argv: list[str]) -> None:
 
     try:
         check_resume_alone(argv)
+        check_null_groups(argv)
         cfg = compose_config(argv)
         if _is_null(cfg.get("resume")):
             run_seed(cfg.seed)

@@ -129,6 +129,14 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         check_checkpoint(getattr(made, "checkpoint", None))
         return made
 
+    def stream_set() -> Any:
+        from ekya.plans.packing import check_quanta
+
+        out = _labelled_stream_set(cfg)
+        # every camera needs a quantum of inference: refuse a cluster too small now, before base models train
+        check_quanta(len(out.cameras), part("budget"))
+        return out
+
     return {
         "seed": lambda: run_seed(cfg.seed),
         "window": lambda: window_settings(cfg),
@@ -139,7 +147,7 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
         "profiler": lambda: instantiate(cfg.profiler),
         "learner": learner,
         "base_key": lambda: _base_key(cfg, part("learner")),
-        "stream_set": lambda: _labelled_stream_set(cfg),
+        "stream_set": stream_set,
     }
 
 

@@ -87,6 +87,7 @@ def test_cost_noise_makes_realised_costs_differ_from_predictions(reference, tmp_
 
 BAD_INPUT = [
     (["runtime.cost_noise=-1"], "runtime.cost_noise"),
+    (["tracking=null"], "~tracking"),
     (["window.segments=0"], "window.segments"),
     (["dataset=nope"], "dataset"),
     (["scheduler=nope"], "scheduler"),

@@ -208,3 +208,18 @@ def test_tiny_matrix_runs_stores_and_resumes(tmp_path, monkeypatch):
 
     with pytest.raises(EkyaError, match="measured with overrides"):
         robustness.main([*SMOKE[:-1], "experiment=tiny", "window.seconds=50", "--out", str(tmp_path)])
+
+
+def test_baseline_overrides_reach_the_baselines_runs_only():
+    # --baseline-overrides measures a change to the baselines alone (e.g. their allocation grid),
+    # so the thief and its instruments must run exactly as without it and be paired with them
+    members = robustness.all_members()
+    plain = {r.member: r.overrides for r in plan_runs({"default": ()}, {"default": [0]}, members, ["threads=1"])}
+    finer = {r.member: r.overrides for r in plan_runs({"default": ()}, {"default": [0]}, members, ["threads=1"],
+                                                       ["cluster.delta=0.01"])}
+    for name in plain:
+        if name == "fair" or name.startswith("uniform["):
+            assert finer[name] == (*plain[name], "cluster.delta=0.01")
+        else:
+            assert finer[name] == plain[name]
+    assert {n for n in plain if robustness.is_baseline(n)} == {"fair", *(n for n in plain if n.startswith("uniform"))}

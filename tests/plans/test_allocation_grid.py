@@ -121,6 +121,28 @@ def test_fewer_quanta_than_streams_is_one_line_on_the_command_line(tmp_path, mon
                                                    "10 quanta for 12 streams"), lines
 
 
+def test_fewer_quanta_than_cameras_is_refused_before_any_base_model_trains(tmp_path, monkeypatch, capfd):
+    # emulate learns the camera count from the dataset: the refusal comes as soon as it is known, not
+    # after every camera's base model has trained and the first window is planned
+    from ekya.__main__ import cli
+    from ekya.execution import emulate
+
+    def no_training(*_a, **_k):
+        raise AssertionError("a base model trained before the cluster was refused")
+
+    monkeypatch.setattr(emulate.EmulateRuntime, "_base_model", no_training)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EKYA_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.setattr(sys, "argv", ["ekya", "experiment=tiny", "threads=1", "cluster.delta=1.0",
+                                      "cluster.accelerators=1", "~tracking"])
+    with pytest.raises(SystemExit) as done:
+        cli()
+    lines = capfd.readouterr().err.strip().splitlines()
+    assert done.value.code == 2
+    assert len(lines) == 1 and "gives 1 quanta for 2 streams" in lines[0], lines
+
+
 def test_packing_repair_never_shrinks_a_one_quantum_inference_job_while_training_can_give():
     b = make_budget(1, 200.0, 0.5)  # two quanta; the plan asks for three, every job one quantum
     plan = pack(Plan((StreamPlan("a", "c", 0.5, 0.5), StreamPlan("b", None, 0.5, 0.0))), b)

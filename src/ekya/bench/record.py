@@ -47,11 +47,16 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
-def git_state(where: Path | None = None) -> tuple[str | None, bool | None]:
-    """(short commit, uncommitted changes?) of the git checkout ekya's source is tracked in; (None, None) outside one.
+#: what a benchmark runs: the package (its configs included), the scripts and the install's pins
+MEASURED_PATHS = ("src", "scripts", "pyproject.toml")
 
-    The checkout must track the package itself: an installed copy inside some other repository (a venv in a
-    clone) is not that repository's commit.
+
+def git_state(where: Path | None = None) -> tuple[str | None, bool | None]:
+    """(short commit, uncommitted changes to what runs?) of the git checkout ekya's source is tracked in.
+
+    (None, None) outside one. The checkout must track the package itself: an installed copy inside some
+    other repository (a venv in a clone) is not that repository's commit. Only what a measurement runs
+    counts as a change (MEASURED_PATHS): editing the docs or the tests while a benchmark runs changes no figure.
     """
     package = Path(where or Path(ekya.__file__).parent).resolve()
 
@@ -65,8 +70,7 @@ def git_state(where: Path | None = None) -> tuple[str | None, bool | None]:
     if git("ls-files", "--error-unmatch", "__init__.py") is None:
         return None, None
     commit = git("rev-parse", "--short", "HEAD")
-    # the records themselves are no change to the code that measured them
-    status = git("status", "--porcelain", "--", ":/", ":(top,exclude)docs/results")
+    status = git("status", "--porcelain", "--", *(f":(top){p}" for p in MEASURED_PATHS))
     return (commit.strip() if commit else None), (bool(status.strip()) if status is not None else None)
 
 

@@ -1,7 +1,7 @@
 """Robustness matrix: the thief against fair, the Uniform family and noretrain, over cells and seeds.
 
     python -m ekya.bench robustness [--cell NAME ...] [--seeds N] [--members a,b] [--uniform-configs a,b]
-                                    [--out DIR] [--jobs N] [--overrides o ...]
+                                    [--out DIR] [--jobs N] [--overrides o ...] [--baseline-overrides o ...]
 
 Each cell is the default deployment with a few Hydra overrides (CELLS); in each, every member
 (thief, thief-free-profiling, thief-oracle, fair, ``uniform[config,p]``) runs as a full `python -m
@@ -24,6 +24,11 @@ Resumable: each finished run leaves DIR/<cell>/seed<S>/<member>.json (and its ru
 to it, without the model checkpoint); a rerun skips those, and a run interrupted halfway resumes
 from its checkpoint. Results are tied to the overrides they ran with: asking for other overrides in
 the same DIR is an error (choose another --out). `python -m ekya.bench e2e` shares this machinery.
+
+``--baseline-overrides`` apply to the baselines' runs only (fair and the Uniform family), after
+``--overrides``: a before/after instrument, e.g. ``--baseline-overrides cluster.delta=0.01`` puts the
+baselines back on (nearly) continuous shares while the thief keeps the default grid, which is how
+the allocation grid's effect on the comparison is measured (docs/results/end-to-end.md).
 """
 
 from __future__ import annotations
@@ -158,10 +163,20 @@ def select_members(members: Sequence[Member], wanted: Sequence[str] | None) -> l
     return [m for m in members if m.name in keep]
 
 
+def is_baseline(member: str) -> bool:
+    """fair and the Uniform family: the fixed plans the thief is compared against."""
+    return member == "fair" or member.startswith("uniform[")
+
+
 def plan_runs(cells: Mapping[str, Sequence[str]], seeds: Mapping[str, Sequence[int]],
-              members: Sequence[Member], extra: Sequence[str] = ()) -> list[Run]:
-    """Every (cell, seed, member) run, cell by cell and seed by seed; the extra overrides come last."""
-    return [Run(cell, s, m.name, (*m.overrides, *cell_overrides, f"seed={s}", f"dataset.seed={s}", *extra))
+              members: Sequence[Member], extra: Sequence[str] = (),
+              baseline_extra: Sequence[str] = ()) -> list[Run]:
+    """Every (cell, seed, member) run, cell by cell and seed by seed; the extra overrides come last.
+
+    ``baseline_extra`` follows ``extra`` in the baselines' runs only (``is_baseline``).
+    """
+    return [Run(cell, s, m.name, (*m.overrides, *cell_overrides, f"seed={s}", f"dataset.seed={s}", *extra,
+                                  *(baseline_extra if is_baseline(m.name) else ())))
             for cell, cell_overrides in cells.items() for s in seeds[cell] for m in members]
 
 
@@ -389,12 +404,13 @@ def cell_report(cell: str, seeds: Sequence[int], runs: Sequence[Run], results: M
 
 
 def measure(cells: Mapping[str, Sequence[str]], seeds: Mapping[str, Sequence[int]], members: Sequence[Member],
-            extra: Sequence[str], out: Path, jobs: int = 1, run_only: Sequence[str] | None = None) -> dict[str, dict]:
+            extra: Sequence[str], out: Path, jobs: int = 1, run_only: Sequence[str] | None = None,
+            baseline_extra: Sequence[str] = ()) -> dict[str, dict]:
     """Every cell's report over ``members``; runs only those named in ``run_only`` (None: all).
 
     Stored results of the members not run are reported too; the others are listed as missing.
     """
-    runs = plan_runs(cells, seeds, members, extra)
+    runs = plan_runs(cells, seeds, members, extra, baseline_extra)
     chosen = [r for r in runs if run_only is None or r.member in run_only]
     others = set(runs) - set(chosen)
     results = {**stored([r for r in runs if r in others], out), **run_all(chosen, out, jobs)}
@@ -415,6 +431,8 @@ def main(argv: list[str]) -> dict:
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--jobs", type=int, default=1, help="runs at once, each in its own process")
     ap.add_argument("--overrides", nargs="+", action="extend", default=[], help="Hydra overrides for every run")
+    ap.add_argument("--baseline-overrides", nargs="+", action="extend", default=[],
+                    help="Hydra overrides for the baselines' runs only (fair, uniform), after --overrides")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     names = [c for arg in (args.cell or [",".join(CELLS)]) for c in split_names(arg)]
@@ -427,5 +445,6 @@ def main(argv: list[str]) -> dict:
     seeds = {c: list(range(args.seeds if args.seeds is not None else seeds_of(c))) for c in cells}
     members = all_members(split_names(args.uniform_configs))
     chosen = select_members(members, split_names(args.members) if args.members else None)
-    report = measure(cells, seeds, members, args.overrides, args.out, args.jobs, [m.name for m in chosen])
+    report = measure(cells, seeds, members, args.overrides, args.out, args.jobs, [m.name for m in chosen],
+                     args.baseline_overrides)
     return {"cells": report, "seconds": round(time.perf_counter() - t0, 1)}
