@@ -59,7 +59,7 @@ class CameraModels:
     @property
     def cameras(self) -> list[str]:
         """The cameras, in the stream set's fixed order."""
-        return list(self.service.stream_set.cameras)
+        return self.service.cameras
 
     # -- start and resume -------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # both train models (torch)
     from ekya.execution.model_store import ModelStore
     from ekya.execution.retraining import RetrainingService
 
-log = logging.getLogger("ekya.emulate")
+log = logging.getLogger("ekya.plan")
 
 
 @dataclass(frozen=True)
