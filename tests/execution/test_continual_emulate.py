@@ -28,8 +28,8 @@ def test_matrix_rows_are_the_served_models_on_every_probe(make_cfg, tmp_path):
         assert m.values.shape == (4, 3) and m.played == 3
         assert m.probe_sizes == tuple(len(p) for p in probes) and min(m.probe_sizes) > 0
         # row 0 is the base model, the last row the model serving when the run ended (carry-over)
-        base = [svc.learner.evaluate(rt.base[cam], p, svc.stream_set) for p in probes]
-        last = [svc.learner.evaluate(rt.models[cam], p, svc.stream_set) for p in probes]
+        base = [svc.learner.evaluate(rt.models.base[cam], p, svc.stream_set) for p in probes]
+        last = [svc.learner.evaluate(rt.models.serving[cam], p, svc.stream_set) for p in probes]
         np.testing.assert_allclose(m.values[0], base)
         np.testing.assert_allclose(m.values[-1], last)
         assert np.isfinite(m.values).all() and ((m.values >= 0) & (m.values <= 1)).all()

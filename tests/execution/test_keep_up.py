@@ -42,7 +42,7 @@ def test_emulate_prices_each_cameras_inference_at_the_accelerators_rate(make_cfg
     windows = len(svc.windows_of[runtime.streams[0]])
     for cam in runtime.streams:
         rate = sample_rate(svc.stream_set.camera(cam), cfg.window.seconds, windows)
-        flops = svc.learner.forward_flops(runtime.models[cam])
+        flops = svc.learner.forward_flops(runtime.models.serving[cam])
         curve = runtime.budget.scale_for(cam)
         assert curve.max_share == pytest.approx(rate * flops / (float(cfg.runtime.accelerator_gflops) * 1e9))
         assert 0 < curve.max_share < 0.25  # far less than the original GPU's 0.25 for this small model

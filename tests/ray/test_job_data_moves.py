@@ -22,15 +22,15 @@ def test_a_retraining_job_reads_no_dataset_file_where_it_runs(local_ray, make_cf
     from ekya.execution.ray import actors
 
     cam = rt.streams[0]
-    w, model, learner = rt.windows_of[cam][1], rt.models[cam], rt.learner
-    config = rt.space[next(iter(rt.space))]
+    svc = rt.retraining
+    w, model, learner = svc.windows_of[cam][1], rt.models.serving[cam], svc.learner
+    config = svc.space[next(iter(svc.space))]
     rows = learner.job_rows(model, w.train, w.val)
     assert len(model.replay) and len(rows) > len(w.train) + len(w.val) - 1  # the replay memory is read too
-    pack = learner.crops(rt.stream_set).pack(rows)
-    elsewhere = dataclasses.replace(rt.stream_set, root=tmp_path / "not-on-this-node")  # no file is readable there
+    pack = learner.crops(svc.stream_set).pack(rows)
+    elsewhere = dataclasses.replace(svc.stream_set, root=tmp_path / "not-on-this-node")  # no file is readable there
     weights = actors.numpy_state(learner.model_state(model))
-    shipped = learner.__class__.__new__(learner.__class__)
-    shipped.__dict__.update({**learner.__dict__, "_caches": {}})
+    shipped = learner.without_crops()  # as the controller ships it: no decoded crops travel with the learner
 
     actor = actors.RetrainActor.options(num_cpus=0).remote(1.0, True)  # a job that fails leaves its actor up
 
@@ -48,7 +48,7 @@ def test_a_retraining_job_reads_no_dataset_file_where_it_runs(local_ray, make_cf
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the actor trains
     try:
-        local, local_report = learner.retrain(model, config, w.train, w.val, rt.stream_set, 7)
+        local, local_report = learner.retrain(model, config, w.train, w.val, svc.stream_set, 7)
     finally:
         torch.set_num_threads(threads)
     assert report.train_flops == local_report.train_flops and report.samples_seen == local_report.samples_seen

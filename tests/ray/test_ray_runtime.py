@@ -33,7 +33,7 @@ RUN = ["runtime=ray", "experiment=tiny", "threads=1", "dataset.cameras=2", f"run
 
 
 def _test_frames(rt, cam, k):
-    return len(rt.windows_of[cam][k].test)
+    return len(rt.retraining.windows_of[cam][k].test)
 
 
 def _held_never_over_one(timeline):
@@ -310,6 +310,29 @@ def test_the_ledger_refuses_a_booking_that_overcommits_an_accelerator():
         ledger.book(acc, "cam1/infer", 0.1)
     ledger.release(acc, "cam0/train")
     ledger.book(acc, "cam1/infer", 0.7)
+
+
+def test_a_finished_job_is_scored_and_priced_as_emulate_does_cost_noise_included(make_cfg):
+    """runtime.cost_noise applies to ray's retrain_cost as in emulate: the job's FLOPs at the accelerator's rate,
+    times the job's seeded noise factor; its end accuracy is the service's score of the model it returned."""
+    from ekya.execution.ray import actors
+    from ekya.execution.ray.window_play import Finished
+    from ekya.execution.retraining import accelerator_seconds
+    from ekya.execution.window_plan import PlannedWindow
+    from ekya.plans.types import Plan, StreamPlan
+
+    rt, _ = build_runtime(make_cfg(*RUN, "dataset.cameras=1", "runtime.cost_noise=0.5"))
+    rt.models.setup(None)  # the base models; no cluster is needed to take a job's result
+    svc, cam, config = rt.retraining, rt.streams[0], "frozen_h256_f1.0_e5"
+    job = svc.job(cam, config, 1)
+    model, report = svc.learner.retrain(rt.models.serving[cam], job.settings, job.train, job.val, svc.stream_set,
+                                        job.seed)
+    done = Finished(actors.numpy_state(svc.learner.model_state(model)), report, 5.0, 1.0)
+    planned = PlannedWindow(1, Plan((StreamPlan(cam, config, 0.5, 0.5),)), [], {cam: 0.0}, rt.budget, 0.0)
+    end, cost = rt._take_job(cam, planned, done, start_acc=0.0)
+    priced = svc.finish(job, model, report)
+    assert (end, cost) == (priced.profile.accuracy, priced.cost)
+    assert cost != pytest.approx(accelerator_seconds(report.train_flops, svc.gflops))  # the noise factor applies
 
 
 def test_runtime_nodes_must_list_as_many_accelerators_as_the_cluster_has(make_cfg):

@@ -97,7 +97,7 @@ def test_deployment_spans_both_nodes(two_nodes, window1):
     node_of = {n["NodeID"]: n for n in window1.nodes}
     plan = res.plan.by_stream()
     for r in res.records:
-        n = len(rt.windows_of[r.stream][1].test)
+        n = len(rt.retraining.windows_of[r.stream][1].test)
         assert r.frames_classified + r.frames_skipped + r.frames_lost == n and r.frames_classified > 0
         assert np.isfinite(r.completion_time)
         dev = plan[r.stream].infer_device
@@ -117,7 +117,7 @@ def test_removed_node_cameras_moved_or_reported(window2):
     on_b = [cam for cam in plan if rt.accelerators[plan[cam].infer_device].node == "b"]
     assert on_b
     for r in res.records:  # every frame accounted for, none silently dropped
-        assert r.frames_classified + r.frames_skipped + r.frames_lost == len(rt.windows_of[r.stream][2].test)
+        assert r.frames_classified + r.frames_skipped + r.frames_lost == len(rt.retraining.windows_of[r.stream][2].test)
     for cam in on_b:
         what = {e["event"] for e in res.events if e["stream"] == cam}
         assert what & {"inference_moved", "inference_unplaced"}, (cam, res.events)

@@ -107,7 +107,7 @@ class ProfileAll(Callback):
         ps = ProfileSet(truth=tuple(tuple(self.profiled[k][0]) for k in ks),
                         predicted=tuple(tuple(self.profiled[k][1]) for k in ks),
                         window_ids=tuple(str(k) for k in ks),
-                        config_params={n: dict(c.params) for n, c in run.runtime.space.items()},
+                        config_params={n: dict(c.params) for n, c in self._service(run).space.items()},
                         measured_under=MeasuredUnder(run.runtime.budget.window, run.runtime.budget.accelerators,
                                                      run.runtime.budget.delta))
         path = Path(run.run_dir) / self.profiles_file

@@ -124,8 +124,8 @@ class Progress(Callback):
         if run.next_window is not None:  # the checkpoint (order 10) restored a saved run
             left = sum(w >= run.next_window for w in rt.windows)
             self.say(f"resuming at window {run.next_window}: {left} of {len(rt.windows)} windows left to play")
-        elif getattr(rt, "base", None) is not None:  # emulate and ray: a base model per camera first
-            cached = rt.cached_base_models() if hasattr(rt, "cached_base_models") else []
+        elif hasattr(rt, "cached_base_models"):  # emulate and ray: a base model per camera first
+            cached = rt.cached_base_models()
             train = len(rt.streams) - len(cached)
             said = [f"training {train} on window 0" if train else "",
                     f"loading {len(cached)} from runtime.base_cache" if cached else ""]

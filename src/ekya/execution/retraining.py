@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ekya.errors import EkyaError
 from ekya.execution.runtime import WindowSettings
 from ekya.execution.scoring import segment_accuracies
 from ekya.learners.base import Learner, TrainReport
@@ -38,6 +39,15 @@ from ekya.results.records import WindowRecord
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window, cut_windows
+
+
+def check_service_settings(*, accelerator_gflops: float = 2.0, cost_noise: float = 0.0) -> None:
+    """The runtime keys the service is made with: the emulated accelerator's rate > 0, the cost noise >= 0."""
+    if not (float(accelerator_gflops) > 0 and math.isfinite(float(accelerator_gflops))):
+        raise EkyaError(f"runtime.accelerator_gflops must be > 0, got {accelerator_gflops}")
+    if not (float(cost_noise) >= 0 and math.isfinite(float(cost_noise))):
+        raise EkyaError(f"runtime.cost_noise must be a number >= 0 (0 = costs exactly as measured), "
+                        f"got {cost_noise}")
 
 
 def accelerator_seconds(train_flops: float, gflops: float) -> float:

@@ -1,7 +1,10 @@
 """The ray runtime: every camera's inference and retraining jobs run as Ray actors, on the wall clock.
 
-Planning is emulate's (this class extends ``EmulateRuntime``): the same base models, the same
-micro-profiler and the same scheduler objects, told the same things. Execution is real: a window
+Planning is emulate's, through the same parts: the run's ``RetrainingService`` (data, learner,
+configs, seed; it scores and prices every job), its ``CameraModels`` (base models, serving models,
+probes, snapshot), ``window_plan`` (what the scheduler is told, the budget left, the plan) and
+``window_records`` (a record per camera), so the same scheduler objects are told the same things.
+Execution is real: a window
 of ``window.seconds`` of video plays in ``window_wall_seconds`` of wall time; each camera's
 inference actor holds its planned share of an accelerator (a literal Ray request on the custom
 resource ``ekya_<node>_acc<i>``) and classifies the window's frames as they arrive (the rule for
@@ -19,7 +22,9 @@ finished by the window end does not count (as in emulate). Accuracy is what was 
 Faults: a retraining actor that dies leaves its camera on the previous model (logged, counted in
 the record's ``faults``); an inference actor that dies is restarted from the camera's last good
 weights and the frames nobody served meanwhile are counted as lost. State between windows is
-emulate's snapshot (the models), so a killed run resumes from its last completed window.
+emulate's snapshot (the models, ``CameraModels.snapshot``), so a killed run resumes from its last
+completed window. A job's end accuracy and cost are the service's (``RetrainingService.finish``), as
+in emulate: its FLOPs at ``runtime.accelerator_gflops``, times ``runtime.cost_noise``'s factor.
 
 The parts: this module is the controller (settings, set-up, close, a window from its plan to its
 records); ``fleet`` owns the actors, leases, spares and weights; ``window_play`` plays one
@@ -28,11 +33,9 @@ window; ``lease``, ``placement``, ``serving``, ``share`` and ``timeline`` are th
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ekya.errors import EkyaError
-from ekya.execution.emulate import EmulateRuntime, accelerator_seconds
+from ekya.execution.camera_models import CameraModels
 from ekya.execution.ray.cluster import (
     CONNECT_TIMEOUT_S,
     Accelerator,
@@ -52,14 +55,18 @@ from ekya.execution.ray.cluster import (
 from ekya.execution.ray.fleet import Fleet, FleetSettings
 from ekya.execution.ray.timeline import timeline_rows
 from ekya.execution.ray.window_play import Feed, Finished, Played, PlaySettings, WindowPlay
-from ekya.execution.runtime import WindowResult, WindowSettings
+from ekya.execution.retraining import RetrainingService, check_service_settings
+from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
+from ekya.execution.window_plan import PlannedWindow, plan_window, told_profiles, window_budget
+from ekya.execution.window_records import close_window, noretrain_accuracy, window_record
 from ekya.learners.base import Learner
 from ekya.plans.playback import check_plan
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.types import Budget, Plan
+from ekya.plans.schedulers.model_cache import cache_request
+from ekya.plans.types import Budget
 from ekya.profiles.microprofiler import MicroProfiler
-from ekya.profiles.types import RetrainConfig, StreamProfile
-from ekya.seeds import derive_seed
+from ekya.profiles.types import RetrainConfig
+from ekya.results.continual import AccuracyMatrix
 from ekya.streams.samples import StreamSet
 from ekya.waits import timeout_of
 
@@ -86,12 +93,15 @@ class RayWindowResult(WindowResult):
     events: list[dict[str, Any]] = field(default_factory=list)
 
 
-class RayRuntime(EmulateRuntime):
+class RayRuntime(Runtime):
     """Continuous learning with real models, executed on the wall clock by Ray actors.
 
-    Everything this class takes from ``EmulateRuntime`` goes through the methods of the section
-    "what emulate provides" at its end; the rest of the package sees only the fleet and the plan.
+    It plans and records a window as emulate does, with the same parts (``RetrainingService``,
+    ``CameraModels``, ``window_plan``, ``window_records``); the rest of the package sees only the
+    fleet and the plan.
     """
+
+    retraining: RetrainingService
 
     def __init__(
         self,
@@ -123,12 +133,19 @@ class RayRuntime(EmulateRuntime):
         share_change: str = "auto",
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        super().__init__(stream_set=stream_set, learner=learner, scheduler=scheduler, profiler=profiler, space=space,
-                         budget=budget, window=window, windows=windows, seed=seed, base_key=base_key,
-                         accelerator_gflops=accelerator_gflops, cost_noise=cost_noise, base_cache=base_cache)
         self.check_settings(window_wall_seconds=window_wall_seconds, max_lag_seconds=max_lag_seconds,
                             batch_size=batch_size, device=device, ready_timeout=ready_timeout,
-                            poll_seconds=poll_seconds, nodes=nodes, spares=spares, share_change=share_change)
+                            poll_seconds=poll_seconds, nodes=nodes, spares=spares, share_change=share_change,
+                            accelerator_gflops=accelerator_gflops, cost_noise=cost_noise)
+        # the same service and models emulate builds: ray trains, scores and prices every job the same way
+        self.retraining = RetrainingService.cut(
+            stream_set=stream_set, learner=learner, space=space, profiler=profiler, window=window, windows=windows,
+            seed=seed, gflops=accelerator_gflops, cost_noise=cost_noise)
+        #: each camera's base and serving model, the base-model cache and the forgetting probes
+        self.models = CameraModels.for_service(self.retraining, base_cache, base_key)
+        self.scheduler, self.budget = scheduler, budget
+        self.source, self.streams = stream_set.name, stream_set.cameras
+        self.windows = list(range(1, len(next(iter(self.retraining.windows_of.values())))))
         self.address = None if address in (None, "") else str(address)
         self.connect_timeout = timeout_of("runtime.connect_timeout_s", connect_timeout_s)
         self.nodes = dict(nodes or {"local": 1})
@@ -152,8 +169,8 @@ class RayRuntime(EmulateRuntime):
                        poll_seconds: float = 0.1, nodes: Mapping[str, int] | None = None, spares: int = 2,
                        share_change: str = "auto", address: str | None = None,
                        connect_timeout_s: float = CONNECT_TIMEOUT_S, **rest: Any) -> None:
-        """The ray runtime's own keys (and emulate's) must be in range."""
-        super().check_settings(**{k: v for k, v in rest.items() if k in ("accelerator_gflops", "cost_noise")})
+        """The ray runtime's own keys (and the retraining service's) must be in range."""
+        check_service_settings(**{k: v for k, v in rest.items() if k in ("accelerator_gflops", "cost_noise")})
         for key, value in (("window_wall_seconds", window_wall_seconds), ("ready_timeout", ready_timeout),
                            ("poll_seconds", poll_seconds)):
             if not (float(value) > 0 and math.isfinite(float(value))):
@@ -177,8 +194,9 @@ class RayRuntime(EmulateRuntime):
             check_address("runtime.address", str(address), timeout)
 
     def describe(self) -> dict[str, str]:
-        """Tags: emulate's plus where the run executed."""
-        return {**super().describe(), "ray_address": self.address or "local", "ray_device": self.device}
+        """Tags: the runtime's, emulate's ``instrument`` (ray runs are the shipped system), where the run executed."""
+        return {**super().describe(), "instrument": "none", "ray_address": self.address or "local",
+                "ray_device": self.device}
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -187,26 +205,38 @@ class RayRuntime(EmulateRuntime):
         self._refuse_model_cache()
         self.conn = connect(self.address, self.nodes, self.num_cpus, self.object_store_mb, self.connect_timeout)
         self.fleet.fill_spares()  # their processes start while the base models train
-        super().setup(saved)
-        self.fleet.weights = self._serving_weights()
+        self.models.setup(saved)
+        self.budget = self.models.keep_up_budget(self.budget)
+        self.fleet.weights = {cam: self._weights_of(m) for cam, m in self.models.serving.items()}
+
+    def cached_base_models(self) -> list[str]:
+        """The cameras whose base model ``runtime.base_cache`` holds already (setup loads these, trains the rest)."""
+        return self.models.cached_base_models()
+
+    def snapshot(self) -> Any:
+        """Emulate's snapshot: every camera's current and base models, the profiler's state, the matrices."""
+        return {**self.models.snapshot(), "cache": None}
+
+    def accuracy_matrices(self) -> dict[str, AccuracyMatrix] | None:
+        """Each camera's probe-accuracy matrix so far; None with ``window.forgetting=false``."""
+        return self.models.accuracy_matrices()
 
     def play(self, window: int) -> RayWindowResult:
         """Plan as emulate does, then run the window on the wall clock (the loop calls ``close`` at the end)."""
-        k = window
-        told, spent, budget = self._plan_inputs(k)
+        k, svc = window, self.retraining
+        svc.start_window(self.models.serving)
+        told, spent = told_profiles(svc, self.scheduler, self.models.serving, None, k)
+        budget = window_budget(self.budget, svc.profiler, sum(spent.values()))
         budget, gone = self._on_the_accelerators_left(k, budget)
-        self.scheduler.start_window(k)
-        t0 = time.perf_counter()
-        plan = self.scheduler.plan(told, budget)
-        sched_s = time.perf_counter() - t0
-        check_plan(plan, budget, self.scheduler.name)
+        planned = plan_window(self.scheduler, k, told, spent, budget)
+        check_plan(planned.plan, budget, self.scheduler.name)
         feeds = {cam: self._feed(cam, k) for cam in self.streams}
-        played = WindowPlay(k, self.fleet, self.scheduler, plan, told, budget, feeds, self.play_settings,
+        played = WindowPlay(k, self.fleet, self.scheduler, planned.plan, told, budget, feeds, self.play_settings,
                             lambda: self._job_inputs(k), gone).run()
         for key, values in played.stats.items():
             self.stats.setdefault(key, []).extend(values)
         self.fleet.fill_spares()  # the ones this window took, started while the records are computed
-        return self._result(k, plan, told, spent, budget, sched_s, feeds, played)
+        return self._result(planned, feeds, played)
 
     def _on_the_accelerators_left(self, k: int, budget: Budget) -> tuple[Budget, list[str]]:
         """A node that left the cluster takes its accelerators with it: the budget of those left, and those gone."""
@@ -230,37 +260,24 @@ class RayRuntime(EmulateRuntime):
             self.conn.close()
             self.conn = None
 
-    # -- what emulate provides: every use of EmulateRuntime's state, in one place ----------------------
+    # -- the models, the data and the records -------------------------------------------------------
 
     def _refuse_model_cache(self) -> None:
-        """Cached models are emulate's (``model_cache``); runtime=ray does not run them."""
-        if self.model_cache is not None:
+        """Cached models (``ekya.execution.model_store``) are emulate's; runtime=ray does not run them."""
+        if cache_request(self.scheduler) is not None:
             raise EkyaError(f"scheduler {self.scheduler.name!r} switches to cached models, which runtime=ray does "
                             "not run yet; use runtime=emulate for it")
 
-    def _plan_inputs(self, k: int) -> tuple[list[StreamProfile], dict[str, float], Budget]:
-        """Emulate's window prologue: the profiles the scheduler is told, the profiling spent, the budget left."""
-        self.models_at_start = dict(self.models)
-        told, spent = self._told(k)
-        return told, spent, self._window_budget(sum(spent.values()))
-
-    def _serving_weights(self) -> dict[str, Any]:
-        """Each camera's serving model as the actors get it (numpy weights)."""
-        return {cam: self._weights_of(m) for cam, m in self.models.items()}
-
     def _learner_to_ship(self) -> Any:
         """The learner as actors get it: the driver's decoded crops stay here (a job decodes its own pool)."""
-        shipped = copy.copy(self.learner)
-        if hasattr(shipped, "_caches"):
-            shipped._caches = {}
-        return shipped
+        return self.retraining.learner.without_crops()
 
     def _feed(self, cam: str, k: int) -> Feed:
         """The window's live frames of a camera (uint8 crops, in time order), their targets and timestamps."""
-        test = self.windows_of[cam][k].test.sort_values("timestamp", kind="stable")
+        svc = self.retraining
+        test = svc.windows_of[cam][k].test.sort_values("timestamp", kind="stable")
         if len(test):
-            # the learners this runtime ships (FinetuneLearner's family) have crops; the Learner ABC does not say it
-            images = self.learner.crops(self.stream_set).images(test).numpy()
+            images = svc.learner.crops(svc.stream_set).images(test).numpy()
         else:
             images = np.zeros((0, 3, 1, 1), np.uint8)
         label, teacher = test["label"].to_numpy(), test["teacher_label"].to_numpy()
@@ -271,76 +288,72 @@ class RayRuntime(EmulateRuntime):
 
         The data moves explicitly: the controller decodes every crop the job reads (its pool and
         its model's memory, as ``learner.job_rows`` lists them) and ships them through the object
-        store with the call, so a job on another node needs no copy of the dataset. A learner
-        without ``job_rows`` has its job read the dataset's files where it runs.
+        store with the call, so a job on another node needs no copy of the dataset.
         """
         import ray
 
-        learner_ref, data_ref = self.fleet.shipped_learner(), ray.put(self.stream_set)
+        svc = self.retraining
+        learner_ref, data_ref = self.fleet.shipped_learner(), ray.put(svc.stream_set)
         out = {}
-        for cam, job in self.fleet.jobs.items():
-            w = self.windows_of[cam][k]
-            crops = None
-            if hasattr(self.learner, "job_rows") and hasattr(self.learner, "crops"):
-                rows = self.learner.job_rows(self.models[cam], w.train, w.val)
-                crops = ray.put(self.learner.crops(self.stream_set).pack(rows))
-            out[cam] = (learner_ref, self.fleet.weights[cam], self.space[job.config], w.train, w.val, data_ref,
-                        derive_seed(self.seed, "retrain", k, cam, job.config), crops)
+        for cam, running in self.fleet.jobs.items():
+            job = svc.job(cam, running.config, k)
+            rows = svc.learner.job_rows(self.models.serving[cam], job.train, job.val)
+            crops = ray.put(svc.learner.crops(svc.stream_set).pack(rows))
+            out[cam] = (learner_ref, self.fleet.weights[cam], job.settings, job.train, job.val, data_ref, job.seed,
+                        crops)
         return out
 
-    def _result(self, k: int, plan: Plan, told: list[StreamProfile], spent: dict[str, float], budget: Budget,
-                sched_s: float, feeds: dict[str, Feed], played: Played) -> RayWindowResult:
-        """Emulate's record assembly on what really happened; the models move on as the jobs left them."""
-        from ekya.results.records import WindowRecord
-
-        reference = self._reference(k)
-        by_plan, told_of = plan.by_stream(), {p.stream: p for p in told}
+    def _result(self, planned: PlannedWindow, feeds: dict[str, Feed], played: Played) -> RayWindowResult:
+        """The window's records (as emulate makes them) on what really happened; the models move on with the jobs."""
+        k, svc, models = planned.k, self.retraining, self.models
+        reference = noretrain_accuracy(svc, models.base, self.budget, k)
         records, rows, end_models = [], [], {}
         for cam in self.streams:
-            sp, done, frames = by_plan[cam], played.done.get(cam), played.logs[cam]
-            start_acc, _ = self.live_accuracy(cam, self.models[cam], k)
-            end_acc, cost = self._take_job(cam, k, done, start_acc)
-            end_models[cam] = self.models[cam]
+            done, frames = played.done.get(cam), played.logs[cam]
+            start_acc, _ = svc.live_accuracy(cam, models.serving[cam], k)
+            end_acc, cost = self._take_job(cam, planned, done, start_acc)
+            end_models[cam] = models.serving[cam]
             self._carry_over(cam)
             counts = frames.counts()
             finished = done is not None and done.weights is not None
-            records.append(WindowRecord(
-                window=k, stream=cam, config=sp.config or "none", infer_share=sp.infer_share,
-                train_share=sp.train_share, accuracy=frames.accuracy(feeds[cam].targets),
-                noretrain_accuracy=reference[cam], predicted_accuracy=sp.predicted_accuracy,
-                start_accuracy=start_acc, end_accuracy=end_acc, retrain_cost=cost,
-                completion_time=done.completion_time if done is not None and finished else math.nan,
-                scheduler_seconds=sched_s,
-                predicted_cost=told_of[cam].config(sp.config).cost if sp.config else math.nan,
-                profiling_cost=spent[cam], frames_classified=counts["classified"], frames_skipped=counts["skipped"],
+            records.append(window_record(
+                planned, cam, accuracy=frames.accuracy(feeds[cam].targets), noretrain=reference[cam],
+                start=start_acc, end=end_acc, cost=cost,
+                completion=done.completion_time if done is not None and finished else math.nan,
+                frames_classified=counts["classified"], frames_skipped=counts["skipped"],
                 frames_lost=counts["lost"], infer_fps=counts["classified"] / self.wall,
                 job_wall_seconds=done.job_seconds if done is not None else math.nan, faults=played.faults[cam]))
-            rows += timeline_rows(k, cam, played.timeline[cam], budget.window)
-        if self.probes is not None:  # the model serving at the end of window k, before carry-over resets it
-            self.probes.add_row(k, end_models)
-        self.note_served(k, records)
-        return RayWindowResult(k, records, plan, told if self.scheduler.needs_profiles else [], timeline=rows,
-                               events=[e.as_dict() for e in played.events])
+            rows += timeline_rows(k, cam, played.timeline[cam], planned.budget.window)
+        close_window(models, k, end_models, records, self.budget)
+        return RayWindowResult(k, records, planned.plan, planned.told if self.scheduler.needs_profiles else [],
+                               timeline=rows, events=[e.as_dict() for e in played.events])
 
-    def _take_job(self, cam: str, k: int, done: Finished | None, start_acc: float) -> tuple[float, float]:
-        """A finished job's model becomes the camera's: its live accuracy at the window end and its cost."""
+    def _take_job(self, cam: str, planned: PlannedWindow, done: Finished | None,
+                  start_acc: float) -> tuple[float, float]:
+        """A finished job's model becomes the camera's: its live accuracy at the window end and its cost.
+
+        The service scores and prices it as it does a job trained in emulate (``runtime.cost_noise`` included).
+        """
         if done is None or done.weights is None:
             return start_acc, 0.0
         from ekya.execution.ray import actors
 
-        model = self.learner.load_model_state(actors.torch_state(done.weights))
-        self.models[cam] = model
-        end_acc, _ = self.live_accuracy(cam, model, k)
-        return end_acc, accelerator_seconds(done.report.train_flops, self.gflops)
+        svc = self.retraining
+        model = svc.learner.load_model_state(actors.torch_state(done.weights))
+        self.models.serving[cam] = model
+        config = planned.plan.by_stream()[cam].config
+        assert config is not None, f"{cam}: a job finished that the plan did not start"
+        result = svc.finish(svc.job(cam, config, planned.k), model, done.report)
+        return result.profile.accuracy, result.cost
 
     def _carry_over(self, cam: str) -> None:
         """Without ``window.carry_over`` every camera starts the next window from its base model."""
-        if not self.settings.carry_over:
-            self.models[cam] = self.base[cam]
-            self.fleet.weights[cam] = self._weights_of(self.base[cam])
+        self.models.carry_over(cam)
+        if not self.retraining.settings.carry_over:
+            self.fleet.weights[cam] = self._weights_of(self.models.base[cam])
 
     def _weights_of(self, model: Any) -> dict[str, Any]:
         """A model as the actors get it (numpy weights)."""
         from ekya.execution.ray import actors
 
-        return actors.numpy_state(self.learner.model_state(model))
+        return actors.numpy_state(self.retraining.learner.model_state(model))

@@ -30,6 +30,7 @@ from ekya.execution.ray.fleet import Fleet, Job, Server
 from ekya.execution.ray.lease import Lease
 from ekya.execution.ray.serving import FrameLog, arrival_walls
 from ekya.execution.ray.timeline import Event, Segment
+from ekya.execution.retraining import work_done
 from ekya.plans.quanta import EPS
 from ekya.plans.scheduler import Scheduler, StreamState, WindowState
 from ekya.plans.types import Budget, Plan
@@ -444,7 +445,7 @@ class WindowPlay:
         cost = self._told_cost(c)
         progress = 0.0  # work done so far at the job's share, as its elapsed time shows
         if j is not None and running and j.started is not None:
-            progress = (time.monotonic() - j.started) / self.scale * float(self.budget.train_rate(j.share))
+            progress = work_done((time.monotonic() - j.started) / self.scale, j.share, self.budget)
         sp, others = self.by_plan[c], running and c != completed
         return StreamState(
             stream=c, accuracy=self.seen[c], infer_share=self.shares[c][0], train_share=self.shares[c][1],
