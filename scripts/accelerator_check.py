@@ -177,7 +177,7 @@ def worker(args: argparse.Namespace) -> int:
         signal.signal(sig, _graceful)
     import torch
 
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
     from ekya.learners.accelerator import resolve_accelerator
     from ekya.learners.flops import sample_flops
     from ekya.learners.model import EdgeModel

@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 from ekya.process import set_env_policies
 
 set_env_policies()  # as the entry points do, before any test loads torch

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ekya.bench.calibrate import parse_shares, share_point
-from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 from ekya.plans.curves import TrainThroughput
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 from omegaconf import OmegaConf
 
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 
 
 def _help(module: str) -> str:

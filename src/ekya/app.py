@@ -137,7 +137,7 @@ def _misplaced_key_hint(message: str) -> str:
     """``; the key is cluster.delta`` when a key Hydra could not override lives under another group."""
     import re
 
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
 
     typed = re.search(r"override '([\w.]+)'", message)
     if typed is None or "." not in typed.group(1):
@@ -184,8 +184,8 @@ def check_overrides(argv: list[str]) -> None:
     from hydra.errors import HydraException
 
     from ekya.composition import run_seed
-    from ekya.configs import compose_config
     from ekya.errors import EkyaError
+    from ekya.hydra_compose import compose_config
 
     try:
         check_resume_alone(argv)

@@ -107,8 +107,8 @@ def _builders(cfg: DictConfig, part: Callable[[str], Any]) -> dict[str, Callable
 
     A builder that needs another part asks ``part(name)``, which builds it once.
     """
+    from ekya.configspace import check_config_name, load_configspace
     from ekya.plans.budget import budget_from_config
-    from ekya.profiles.configspace import check_config_name, load_configspace
     from ekya.streams.windows import check_run_windows
 
     def space() -> Any:

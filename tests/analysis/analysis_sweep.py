@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ekya.composition import run_config
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 
 EXPERIMENT = "study"
 SCHEDULERS = ("fair", "thief")

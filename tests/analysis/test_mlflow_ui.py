@@ -112,7 +112,7 @@ def test_a_finished_run_prints_the_link_that_opens_its_runs_table(sweep, capsys)
     from mlflow.tracking import MlflowClient
 
     from ekya.composition import run_config
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
 
     from analysis_sweep import cell_overrides
 

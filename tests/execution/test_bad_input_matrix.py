@@ -78,7 +78,7 @@ def _checkpoint(kind: str) -> Callable[[Path], None]:
 def _state_cut_to_a_third(tmp: Path) -> None:
     from omegaconf import OmegaConf
 
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
 
     run = tmp / "interrupted"
     run.mkdir()

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from ekya.configs import compose_config
 from ekya.errors import EkyaError
+from ekya.hydra_compose import compose_config
 from ekya.results.tracking import check_server
 
 #: the bound the tests set (runtime.connect_timeout_s, tracking.connect_timeout_s, hydra.launcher.connect_timeout_s)

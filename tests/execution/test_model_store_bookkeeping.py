@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ekya.configspace import RetrainConfig
 from ekya.execution.model_store import ModelStore, chunk_observables
 from ekya.execution.retraining import RetrainingService
 from ekya.plans.schedulers.model_cache import CacheRequest
-from ekya.profiles.types import RetrainConfig, StreamProfile
+from ekya.profiles.types import StreamProfile
 
 from helpers.windows import configured_window
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 
 from helpers.stores import seed_store
 

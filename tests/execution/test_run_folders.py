@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 import ekya.app  # noqa: F401 - registers the resolvers the run and sweep folders use
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 
 from helpers.stores import seed_store
 

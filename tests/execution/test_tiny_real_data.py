@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from ekya.composition import run_config
-from ekya.configs import CONF_DIR, compose_config
+from ekya.hydra_compose import CONF_DIR, compose_config
 from ekya.streams.samplelist import write_frame_samplelist
 
 DATASETS = sorted(p.stem for p in (CONF_DIR / "dataset").glob("*.yaml"))

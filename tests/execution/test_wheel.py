@@ -23,7 +23,7 @@ def test_a_wheel_installed_outside_the_source_tree_runs(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "EKYA_DATA": str(work / "data")}
-    where = subprocess.run([sys.executable, "-c", ("import ekya, ekya.configs as c; print(ekya.__file__); "
+    where = subprocess.run([sys.executable, "-c", ("import ekya, ekya.hydra_compose as c; print(ekya.__file__); "
                                                    "print(sorted(p.name for p in c.CONF_DIR.iterdir()))")],
                            cwd=work, env=env, capture_output=True, text=True, check=True)
     assert where.stdout.startswith(str(site))  # the installed copy, not the checkout

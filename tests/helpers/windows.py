@@ -7,8 +7,8 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from ekya.composition import window_settings
-from ekya.configs import CONF_DIR
 from ekya.execution.runtime import WindowSettings
+from ekya.hydra_compose import CONF_DIR
 
 
 def configured_window(**changed: Any) -> WindowSettings:

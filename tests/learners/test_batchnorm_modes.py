@@ -10,9 +10,9 @@ import pytest
 import torch
 from torch import nn
 
+from ekya.configspace import RetrainConfig
 from ekya.learners import FinetuneLearner
 from ekya.learners.icarl import ICaRLLearner
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

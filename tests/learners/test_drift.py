@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ekya.configspace import RetrainConfig
 from ekya.labels.teachers import GroundTruthTeacher, apply_teacher
 from ekya.learners import FinetuneLearner
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.synthetic import load_synthetic
 from ekya.streams.windows import cut_windows
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ekya.configspace import RetrainConfig
 from ekya.labels.teachers import GroundTruthTeacher, apply_teacher
 from ekya.learners import FinetuneLearner
 from ekya.learners.base import Learner
 from ekya.learners.icarl import ICaRLLearner
-from ekya.profiles.types import RetrainConfig
 from ekya.results.continual import continual_metrics
 from ekya.streams.samples import StreamSet
 from ekya.streams.synthetic import load_synthetic

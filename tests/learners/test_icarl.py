@@ -12,13 +12,13 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner
 from ekya.learners.flops import sample_flops
 from ekya.learners.herding import herd, herding_flops, normalise, pick_memory
 from ekya.learners.icarl import ICaRLLearner
 from ekya.learners.icarl_model import ICaRLModel
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

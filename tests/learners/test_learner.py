@@ -10,11 +10,10 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.configs import CONF_DIR, compose_config
+from ekya.configspace import RetrainConfig, load_configspace
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR, compose_config
 from ekya.learners import FinetuneLearner, load_checkpoint, save_checkpoint
-from ekya.profiles.configspace import load_configspace
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

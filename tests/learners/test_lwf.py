@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner, Learner, load_checkpoint, save_checkpoint
 from ekya.learners.base import TrainReport
 from ekya.learners.model import EdgeModel
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

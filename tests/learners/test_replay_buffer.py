@@ -11,12 +11,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner, load_checkpoint, save_checkpoint
 from ekya.learners.model_state import edge_model_from_state, edge_model_state
 from ekya.learners.replay import ReplayBuffer, buffer_from_state, buffer_state, update_buffer
 from ekya.learners.training import Batches
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import cut_windows
 

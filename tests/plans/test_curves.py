@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 from ekya.plans.curves import InferenceCurve, TrainThroughput
 
 

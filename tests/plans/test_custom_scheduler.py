@@ -8,7 +8,7 @@ import pandas as pd
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.configs import CONF_DIR
+from ekya.hydra_compose import CONF_DIR
 
 from helpers.docs import doc_block
 

@@ -6,8 +6,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 from ekya.plans.accuracy import window_accuracy
 from ekya.plans.budget import make_budget
 from ekya.plans.quanta import total_units, units_per_accelerator

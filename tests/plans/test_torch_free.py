@@ -3,13 +3,14 @@
 import subprocess
 import sys
 
-# every module of ekya.plans and ekya.profiles (found by walking the packages), and the simulate runtime
+# every module of ekya.plans and ekya.profiles (found by walking the packages), the retraining config space they
+# share with the learners, and the simulate runtime
 CODE = """
 import pkgutil, sys
 import ekya.plans, ekya.profiles
 names = [m.name for p in (ekya.plans, ekya.profiles) for m in pkgutil.walk_packages(p.__path__, p.__name__ + ".")]
 assert "ekya.plans.playback" in names and "ekya.profiles.microprofiler" in names, names
-for name in names + ["ekya.execution.simulate"]:
+for name in names + ["ekya.configspace", "ekya.execution.simulate"]:
     __import__(name)
 print("torch" in sys.modules)
 """
@@ -24,7 +25,7 @@ def test_scheduling_and_simulation_import_without_torch():
 RUN = """
 import sys
 from pathlib import Path
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 from ekya.composition import run_config
 cfg = compose_config(["runtime=simulate", "runtime.synthetic.streams=3", "runtime.synthetic.windows=2",
                       "~tracking", "scheduler=thief"])

@@ -7,7 +7,7 @@ import inspect
 import pytest
 from hydra.utils import get_method, instantiate
 
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 from ekya.labels.teachers import GroundTruthTeacher, NoisyTeacher
 from ekya.labels.trained import TrainedTeacher
 

@@ -156,7 +156,7 @@ def test_truncated_video_is_ingested_as_far_as_it_decodes_with_a_warning(videos,
     decoded = _decoded_seconds(cut)
     assert 1 < decoded < SCENE["seconds"] - 2  # the fixture is really cut short
 
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
     from ekya.prepare.__main__ import run
 
     out = tmp_path / "out"
@@ -190,7 +190,7 @@ def test_cli_exit_codes_and_summary(videos, tmp_path, capsys):
     assert "1 ingested, 0 already done, 1 failed" in p.stdout and "bad.mp4" in p.stderr
     assert (tmp_path / "o" / "cam_b" / INGEST_MARKER).is_file()
     # the same entry in-process (no interpreter start-up): a rerun skips, a glob matching nothing is an error
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
     from ekya.prepare.__main__ import run
 
     cfg = compose_config([f"video={videos / 'cam_b.mp4'}", *args], config_name="prepare")

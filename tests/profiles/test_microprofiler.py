@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.profiles.curvefit import FAMILIES
 from ekya.profiles.microprofiler import FLEET, MicroProfiler, family_of, pareto_gap, transfer
-from ekya.profiles.types import RetrainConfig
 
 
 @dataclass

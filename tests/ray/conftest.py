@@ -19,7 +19,7 @@ from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from hydra.core.hydra_config import HydraConfig  # noqa: E402
 from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
 
-from ekya.configs import compose_config  # noqa: E402
+from ekya.hydra_compose import compose_config  # noqa: E402
 
 ACC = "ekya_local_acc0"
 

@@ -10,8 +10,8 @@ import torchvision
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from ekya.configs import compose_config
 from ekya.errors import EkyaError
+from ekya.hydra_compose import compose_config
 from ekya.labels.teachers import ClassifierTeacher, GroundTruthTeacher, apply_teacher
 from ekya.prepare.detectors import make_detector
 from ekya.prepare.ingest import IngestSettings, ingest_videos

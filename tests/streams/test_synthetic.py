@@ -11,8 +11,8 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from PIL import Image
 
-from ekya.configs import compose_config
 from ekya.errors import EkyaError
+from ekya.hydra_compose import compose_config
 from ekya.streams import synthetic_dataset
 from ekya.streams.classes import SIX_CLASSES
 from ekya.streams.samplelist import read_frame_samplelist, samplelist_path

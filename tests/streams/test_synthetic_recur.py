@@ -7,7 +7,7 @@ import pytest
 from omegaconf import OmegaConf
 from PIL import Image
 
-from ekya.configs import compose_config
+from ekya.hydra_compose import compose_config
 from ekya.streams.samples import StreamSet
 from ekya.streams.synthetic import load_synthetic
 from ekya.streams.synthetic_dataset import SyntheticSpec

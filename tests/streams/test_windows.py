@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from ekya.configs import compose_config
 from ekya.errors import EkyaError
+from ekya.hydra_compose import compose_config
 from ekya.seeds import derive_seed
 from ekya.streams.windows import cut_windows, max_windows, subsample
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import yaml
 
 from ekya.atomic import atomic_write
-from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 from ekya.plans.curves import (
     DEFAULT_CAPACITY,
     DEFAULT_MAX_INFERENCE_SHARE,

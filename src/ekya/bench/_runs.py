@@ -10,9 +10,9 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
 from ekya.composition import run_config
-from ekya.configs import compose_config
+from ekya.configspace import check_config_name, load_configspace
 from ekya.errors import EkyaError
-from ekya.profiles.configspace import check_config_name, load_configspace
+from ekya.hydra_compose import compose_config
 
 # Keys that say where a run writes, not what it computes: a resumed run keeps its own.
 _WHERE_KEYS = ("tracking", "resume")

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ekya.bench._cluster_profile import SharePoint, inference_max_share, profile_yaml, write_profile
-from ekya.configs import CONF_DIR
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 
 #: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help)
 DURATION = "about 1 min (estimated; about 30 s with experiment=tiny)"
@@ -86,12 +86,11 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
 
     from ekya.bench._runs import scratch
     from ekya.composition import build_parts
-    from ekya.configs import compose_config
+    from ekya.configspace import RetrainConfig, load_configspace
     from ekya.execution.ray.share import CPU_THREADS_PER_JOB, DutyCycle, paced_training
+    from ekya.hydra_compose import compose_config
     from ekya.learners.base import Learner
     from ekya.process import configure_torch
-    from ekya.profiles.configspace import load_configspace
-    from ekya.profiles.types import RetrainConfig
     from ekya.seeds import derive_seed
     from ekya.streams.windows import cut_windows
 

@@ -105,7 +105,7 @@ def cell_report(runs: Sequence[Run], out: Path) -> dict:
 def _job_bench(learner_name: str, extra: Sequence[str]) -> Callable[[str, int], float]:
     """A function timing one retraining job of a learner (samples trained per wall second), after a warm-up."""
     from ekya.composition import build_runtime
-    from ekya.configs import compose_config
+    from ekya.hydra_compose import compose_config
 
     cfg = compose_config([f"learner={learner_name}", "dataset.cameras=1", "learner.base_epochs=5", *extra])
     runtime, _ = build_runtime(cfg)

@@ -22,13 +22,13 @@ from functools import lru_cache
 import numpy as np
 from omegaconf import OmegaConf
 
-from ekya.configs import CONF_DIR
+from ekya.configspace import load_configspace
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR
 from ekya.plans.budget import make_budget
 from ekya.plans.schedulers.optimal import OptimalScheduler
 from ekya.plans.schedulers.thief import ThiefScheduler
 from ekya.plans.types import Budget
-from ekya.profiles.configspace import load_configspace
 from ekya.profiles.synthetic import generate_profile_set
 from ekya.profiles.types import StreamProfile
 

@@ -21,11 +21,11 @@ from omegaconf import OmegaConf
 
 from ekya.bench._runs import scratch
 from ekya.composition import build_parts
-from ekya.configs import compose_config
+from ekya.configspace import load_configspace
+from ekya.hydra_compose import compose_config
 from ekya.learners.base import Learner
 from ekya.learners.training import Batches
 from ekya.process import configure_torch
-from ekya.profiles.configspace import load_configspace
 from ekya.seeds import derive_seed
 from ekya.streams.windows import cut_windows
 

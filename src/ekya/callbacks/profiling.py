@@ -25,11 +25,12 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ekya.atomic import atomic_write
+from ekya.configspace import is_cached
 from ekya.errors import EkyaError
 from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.runtime import WindowResult
 from ekya.profiles.io import write_profiles
-from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile, is_cached
+from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile
 
 if TYPE_CHECKING:  # annotations only: importing the callback loads no torch
     from ekya.execution.model_store import ModelStore

@@ -48,6 +48,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ekya.configspace import RetrainConfig, is_cached
 from ekya.errors import EkyaError
 from ekya.execution.camera_models import CameraModels
 from ekya.execution.model_store import ModelStore, cached_job
@@ -58,10 +59,9 @@ from ekya.execution.window_records import close_window, noretrain_accuracy, wind
 from ekya.learners.base import Learner
 from ekya.plans.playback import play_window, segment_boundaries
 from ekya.plans.scheduler import Scheduler
-from ekya.plans.schedulers.model_cache import is_cached
 from ekya.plans.types import Budget, Plan
 from ekya.profiles.microprofiler import MicroProfiler
-from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
+from ekya.profiles.types import ConfigProfile, StreamProfile
 from ekya.results.continual import AccuracyMatrix
 from ekya.streams.samples import StreamSet
 

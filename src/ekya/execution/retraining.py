@@ -28,13 +28,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.execution.runtime import WindowSettings
 from ekya.execution.scoring import segment_accuracies
 from ekya.learners.base import Learner, TrainReport
 from ekya.plans.types import Budget
 from ekya.profiles.microprofiler import MicroProfiler, StreamPrediction
-from ekya.profiles.types import ConfigProfile, RetrainConfig
+from ekya.profiles.types import ConfigProfile
 from ekya.results.records import WindowRecord
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.execution.runtime import Runtime, WindowResult, WindowSettings
 from ekya.plans.playback import play_window, segment_boundaries
@@ -24,7 +25,7 @@ from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.model_cache import cache_request, oracle_accuracies, without_cache
 from ekya.plans.schedulers.noretrain import NoRetrainScheduler
 from ekya.plans.types import Budget, Plan
-from ekya.profiles.types import ProfileSet, RetrainConfig
+from ekya.profiles.types import ProfileSet
 from ekya.results.records import WindowRecord
 
 log = logging.getLogger("ekya.simulate")

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import pandas as pd
 
+from ekya.configspace import RetrainConfig
 from ekya.learners.tables import crop_rows
-from ekya.profiles.types import RetrainConfig
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window
 

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners.accelerator import resolve_accelerator
 from ekya.learners.backbones import BACKBONES, build_head
@@ -38,7 +39,6 @@ from ekya.learners.parts import JobData, JobPart, Lwf, Replay
 from ekya.learners.settings import LwfSettings, ReplaySettings
 from ekya.learners.tables import camera_of, crop_rows
 from ekya.learners.training import Batches, FinetuneModule, fit
-from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window

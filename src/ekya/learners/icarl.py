@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners.base import TrainReport
 from ekya.learners.finetune import FinetuneLearner
@@ -48,7 +49,6 @@ from ekya.learners.model import EdgeModel
 from ekya.learners.settings import ICaRLSettings
 from ekya.learners.tables import camera_of, crop_keys, crop_rows, labelled
 from ekya.learners.training import Batches, fit
-from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import Window

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners.base import Learner, TrainReport
 from ekya.learners.tables import camera_of, labelled
-from ekya.profiles.types import RetrainConfig
 from ekya.seeds import derive_seed
 from ekya.streams.samples import StreamSet
 from ekya.streams.windows import subsample

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners.backbones import BACKBONES
-from ekya.profiles.types import RetrainConfig
 
 #: The knobs a RetrainConfig may set; a missing one falls back to the learner's default.
 PARAM_KEYS = ("backbone", "frozen", "hidden", "epochs", "data_fraction", "batch_size", "lr", "optimizer",

@@ -12,8 +12,8 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ekya.configs import CONF_DIR, compose_config
 from ekya.errors import EkyaError
+from ekya.hydra_compose import CONF_DIR, compose_config
 
 
 def group_options(group: str) -> str:

@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from ekya.atomic import atomic_write
+from ekya.configspace import is_cached
 from ekya.errors import EkyaError
-from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile, is_cached
+from ekya.profiles.types import ConfigProfile, MeasuredUnder, ProfileSet, StreamProfile
 
 FORMAT = "ekya-profiles/1"
 

@@ -39,9 +39,10 @@ from typing import Any
 
 import numpy as np
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.profiles.curvefit import FAMILIES, fit_curve
-from ekya.profiles.types import ConfigProfile, RetrainConfig, StreamProfile
+from ekya.profiles.types import ConfigProfile, StreamProfile
 
 log = logging.getLogger("ekya.profiler")
 

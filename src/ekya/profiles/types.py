@@ -7,26 +7,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-#: configs whose name starts with this are cached models to switch to, not retraining configs
-CACHE_PREFIX = "cache:"
-
-
-def is_cached(config: str | None) -> bool:
-    """Whether a config name stands for a cached model rather than a retraining config."""
-    return config is not None and config.startswith(CACHE_PREFIX)
-
-
-@dataclass(frozen=True)
-class RetrainConfig:
-    """One point of the retraining configuration space (gamma in the paper).
-
-    ``params`` holds the learner's knobs: backbone, frozen (bool), hidden, epochs, data_fraction,
-    batch_size, lr. The scheduler treats a config as an opaque name; only learners read params.
-    """
-
-    name: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
 
 @dataclass(frozen=True)
 class ConfigProfile:

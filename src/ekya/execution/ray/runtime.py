@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.execution.camera_models import CameraModels
 from ekya.execution.ray.cluster import (
@@ -65,7 +66,6 @@ from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.model_cache import cache_request
 from ekya.plans.types import Budget
 from ekya.profiles.microprofiler import MicroProfiler
-from ekya.profiles.types import RetrainConfig
 from ekya.results.continual import AccuracyMatrix
 from ekya.streams.samples import StreamSet
 from ekya.waits import timeout_of

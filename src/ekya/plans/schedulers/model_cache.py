@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from ekya.configspace import CACHE_PREFIX, is_cached
 from ekya.errors import EkyaError
 from ekya.plans.playback import play_window
 from ekya.plans.scheduler import Scheduler
 from ekya.plans.schedulers.plan_building import check_inputs, pack_even
 from ekya.plans.types import Budget, Plan, StreamPlan
-from ekya.profiles.types import CACHE_PREFIX, ConfigProfile, StreamProfile, is_cached
+from ekya.profiles.types import ConfigProfile, StreamProfile
 
 HEURISTICS = ("class_distribution", "time_of_day", "object_count", "location")
 SOURCES = ("pretrained", "served")

@@ -62,6 +62,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from ekya.configspace import is_cached
 from ekya.errors import EkyaError
 from ekya.plans.packing import check_quanta, slice_units
 from ekya.plans.quanta import EPS, even_units, to_units, total_units, units_per_accelerator
@@ -79,7 +80,7 @@ from ekya.plans.value_tables import (
     relaxed,
     remaining_tables,
 )
-from ekya.profiles.types import StreamProfile, is_cached
+from ekya.profiles.types import StreamProfile
 
 # The initial allocations the search may start from (scheduler.starts), and the variants.
 STARTS = ("fair", "inference", "pool", "uniform")

@@ -1,12 +1,36 @@
-"""The retraining configuration space (conf/configspace/*.yaml) as named RetrainConfigs."""
+"""The retraining configuration space (conf/configspace/*.yaml): named RetrainConfigs and the names of cached models.
+
+Vocabulary shared by learners (which read a config's params), profiles, plans (which know a config by its
+name) and execution. Torch-free, and imports nothing of ekya but its error type, so every layer may use it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ekya.errors import EkyaError
-from ekya.profiles.types import RetrainConfig
+
+#: configs whose name starts with this are cached models to switch to, not retraining configs
+CACHE_PREFIX = "cache:"
+
+
+def is_cached(config: str | None) -> bool:
+    """Whether a config name stands for a cached model rather than a retraining config."""
+    return config is not None and config.startswith(CACHE_PREFIX)
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """One point of the retraining configuration space (gamma in the paper).
+
+    ``params`` holds the learner's knobs: backbone, frozen (bool), hidden, epochs, data_fraction,
+    batch_size, lr. The scheduler treats a config as an opaque name; only learners read params.
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_configspace(space: Mapping[str, Any]) -> dict[str, RetrainConfig]:
