@@ -14,7 +14,7 @@ from ekya.configspace import RetrainConfig
 from ekya.learners import FinetuneLearner
 from ekya.learners.icarl import ICaRLLearner
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 WHOLE = RetrainConfig("whole_e2", {"frozen": False, "epochs": 2, "lr": 0.002, "batch_size": 16})
@@ -37,7 +37,8 @@ def in_eval_mode(model: nn.Module) -> bool:
 
 @pytest.fixture(scope="module")
 def windows(small_synthetic: StreamSet):
-    return cut_windows(small_synthetic.camera("cam02"), 3, 100.0, val_fraction=0.2, seed=5)
+    cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+    return cut_windows(small_synthetic.camera("cam02"), 3, cut, seed=5)
 
 
 @pytest.fixture(scope="module", params=["finetune", "icarl"])
@@ -85,7 +86,8 @@ def test_a_head_only_job_keeps_every_batchnorm_buffer(job_start, windows, small_
 def test_a_one_sample_whole_model_job_trains(small_synthetic) -> None:
     """A batch of one sample has no batch statistics (at 8 px the last stage is 1x1): the job still trains."""
     learner = FinetuneLearner(image_size=8, accelerator="cpu")
-    ws = cut_windows(small_synthetic.camera("cam03"), 2, 100.0, val_fraction=0.2, seed=2)
+    cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+    ws = cut_windows(small_synthetic.camera("cam03"), 2, cut, seed=2)
     model = learner.new_model(len(small_synthetic.classes), seed=0).eval()
     bn_before, before = bn_buffers(model), state(model)
     new, report = learner.retrain(model, RetrainConfig("one", {"frozen": False, "epochs": 1}), ws[1].train.iloc[:1],

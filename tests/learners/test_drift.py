@@ -14,7 +14,7 @@ from ekya.configspace import RetrainConfig
 from ekya.labels.teachers import GroundTruthTeacher, apply_teacher
 from ekya.learners import FinetuneLearner
 from ekya.streams.synthetic import load_synthetic
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 
 def test_drift_hurts_a_stale_model_and_retraining_recovers(tmp_path_factory) -> None:
@@ -23,7 +23,8 @@ def test_drift_hurts_a_stale_model_and_retraining_recovers(tmp_path_factory) -> 
     ss = apply_teacher(ss, GroundTruthTeacher())
     drift = ss.meta["drift"]
     cam = max(drift, key=drift.get)
-    windows = cut_windows(ss.camera(cam), 6, 200.0, history_weight=0.0, val_fraction=0.2, seed=1)
+    cut = WindowCut(200.0, history_weight=0.0, val_fraction=0.2, probe_fraction=0.0)
+    windows = cut_windows(ss.camera(cam), 6, cut, seed=1)
     learner = FinetuneLearner(backbone="resnet10_w16", hidden=256, image_size=32, base_epochs=15)
 
     base = learner.base_model(ss, windows[0], seed=0)

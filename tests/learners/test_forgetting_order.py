@@ -13,7 +13,7 @@ from ekya.learners.icarl import ICaRLLearner
 from ekya.results.continual import continual_metrics
 from ekya.streams.samples import StreamSet
 from ekya.streams.synthetic import load_synthetic
-from ekya.streams.windows import Window, cut_windows
+from ekya.streams.windows import Window, WindowCut, cut_windows
 
 WINDOWS, SECONDS = 6, 100.0
 #: the classes each chunk shows: the first three, then the other three, then the first three again
@@ -30,8 +30,8 @@ def recurring(tmp_path_factory: pytest.TempPathFactory) -> tuple[StreamSet, list
     chunk = (df["timestamp"] // SECONDS).astype(int).to_numpy()
     keep = np.array([c in PHASES[k] for c, k in zip(df["label"].to_numpy(), chunk)])
     # history_weight 0: each window retrains on the latest window alone, where forgetting shows
-    return ss, cut_windows(df[keep].reset_index(drop=True), WINDOWS, SECONDS, history_weight=0,
-                           val_fraction=0.2, seed=0, probe_fraction=0.25)
+    cut = WindowCut(SECONDS, history_weight=0, val_fraction=0.2, probe_fraction=0.25)
+    return ss, cut_windows(df[keep].reset_index(drop=True), WINDOWS, cut, seed=0)
 
 
 def forgetting(learner: Learner, ss: StreamSet, windows: list[Window]) -> float:

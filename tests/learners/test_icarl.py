@@ -20,7 +20,7 @@ from ekya.learners.herding import herd, herding_flops, normalise, pick_memory
 from ekya.learners.icarl import ICaRLLearner
 from ekya.learners.icarl_model import ICaRLModel
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 MEMORY = 30
 FULL = RetrainConfig("full_e2", {"frozen": False, "epochs": 2, "lr": 0.002})
@@ -34,7 +34,8 @@ def learner() -> ICaRLLearner:
 
 @pytest.fixture(scope="module")
 def windows(small_synthetic: StreamSet):
-    return cut_windows(small_synthetic.camera("cam01"), 4, 100.0, history_weight=0.5, val_fraction=0.2, seed=3)
+    cut = WindowCut(100.0, history_weight=0.5, val_fraction=0.2, probe_fraction=0.0)
+    return cut_windows(small_synthetic.camera("cam01"), 4, cut, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from ekya.errors import EkyaError
 from ekya.hydra_compose import CONF_DIR, compose_config
 from ekya.learners import FinetuneLearner, load_checkpoint, save_checkpoint
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,8 @@ def mild(small_synthetic: StreamSet):
     """Windows of the camera that barely drifts; window 3 trains on windows 0-2 (all history)."""
     drift = small_synthetic.meta["drift"]
     cam = min(drift, key=drift.get)
-    return cut_windows(small_synthetic.camera(cam), 4, 100.0, history_weight=-1, val_fraction=0.2, seed=11)
+    cut = WindowCut(100.0, history_weight=-1, val_fraction=0.2, probe_fraction=0.0)
+    return cut_windows(small_synthetic.camera(cam), 4, cut, seed=11)
 
 
 def state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -111,7 +112,8 @@ def test_flops_are_deterministic_and_proportional_to_epochs(learner, mild, small
 
 
 def test_base_model_is_deterministic_and_beats_chance(learner, small_synthetic) -> None:
-    ws = cut_windows(small_synthetic.camera("cam00"), 4, 100.0, seed=0)
+    cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+    ws = cut_windows(small_synthetic.camera("cam00"), 4, cut, seed=0)
     a, rep = learner.fit_base(small_synthetic, ws[0], seed=7)
     b = learner.base_model(small_synthetic, ws[0], seed=7)
     assert same(state(a), state(b)) and rep is not None and len(rep.val_acc) == 3
@@ -125,10 +127,12 @@ def test_checkpoint_round_trip(learner, small_synthetic, tmp_path: Path) -> None
     model = learner.new_model(len(small_synthetic.classes), seed=3)
     save_checkpoint(model, tmp_path / "base_cam01.pt")
     loaded = FinetuneLearner(checkpoint=str(tmp_path / "base_{camera}.pt"))
-    ws = cut_windows(small_synthetic.camera("cam01"), 2, 100.0, seed=0)
+    cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+    ws = cut_windows(small_synthetic.camera("cam01"), 2, cut, seed=0)
     assert same(state(loaded.base_model(small_synthetic, ws[0], seed=0)), state(model))
     with pytest.raises(EkyaError, match="learner.checkpoint.*does not exist"):
-        loaded.base_model(small_synthetic, cut_windows(small_synthetic.camera("cam02"), 2, 100.0, seed=0)[0], seed=0)
+        cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+        loaded.base_model(small_synthetic, cut_windows(small_synthetic.camera("cam02"), 2, cut, seed=0)[0], seed=0)
     (tmp_path / "junk.pt").write_bytes(b"not a model")
     with pytest.raises(EkyaError, match="not an ekya model checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")

@@ -9,13 +9,14 @@ from ekya.configspace import RetrainConfig
 from ekya.errors import EkyaError
 from ekya.learners import FinetuneLearner
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 
 def test_distillation_keeps_outputs_on_old_data_near_the_starting_model(small_synthetic: StreamSet) -> None:
     drift = small_synthetic.meta["drift"]
     cam = max(drift, key=drift.get)  # the hardest-drifting camera: late data differs most from early
-    w = cut_windows(small_synthetic.camera(cam), 4, 100.0, history_weight=0, val_fraction=0.2, seed=5)
+    cut = WindowCut(100.0, history_weight=0, val_fraction=0.2, probe_fraction=0.0)
+    w = cut_windows(small_synthetic.camera(cam), 4, cut, seed=5)
     plain = FinetuneLearner(base_epochs=8)
     lwf = FinetuneLearner(base_epochs=8, lwf={"weight": 1.0, "temperature": 2.0})
     base, _ = plain.fit_base(small_synthetic, w[0], seed=0)
@@ -43,7 +44,8 @@ def test_distillation_keeps_outputs_on_old_data_near_the_starting_model(small_sy
 
 def test_base_training_does_not_distil_from_an_untrained_model(small_synthetic: StreamSet) -> None:
     cam = small_synthetic.cameras[1]
-    w = cut_windows(small_synthetic.camera(cam), 2, 100.0, history_weight=0, val_fraction=0.2, seed=5)
+    cut = WindowCut(100.0, history_weight=0, val_fraction=0.2, probe_fraction=0.0)
+    w = cut_windows(small_synthetic.camera(cam), 2, cut, seed=5)
     a, ra = FinetuneLearner(base_epochs=2).fit_base(small_synthetic, w[0], seed=0)
     b, rb = FinetuneLearner(base_epochs=2, lwf={"weight": 1.0}).fit_base(small_synthetic, w[0], seed=0)
     assert ra.train_flops == rb.train_flops

@@ -19,7 +19,7 @@ from ekya.learners import FinetuneLearner, Learner, load_checkpoint, save_checkp
 from ekya.learners.base import TrainReport
 from ekya.learners.model import EdgeModel
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 #: What a learner must supply; runtimes, benches and the micro-profiler call these and the defaults below.
 PROTOCOL = {"base_model", "retrain", "hits", "predict", "forward_flops", "model_state", "load_model_state"}
@@ -36,7 +36,8 @@ def learner() -> FinetuneLearner:
 
 @pytest.fixture(scope="module")
 def window(small_synthetic: StreamSet):
-    return cut_windows(small_synthetic.camera("cam02"), 4, 100.0, val_fraction=0.2, seed=5)[2]
+    cut = WindowCut(100.0, history_weight=-1.0, val_fraction=0.2, probe_fraction=0.0)
+    return cut_windows(small_synthetic.camera("cam02"), 4, cut, seed=5)[2]
 
 
 def test_finetune_learner_implements_every_abstract_method(learner) -> None:

@@ -18,7 +18,7 @@ from ekya.learners.model_state import edge_model_from_state, edge_model_state
 from ekya.learners.replay import ReplayBuffer, buffer_from_state, buffer_state, update_buffer
 from ekya.learners.training import Batches
 from ekya.streams.samples import StreamSet
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 
 def pool(labels: list[int], t0: float = 0.0) -> pd.DataFrame:
@@ -128,7 +128,8 @@ def test_bad_replay_keys_are_named() -> None:
 
 def test_replay_job_trains_on_the_buffer_counts_its_cost_and_carries_it_on(small_synthetic: StreamSet) -> None:
     cam = small_synthetic.cameras[0]
-    w = cut_windows(small_synthetic.camera(cam), 4, 100.0, history_weight=0, val_fraction=0.2, seed=3)
+    cut = WindowCut(100.0, history_weight=0, val_fraction=0.2, probe_fraction=0.0)
+    w = cut_windows(small_synthetic.camera(cam), 4, cut, seed=3)
     learner = FinetuneLearner(base_epochs=1, replay={"buffer": "reservoir", "memory": 30, "ratio": 0.5})
     base, base_report = learner.fit_base(small_synthetic, w[0], seed=0)
     assert len(base.replay) == 30 and base_report.samples_seen == len(w[0].train)  # nothing to replay yet
@@ -154,7 +155,8 @@ def test_frozen_replay_job_pays_the_buffer_feature_pass_and_the_extra_head_steps
     from ekya.learners.flops import sample_flops
 
     cam = small_synthetic.cameras[1]
-    w = cut_windows(small_synthetic.camera(cam), 3, 100.0, history_weight=0, val_fraction=0.2, seed=3)
+    cut = WindowCut(100.0, history_weight=0, val_fraction=0.2, probe_fraction=0.0)
+    w = cut_windows(small_synthetic.camera(cam), 3, cut, seed=3)
     learner = FinetuneLearner(base_epochs=1, replay={"buffer": "class_balanced", "memory": 24, "ratio": 0.25})
     base = learner.base_model(small_synthetic, w[0], seed=0)
     cfg = RetrainConfig("h", {"frozen": True, "epochs": 3, "batch_size": 8})

@@ -193,9 +193,10 @@ def test_every_family_curvefit_knows_is_accepted():
 def icarl_setup(small_synthetic):
     """An iCaRL model one job past its base (a full memory) and the windows it continues on."""
     from ekya.learners.icarl import ICaRLLearner
-    from ekya.streams.windows import cut_windows
+    from ekya.streams.windows import WindowCut, cut_windows
 
-    windows = cut_windows(small_synthetic.camera("cam01"), 4, 100.0, history_weight=0.5, val_fraction=0.2, seed=3)
+    cut = WindowCut(100.0, history_weight=0.5, val_fraction=0.2, probe_fraction=0.0)
+    windows = cut_windows(small_synthetic.camera("cam01"), 4, cut, seed=3)
     learner = ICaRLLearner(icarl={"memory": 30}, base_epochs=2, accelerator="cpu")
     model = learner.base_model(small_synthetic, windows[0], seed=0)
     model, _ = learner.retrain(model, RetrainConfig("full_e2", {"frozen": False, "epochs": 2, "lr": 0.002}),

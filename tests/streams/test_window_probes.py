@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,9 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ekya.errors import EkyaError
-from ekya.streams.windows import cut_windows
+from ekya.streams.windows import WindowCut, cut_windows
 
 from helpers.windows import configured_window
+
+#: 100 s windows, all history, a fifth of each chunk in val; the tests vary the probe
+CUT = WindowCut(100.0, history_weight=-1, val_fraction=0.2, probe_fraction=0.0)
 
 
 def table(counts: list[int], camera: str = "cam", seconds: float = 100.0) -> pd.DataFrame:
@@ -29,8 +34,8 @@ def table(counts: list[int], camera: str = "cam", seconds: float = 100.0) -> pd.
        hw=st.sampled_from([-1.0, 0.0, 0.5, 0.3]), vf=st.sampled_from([0.0, 0.2, 0.5]),
        pf=st.sampled_from([0.01, 0.2, 0.5, 0.9]))
 def test_a_probe_is_in_no_pool_and_no_val_of_any_window(counts, seed, hw, vf, pf) -> None:
-    ws = cut_windows(table(counts), len(counts), 100.0, history_weight=hw, val_fraction=vf, seed=seed,
-                     probe_fraction=pf)
+    cut = WindowCut(100.0, history_weight=hw, val_fraction=vf, probe_fraction=pf)
+    ws = cut_windows(table(counts), len(counts), cut, seed=seed)
     pooled = set().union(*(set(w.train.idx) | set(w.val.idx) for w in ws))
     assert ws[0].probe.empty
     for w in ws[1:]:
@@ -43,7 +48,7 @@ def test_a_probe_is_in_no_pool_and_no_val_of_any_window(counts, seed, hw, vf, pf
 
 def test_default_probe_is_the_val_role_and_changes_nothing() -> None:
     df = table([50] * 5)
-    plain = cut_windows(df, 5, 100.0, history_weight=-1, val_fraction=0.2, seed=4)
+    plain = cut_windows(df, 5, CUT, seed=4)
     # with all history, window 4 validates on the val parts of chunks 0..3: the probes of windows 1..3
     last_val = plain[4].val
     for w in plain[1:4]:
@@ -52,7 +57,7 @@ def test_default_probe_is_the_val_role_and_changes_nothing() -> None:
     trained = set().union(*(set(w.train.idx) for w in plain))
     assert all(not (set(w.probe.idx) & trained) for w in plain)
     # a fraction carves a new role and moves samples out of the pools, but leaves the bootstrap chunk alone
-    carved = cut_windows(df, 5, 100.0, history_weight=-1, val_fraction=0.2, seed=4, probe_fraction=0.2)
+    carved = cut_windows(df, 5, replace(CUT, probe_fraction=0.2), seed=4)
     assert carved[0].train.equals(plain[0].train) and carved[0].val.equals(plain[0].val)
     assert all(len(c.train) < len(p.train) for c, p in zip(carved[2:], plain[2:]))
     assert all(c.test.equals(p.test) for c, p in zip(carved, plain))
@@ -60,7 +65,7 @@ def test_default_probe_is_the_val_role_and_changes_nothing() -> None:
 
 def test_probes_are_seeded_per_camera_and_chunk() -> None:
     def probes(camera: str, seed: int) -> list[list[int]]:
-        ws = cut_windows(table([40] * 4, camera), 4, 100.0, seed=seed, probe_fraction=0.25)
+        ws = cut_windows(table([40] * 4, camera), 4, replace(CUT, probe_fraction=0.25), seed=seed)
         return [list(w.probe.idx) for w in ws[1:]]
 
     assert probes("a", 1) == probes("a", 1)
@@ -72,7 +77,7 @@ def test_probes_are_seeded_per_camera_and_chunk() -> None:
 @pytest.mark.parametrize("pf", [-0.1, 1.0])
 def test_bad_probe_fraction_names_its_key(pf: float) -> None:
     with pytest.raises(EkyaError, match=r"window\.probe_fraction"):
-        cut_windows(table([20] * 3), 3, 100.0, probe_fraction=pf)
+        cut_windows(table([20] * 3), 3, replace(CUT, probe_fraction=pf), seed=0)
 
 
 def test_window_settings_check_the_probe_fraction() -> None:

@@ -113,8 +113,7 @@ def main(argv: list[str]) -> dict[str, Any]:  # noqa: PLR0915 - one linear measu
         if args.epochs > 0:  # a shorter job of the same kind: the per-sample rate is what is measured
             config = RetrainConfig(config.name, {**config.params, "epochs": args.epochs})
         cam = ss.cameras[0]
-        w = cut_windows(ss.camera(cam), windows, settings.seconds, history_weight=settings.history_weight,
-                        val_fraction=settings.val_fraction, seed=derive_seed(0, "split", cam))[args.window]
+        w = cut_windows(ss.camera(cam), windows, settings, seed=derive_seed(0, "split", cam))[args.window]
         # an untrained model costs what a trained one does: FLOPs depend on the architecture only
         model = learner.new_model(len(ss.classes), seed=0)
         if w.test.empty:

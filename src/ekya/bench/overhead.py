@@ -74,8 +74,7 @@ def main(argv: list[str]) -> dict:
         space = load_configspace(OmegaConf.to_container(cfg.configspace, resolve=True))
         config = space[args.config]
         cam = ss.cameras[0]
-        w = cut_windows(ss.camera(cam), parts["windows"], settings.seconds, history_weight=settings.history_weight,
-                        val_fraction=settings.val_fraction, seed=derive_seed(0, "split", cam))[args.window]
+        w = cut_windows(ss.camera(cam), parts["windows"], settings, seed=derive_seed(0, "split", cam))[args.window]
         base = learner.new_model(len(ss.classes), seed=1)
         job = learner.params(config)
         x_tr = learner.crops(ss).images(w.train)

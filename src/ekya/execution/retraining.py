@@ -133,9 +133,7 @@ class RetrainingService:
         """The service for a stream set cut into ``windows`` windows per camera (seeded train/val/probe split)."""
         seed = int(seed)
         windows_of = {
-            cam: cut_windows(stream_set.camera(cam), windows, window.seconds, history_weight=window.history_weight,
-                             val_fraction=window.val_fraction, seed=derive_seed(seed, "split", cam),
-                             probe_fraction=window.probe_fraction)
+            cam: cut_windows(stream_set.camera(cam), windows, window, seed=derive_seed(seed, "split", cam))
             for cam in stream_set.cameras
         }
         return cls(stream_set, learner, space, profiler, window, windows_of, seed, float(gflops), float(cost_noise))

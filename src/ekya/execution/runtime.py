@@ -14,7 +14,7 @@ from ekya.profiles.types import StreamProfile
 from ekya.results import schema
 from ekya.results.continual import AccuracyMatrix
 from ekya.results.records import WindowRecord
-from ekya.streams.windows import check_window_keys
+from ekya.streams.windows import WindowCut
 
 if TYPE_CHECKING:  # both train models (torch); a runtime that replays profiles never imports them
     from ekya.execution.model_store import ModelStore
@@ -22,24 +22,21 @@ if TYPE_CHECKING:  # both train models (torch); a runtime that replays profiles 
 
 
 @dataclass(frozen=True)
-class WindowSettings:
-    """The ``window:`` group: how a stream is cut into retraining windows and how each is played.
+class WindowSettings(WindowCut):
+    """The ``window:`` group: how a stream is cut into retraining windows (``WindowCut``) and how each is played.
 
     Every key comes from the config (``window:`` in conf/config.yaml, where each is defined and
-    documented once); ``ekya.composition.window_settings`` reads the group into this value.
+    documented once); ``ekya.composition.window_settings`` reads the group into this value. It is the
+    cut the runtimes hand to ``cut_windows`` as it is, so the keys are checked once, here.
     """
 
-    seconds: float
     label_delay: float
     carry_over: bool
-    history_weight: float
-    val_fraction: float
     segments: int
-    probe_fraction: float
     forgetting: bool
 
     def __post_init__(self) -> None:
-        check_window_keys(self.seconds, self.history_weight, self.val_fraction, self.probe_fraction)
+        super().__post_init__()
         if not (math.isfinite(self.seconds) and 0 <= self.label_delay <= self.seconds):
             raise EkyaError(f"window.label_delay={self.label_delay}: must be in [0, window.seconds]")
         if int(self.segments) != self.segments or self.segments < 1:

@@ -184,22 +184,31 @@ def _weight_history(current: pd.DataFrame, history: pd.DataFrame, history_weight
     return _take(current, n_cur, rng), history
 
 
-def check_window_keys(window_seconds: float, history_weight: float, val_fraction: float,
-                      probe_fraction: float = 0.0) -> None:
-    """Raise EkyaError naming the ``window.`` key out of range.
+@dataclass(frozen=True)
+class WindowCut:
+    """How a camera's samples are cut into windows: the ``window.`` keys seconds, history_weight,
+    val_fraction and probe_fraction (see the module doc), checked once, when the value is made.
 
-    The keys: seconds, history_weight, val_fraction, probe_fraction.
+    No key has a default here: a run takes each from conf/config.yaml's ``window:`` group (as part of
+    ``ekya.execution.runtime.WindowSettings``); a library caller states each.
     """
-    if not float(window_seconds) > 0:
-        raise EkyaError(f"window.seconds={window_seconds}: must be > 0")
-    if not (history_weight == -1 or 0 <= history_weight < 1):
-        raise EkyaError(f"window.history_weight={history_weight}: use -1 (all history), 0 (none) "
-                        "or a fraction in (0, 1)")
-    if not 0 <= val_fraction < 1:
-        raise EkyaError(f"window.val_fraction={val_fraction}: must be in [0, 1)")
-    if not 0 <= probe_fraction < 1:
-        raise EkyaError(f"window.probe_fraction={probe_fraction}: must be in [0, 1) (0 = probe on the "
-                        "val-role samples)")
+
+    seconds: float
+    history_weight: float
+    val_fraction: float
+    probe_fraction: float
+
+    def __post_init__(self) -> None:
+        if not float(self.seconds) > 0:
+            raise EkyaError(f"window.seconds={self.seconds}: must be > 0")
+        if not (self.history_weight == -1 or 0 <= self.history_weight < 1):
+            raise EkyaError(f"window.history_weight={self.history_weight}: use -1 (all history), 0 (none) "
+                            "or a fraction in (0, 1)")
+        if not 0 <= self.val_fraction < 1:
+            raise EkyaError(f"window.val_fraction={self.val_fraction}: must be in [0, 1)")
+        if not 0 <= self.probe_fraction < 1:
+            raise EkyaError(f"window.probe_fraction={self.probe_fraction}: must be in [0, 1) (0 = probe on the "
+                            "val-role samples)")
 
 
 def _carve_probe(chunk: pd.DataFrame, probe_fraction: float,
@@ -212,20 +221,12 @@ def _carve_probe(chunk: pd.DataFrame, probe_fraction: float,
     return chunk[~mask], chunk[mask]
 
 
-def cut_windows(
-    camera_df: pd.DataFrame,
-    windows: int,
-    window_seconds: float,
-    history_weight: float = -1.0,
-    val_fraction: float = 0.2,
-    seed: int = 0,
-    probe_fraction: float = 0.0,
-) -> list[Window]:
-    """The first ``windows`` windows of one camera (index 0 = bootstrap); see the module doc."""
-    history_weight, val_fraction, probe_fraction = float(history_weight), float(val_fraction), float(probe_fraction)
+def cut_windows(camera_df: pd.DataFrame, windows: int, cut: WindowCut, seed: int) -> list[Window]:
+    """The first ``windows`` windows of one camera (index 0 = bootstrap), cut as ``cut`` says; see the module doc."""
+    window_seconds, history_weight = cut.seconds, float(cut.history_weight)
+    val_fraction, probe_fraction = float(cut.val_fraction), float(cut.probe_fraction)
     if int(windows) < 1:
         raise EkyaError(f"dataset.windows={windows}: must be at least 1 (window 0 is the bootstrap window)")
-    check_window_keys(window_seconds, history_weight, val_fraction, probe_fraction)
     if camera_df.empty:
         raise EkyaError("cut_windows: the camera has no samples")
     cameras = camera_df["camera"].unique()
