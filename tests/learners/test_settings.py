@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
+from hydra.utils import get_class, instantiate
 
 from ekya.errors import EkyaError
+from ekya.hydra_compose import compose_config
 from ekya.learners import FinetuneLearner, ICaRLLearner
 from ekya.learners.settings import ICaRLSettings, LwfSettings, ReplaySettings
 
@@ -60,3 +62,12 @@ def test_settings_take_yaml_strings_and_numbers_as_their_types() -> None:
     learner = FinetuneLearner(accelerator="cpu", replay={"buffer": "class_balanced"}, lwf={"weight": 1.0})
     assert [type(p).__name__ for p in learner.parts] == ["Replay", "Lwf"]  # replay first: LwF scores its memory too
     assert FinetuneLearner(accelerator="cpu").parts == []
+
+
+@pytest.mark.parametrize("group", ["finetune", "icarl"])
+def test_a_learner_built_from_its_python_defaults_is_the_one_its_yaml_builds(group) -> None:
+    """conf/learner/<group>.yaml owns every knob's default; the signature's defaults a plug-in author reads agree."""
+    cfg = compose_config([f"learner={group}"]).learner
+    from_yaml, from_python = vars(instantiate(cfg)), vars(get_class(cfg._target_)())
+    assert from_yaml.keys() == from_python.keys()
+    assert {k: (v, from_python[k]) for k, v in from_yaml.items() if v != from_python[k]} == {}
