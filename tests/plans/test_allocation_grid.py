@@ -125,12 +125,12 @@ def test_fewer_quanta_than_cameras_is_refused_before_any_base_model_trains(tmp_p
     # emulate learns the camera count from the dataset: the refusal comes as soon as it is known, not
     # after every camera's base model has trained and the first window is planned
     from ekya.__main__ import cli
-    from ekya.execution import emulate
+    from ekya.execution import camera_models
 
     def no_training(*_a, **_k):
         raise AssertionError("a base model trained before the cluster was refused")
 
-    monkeypatch.setattr(emulate.EmulateRuntime, "_base_model", no_training)
+    monkeypatch.setattr(camera_models.CameraModels, "_base_model", no_training)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("EKYA_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
