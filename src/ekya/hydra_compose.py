@@ -24,3 +24,47 @@ def compose_config(overrides: Sequence[str] = (), config_name: str | None = "con
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides), return_hydra_config=return_hydra_config)
+
+
+def _override_text(value: object) -> str:
+    """A config value as a Hydra override writes it (true, not True)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def group_overrides(group: str, option: str) -> tuple[str, ...]:
+    """The overrides conf/GROUP/OPTION.yaml (a ``_global_`` file) stands for: its group choices, then its keys.
+
+    ``cell/noisy_teacher`` -> ("labeler=noisy", "labeler.accuracy=0.85"), in the file's order: what
+    ``+GROUP=OPTION`` does to a run, written as the overrides a benchmark passes one by one.
+    """
+    from omegaconf import OmegaConf
+
+    from ekya.errors import EkyaError
+
+    path = CONF_DIR / group / f"{option}.yaml"
+    if not path.is_file():
+        options = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+        raise EkyaError(f"{group}={option}: no {path.name} in {CONF_DIR / group}; choose from {', '.join(options)}")
+    node = OmegaConf.to_container(OmegaConf.load(path)) or {}
+    out = []
+    for entry in node.pop("defaults", []):
+        for key, choice in (entry.items() if isinstance(entry, dict) else ()):
+            out.append(f"{key.removeprefix('override').strip().lstrip('/')}={choice}")
+
+    def leaves(d: dict, prefix: str = "") -> None:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                leaves(v, f"{prefix}{k}.")
+            else:
+                out.append(f"{prefix}{k}={_override_text(v)}")
+
+    leaves(node)
+    return tuple(out)
+
+
+def sweep_values(experiment: str, key: str) -> list[str]:
+    """The values conf/experiment/EXPERIMENT.yaml sweeps ``key`` over (its hydra.sweeper.params), in order."""
+    from omegaconf import OmegaConf
+
+    params = OmegaConf.load(CONF_DIR / "experiment" / f"{experiment}.yaml").hydra.sweeper.params
+    return [v.strip() for v in str(params[key]).split(",")]

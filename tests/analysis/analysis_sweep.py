@@ -59,6 +59,7 @@ STUDY_CELLS = {
     "window_length": [[f"scheduler={s}", f"window.seconds={t}"] for s in ("thief", "noretrain") for t in (100, 200)],
     "quantum": [["scheduler=thief", f"cluster.delta={d}"] for d in (0.1, 0.25)],
     "noise": [["scheduler=thief", f"runtime.synthetic.noise={n}"] for n in (0.0, 0.2)],
+    "robustness": [[f"scheduler={s}", f"cluster.accelerators={g}"] for s in ("thief", "fair") for g in (1, 2)],
     "optimality": [[f"scheduler={s}", f"runtime.synthetic.streams={n}", "runtime.use_predictions=false"]
                    for s in ("thief", "optimal") for n in (2, 3)],
 }

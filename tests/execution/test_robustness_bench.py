@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from scipy.stats import t as student_t
 
+from ekya.analysis.robustness import noretrain_by_seed, paired_margin, summarize_cell
 from ekya.bench import e2e, robustness
 from ekya.bench.robustness import (
     CELLS,
     RunResult,
     min_infer_share,
-    noretrain_of,
-    paired_margin,
     plan_runs,
     read_result,
     select_members,
     split_names,
-    summarize_cell,
 )
 from ekya.errors import EkyaError
 from ekya.results.intervals import estimate
@@ -164,22 +164,35 @@ def test_the_smallest_inference_share_of_any_run_is_reported(tmp_path):
     assert read_result(path, run).min_infer_share == 0.15
 
 
-def _result(member: str, noretrain: float) -> RunResult:
-    return RunResult("c", 0, member, 0.5, noretrain, (0.5,), (noretrain,), 1.0, ())
+def _result(member: str, noretrain: float, window: float | None = None) -> RunResult:
+    return RunResult("c", 0, member, 0.5, noretrain, (0.5,), (noretrain if window is None else window,), 1.0, ())
 
 
 def test_noretrain_comes_from_fair_and_must_agree_with_thief():
-    assert noretrain_of([_result("thief", 0.6), _result("fair", 0.6)]) == {0: 0.6}
+    def by_seed(*results: RunResult) -> dict[int, float]:
+        return noretrain_by_seed(robustness.run_frame(results))
+
+    assert by_seed(_result("thief", 0.6), _result("fair", 0.6)) == {0: 0.6}
     with pytest.raises(EkyaError, match="noretrain reference"):
-        noretrain_of([_result("thief", 0.6), _result("fair", 0.6 + 1e-9)])
+        by_seed(_result("thief", 0.6), _result("fair", 0.6 + 1e-9))
+    with pytest.raises(EkyaError, match="noretrain reference"):  # the same overall, not window by window
+        by_seed(_result("thief", 0.6), _result("fair", 0.6, window=0.61))
 
 
-SMOKE = ["--cell", "default", "--seeds", "1", "--members", "fair,uniform[full_h256_f0.5_e5,0.5]",
+SMOKE = ["--cell", "default,acc2", "--seeds", "1", "--members", "fair,uniform[full_h256_f0.5_e5,0.5]",
          "--overrides", "experiment=tiny"]
 
 
-def test_tiny_matrix_runs_stores_and_resumes(tmp_path, monkeypatch):
-    first = robustness.main([*SMOKE, "--out", str(tmp_path)])
+@pytest.fixture(scope="module")
+def tiny_matrix(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """Two members in two cells of a tiny matrix, one seed: the report and the output directory."""
+    out = tmp_path_factory.mktemp("tiny_matrix")
+    return robustness.main([*SMOKE, "--out", str(out)]), out
+
+
+def test_tiny_matrix_runs_stores_and_resumes(tiny_matrix, monkeypatch):
+    first, tmp_path = tiny_matrix
+    first = copy.deepcopy(first)
     seed_dir = tmp_path / "default" / "seed0"
     shares = []
     for member in ("fair", "uniform[full_h256_f0.5_e5,0.5]"):
@@ -210,6 +223,31 @@ def test_tiny_matrix_runs_stores_and_resumes(tmp_path, monkeypatch):
         robustness.main([*SMOKE[:-1], "experiment=tiny", "window.seconds=50", "--out", str(tmp_path)])
 
 
+def test_the_analysis_reads_the_matrix_from_mlflow_and_reports_what_the_bench_does(tiny_matrix, tmp_path):
+    # one study system: the bench's runs are MLflow runs like any study's; python -m ekya.analysis
+    # robustness tells their cells apart by the params conf/cell/ sets and reports with the same functions
+    from ekya.analysis.__main__ import main as analysis
+    from ekya.analysis.robustness import report, run_rows
+    from ekya.analysis.table import load_table
+    from ekya.results import schema
+
+    bench, out = tiny_matrix
+    uri = f"sqlite:///{out / 'mlflow.db'}"
+    rows = run_rows(load_table(uri, "study-robustness", metrics=(schema.NORETRAIN_ACCURACY,)))
+    assert sorted(zip(rows["cell"], rows["member"])) == [(c, m) for c in ("acc2", "default")
+                                                         for m in ("fair", "uniform[full_h256_f0.5_e5,0.5]")]
+    from_mlflow = report(rows, ["default", "acc2"])
+    for cell in ("default", "acc2"):
+        want = {k: v for k, v in bench["cells"][cell].items() if k not in ("missing", "min_infer_share",
+                                                                            "min_infer_share_run")}
+        assert from_mlflow[cell] == want
+    assert analysis(["robustness", "--uri", uri, "--out", str(tmp_path)]) == 0
+    drawn = (tmp_path / "robustness.md").read_text()
+    assert "Headline: default: thief n/a vs" in drawn and "acc2: thief n/a" in drawn
+    plotted = pd.read_csv(tmp_path / "robustness.csv")
+    assert set(plotted["member"]) == {"fair", "uniform[full_h256_f0.5_e5,0.5]", "noretrain"}
+
+
 def test_baseline_overrides_reach_the_baselines_runs_only():
     # --baseline-overrides measures a change to the baselines alone (e.g. their allocation grid),
     # so the thief and its instruments must run exactly as without it and be paired with them
@@ -223,3 +261,44 @@ def test_baseline_overrides_reach_the_baselines_runs_only():
         else:
             assert finer[name] == plain[name]
     assert {n for n in plain if robustness.is_baseline(n)} == {"fair", *(n for n in plain if n.startswith("uniform"))}
+
+
+def _resolved(overrides: list[str]) -> dict:
+    """The resolved config of these overrides, less where it is tracked."""
+    from omegaconf import OmegaConf, open_dict
+
+    from ekya.hydra_compose import compose_config
+
+    cfg = compose_config(overrides)
+    with open_dict(cfg):
+        del cfg["tracking"]
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_the_benchs_runs_are_the_robustness_experiments_sweep_cells():
+    # the matrix has one definition (conf/cell, conf/member, experiment=robustness[_uniform]): each run
+    # the bench plans is the config python -m ekya -m experiment=robustness gives that cell, member and seed
+    wanted = {"thief-oracle", "fair", "uniform[frozen_h256_f1.0_e5,0.3]"}
+    runs = plan_runs({c: CELLS[c] for c in ("noisy_teacher", "acc2")}, {"noisy_teacher": [1], "acc2": [2]},
+                     [m for m in robustness.all_members() if m.name in wanted])
+    assert len(runs) == 6
+    for r in runs:
+        if r.member.startswith("uniform["):
+            member = ["experiment=robustness_uniform", "+member=uniform", "scheduler.config=frozen_h256_f1.0_e5",
+                      "scheduler.inference_fraction=0.3"]
+        else:
+            member = ["experiment=robustness", f"+member={r.member}"]
+        assert _resolved(list(r.overrides)) == _resolved([*member, f"+cell={r.cell}", f"seed={r.seed}"]), r.label
+    assert list(CELLS) == ["default", "acc2", "linear", "drift003", "noisy_teacher", "reuse1", "cost_noise",
+                           "original_mps"]
+
+
+def test_a_runs_member_is_read_back_from_its_scheduler_and_instrument():
+    from ekya.analysis.robustness import member_of
+
+    row = {"scheduler": "thief", "params.runtime.instrument": "None"}
+    assert member_of(row) == "thief"
+    assert member_of({**row, "params.runtime.instrument": "free_profiling"}) == "thief-free-profiling"
+    assert member_of({**row, "params.runtime.instrument": "oracle"}) == "thief-oracle"
+    assert member_of({"scheduler": "uniform", "params.scheduler.config": "a", "params.scheduler.inference_fraction":
+                      "0.30"}) == "uniform[a,0.3]"

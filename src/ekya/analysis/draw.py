@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ekya.analysis.figures import Drawn, allocation_frame, draw_allocation, draw_ecdf, draw_lines
+from ekya.analysis.figures import Drawn, allocation_frame, draw_allocation, draw_ecdf, draw_lines, draw_members
 from ekya.analysis.studies import STUDIES, study
 from ekya.analysis.table import RunTable, artifact_table, load_table, schedule_of
 from ekya.errors import EkyaError
@@ -20,6 +20,8 @@ def figure_of(name: str, table: RunTable, uri: str, out: Path, run_id: str | Non
     frame = s.frame(table)
     if s.kind == "line":
         return draw_lines(frame, s, out)
+    if s.kind == "members":
+        return draw_members(frame, s, out)
     if s.kind == "ecdf":
         return draw_ecdf(profiler_errors(frame, uri), s, out)
     if run_id is not None:

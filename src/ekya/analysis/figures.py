@@ -202,6 +202,34 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
     return fig, Drawn(png, pdf, csv, md, headline)
 
 
+def draw_members(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
+    """A point per member with its 95% interval over seeds, one panel per facet value, members in frame order."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if frame.empty:
+        raise EkyaError(f"study {s.name}: the finished runs give nothing to plot; check --experiment and --filter")
+    facets = list(dict.fromkeys(frame[s.facet])) if s.facet else [None]
+    hues = list(dict.fromkeys(frame[s.hue]))
+    palette = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
+    fig, axes = plt.subplots(1, len(facets), figsize=(3.2 * len(facets) + 2.6, 4.2), sharey=True, squeeze=False,
+                             layout="constrained")
+    for ax, facet in zip(axes[0], facets):
+        part = frame if facet is None else frame[frame[s.facet] == facet]
+        sns.pointplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, errorbar=t_interval,
+                      linestyles="none", order=list(dict.fromkeys(part[s.x])), ax=ax)
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+        ax.set(xlabel=s.x_label, ylabel=s.y_label)
+        if facet is not None:
+            ax.set_title(f"{s.facet} = {facet}", fontsize=10)
+        ax.grid(True, axis="y", alpha=0.3)
+    note = f"mean and 95% t-interval over seeds, {_seeds_line(frame, [k for k in (s.facet, s.x) if k])}"
+    png, pdf, csv, md = _finish(fig, list(axes[0]), s, out, f"{s.title}\n{note}", frame)
+    headline = s.headline(frame) if s.headline else ""
+    md.write_text(_markdown(summary_table(frame, s), s, note) + (f"\nHeadline: {headline}\n" if headline else ""))
+    return fig, Drawn(png, pdf, csv, md, headline)
+
+
 def allocation_frame(schedule: dict) -> pd.DataFrame:
     """A schedule document (plans/schedulers/schedule_replay.py format) as rows of window, stream, config and shares."""
     rows = [{"window": int(w), "stream": p["stream"], "config": p["config"], "infer_share": float(p["infer_share"]),

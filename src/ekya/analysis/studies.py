@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ekya.analysis.table import ALL_CAMERAS, CELL, RunTable
+from ekya.results import schema
 from ekya.results.intervals import t_interval
 
 
@@ -44,7 +45,9 @@ class Study:
     y_label: str
     #: builds the plotted frame (columns x, y, hue, facet, seed) from the study's runs
     frame: Callable[[RunTable], pd.DataFrame]
-    kind: str = "line"  # "line": mean and CI over seeds per hue; "allocation": one run's shares per window
+    #: "line": mean and CI over seeds per hue; "members": the same per named member (a categorical x);
+    #: "allocation": one run's shares per window; "ecdf": a distribution per seed
+    kind: str = "line"
     hue: str = "scheduler"
     #: a second cell dimension: one panel per value when the sweep varies it
     facet: str | None = None
@@ -317,6 +320,18 @@ def _gap(frame: pd.DataFrame) -> str:
             "so it can exceed 1)")
 
 
+def _robustness_frame(table: RunTable) -> pd.DataFrame:
+    from ekya.analysis.robustness import study_frame
+
+    return study_frame(table)
+
+
+def _robustness_headline(frame: pd.DataFrame) -> str:
+    from ekya.analysis.robustness import margin_headline
+
+    return margin_headline(frame)
+
+
 STUDIES: dict[str, Study] = {s.name: s for s in (
     Study(name="accelerators", sweep="accelerators", reproduces="Fig. 8", title="Accuracy vs accelerators",
           x="accelerators", y="mean_accuracy",
@@ -390,6 +405,14 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
           description="the distribution of |micro-profiled prediction - accuracy full training reached on the "
                       "window's live data| over every camera, window and config, one line per seed, from each "
                       "run's profiling.csv (paper Fig. 11a; experiment=profiler)"),
+    Study(name="robustness", sweep="robustness", reproduces="", title="The thief against fixed plans, cell by cell",
+          x="member", y="accuracy", x_label="member", y_label="mean window accuracy", frame=_robustness_frame,
+          kind="members", hue="kind", facet="cell", metrics=(schema.NORETRAIN_ACCURACY,),
+          experiment="study-robustness", headline=_robustness_headline,
+          description="per cell of the robustness matrix (conf/cell/) the mean accuracy of the thief, its two "
+                      "measurement instruments (free profiling, oracle), fair, noretrain and the Uniform family; "
+                      "the headline is the thief's paired margin over the best baseline, split into profiling "
+                      "cost, prediction and scheduling (experiment=robustness and experiment=robustness_uniform)"),
     Study(name="optimality", sweep="optimality", reproduces="", title="The thief against the exact optimum",
           x="streams", y="ratio",
           x_label="video streams", y_label="thief / optimal mean accuracy", frame=_ratio_to_optimal,

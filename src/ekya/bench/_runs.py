@@ -47,15 +47,17 @@ def _what(cfg: DictConfig) -> dict:
     return {k: v for k, v in out.items() if k not in _WHERE_KEYS}
 
 
-def run_or_resume(run_dir: Path, overrides: list[str], store: Path, data: Path) -> pd.DataFrame:
-    """Run a cell in run_dir; one interrupted there before resumes from its checkpoint.
+def run_or_resume(run_dir: Path, overrides: list[str], store: Path, data: Path,
+                  experiment: str | None = None) -> pd.DataFrame:
+    """Run a cell in run_dir, tracked in MLflow ``experiment`` (None: the dataset's); an interrupted one resumes.
 
     A resumed run keeps the config it saved (its MLflow store included, whichever process started
     it), after checking that the overrides still give the same config.
     """
     run_dir = Path(run_dir)
     # runs of one seed and dataset share their base models (loaded, they give the same numbers)
-    cfg = compose_cell([*overrides, f"runtime.base_cache={Path(data).parent / 'base_models'}"], store, data)
+    where = [f"tracking.experiment={experiment}"] if experiment is not None else []
+    cfg = compose_cell([*overrides, f"runtime.base_cache={Path(data).parent / 'base_models'}", *where], store, data)
     saved = run_dir / "config.yaml"
     if saved.exists():
         before, now = _what(OmegaConf.load(saved)), _what(cfg)

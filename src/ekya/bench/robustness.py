@@ -3,13 +3,17 @@
     python -m ekya.bench robustness [--cell NAME ...] [--seeds N] [--members a,b] [--uniform-configs a,b]
                                     [--out DIR] [--jobs N] [--overrides o ...] [--baseline-overrides o ...]
 
-Each cell is the default deployment with a few Hydra overrides (CELLS); in each, every member
-(thief, thief-free-profiling, thief-oracle, fair, ``uniform[config,p]``) runs as a full `python -m
-ekya` cell per seed (seed S also draws dataset S): 5 seeds in ``default``, 3 in every other cell,
-the same seeds for every member. noretrain is no run of its own: every run records it
-(``noretrain_accuracy``). Per member: mean over seeds and a 95 % Student-t interval; the best
-uniform member is picked after the fact; the margin is thief minus the best baseline, paired per
-seed, in points.
+The matrix is Hydra config, shared with ``python -m ekya -m experiment=robustness`` (and
+experiment=robustness_uniform): each cell is conf/cell/NAME.yaml (CELLS, in that experiment's order),
+each member conf/member/NAME.yaml (thief, thief-free-profiling, thief-oracle, fair, and
+``uniform[config,p]`` over robustness_uniform's configs and fractions). This command runs them
+several at once and resumably, each as a full `python -m ekya` cell per seed (seed S also draws
+dataset S): 5 seeds in ``default``, as many as the experiment sweeps (3) in every other cell, the
+same seeds for every member. noretrain is no run of its own: every run records it
+(``noretrain_accuracy``). It reports with the functions ``python -m ekya.analysis robustness`` uses
+on the experiment's MLflow runs (ekya.analysis.robustness): per member the mean over seeds and a 95 %
+Student-t interval; the best uniform member picked after the fact; the margin, thief minus the best
+baseline, paired per seed, in points.
 
 ``thief-free-profiling`` and ``thief-oracle`` are measurement instruments (``runtime.instrument``,
 see ekya.execution.emulate), never shipped: the thief told its very predictions with profiling free,
@@ -45,40 +49,38 @@ from pathlib import Path
 
 import pandas as pd
 
+from ekya.analysis.robustness import (
+    EXPERIMENT,
+    MLFLOW_EXPERIMENT,
+    RUN_COLUMNS,
+    UNIFORM_EXPERIMENT,
+    cell_names,
+    cell_values,
+    is_baseline,
+    summarize_cell,
+    uniform_name,
+)
 from ekya.atomic import atomic_write
 from ekya.bench._runs import check_cell, run_or_resume
 from ekya.errors import EkyaError
-from ekya.results.intervals import Estimate, estimate
+from ekya.hydra_compose import group_overrides, sweep_values
 
 #: about how long a run with the default arguments takes on 2 CPU cores (python -m ekya.bench --help): 72 runs (7
 #: cells, 3 + 6 x 1 seeds, 8 members) took 57 min; now 8 cells, 5 + 7 x 3 seeds and 10 members, where an oracle
 #: run retrains every config (8) on every camera-window, about the work of 8 runs: (234 + 26 x 8) / 72 x 57 min
 DURATION = "about 6 hours (estimated: the measured 57 min scaled by the run count, an oracle run as 8 runs)"
 
-#: cell name -> Hydra overrides on top of the default deployment (1 accelerator, 6 cameras).
-CELLS: dict[str, tuple[str, ...]] = {
-    "default": (),
-    "acc2": ("cluster.accelerators=2",),
-    "linear": ("cluster.throughput=linear",),
-    "drift003": ("dataset.drift_min=0.03",),
-    "noisy_teacher": ("labeler=noisy", "labeler.accuracy=0.85"),
-    "reuse1": ("profiler.reuse_windows=1",),
-    "cost_noise": ("runtime.cost_noise=0.3",),
-    # the original's throughput curve, credited to every job as if it ran alone (not conserving): reproduction only
-    "original_mps": ("cluster.throughput=original_mps",),
-}
+#: cell name -> the Hydra overrides conf/cell/NAME.yaml stands for, on top of the default deployment
+#: (1 accelerator, 6 cameras); original_mps is the original's non-conserving throughput: reproduction only
+CELLS: dict[str, tuple[str, ...]] = {c: group_overrides("cell", c) for c in cell_names()}
 #: seeds per cell unless --seeds says otherwise (MIN_SEEDS for a cell not named here)
 DEFAULT_SEEDS: dict[str, int] = {"default": 5}
-#: the fewest seeds a cell gets by default: an interval needs several, and the runs are paired by seed
-MIN_SEEDS = 3
-#: the shipped thief and its two measurement instruments (runtime.instrument), which split its gap
-THIEF, FREE_PROFILING, ORACLE = "thief", "thief-free-profiling", "thief-oracle"
-#: the config space's default config and its cheapest one
-UNIFORM_CONFIGS = ("full_h256_f0.5_e5", "frozen_h256_f1.0_e5")
-UNIFORM_FRACTIONS = (0.3, 0.5, 0.9)
+#: the fewest seeds a cell gets by default (the experiment's): an interval needs several, and runs pair by seed
+MIN_SEEDS = len(sweep_values(EXPERIMENT, "seed"))
+#: the config space's default config and its cheapest one, and the inference fractions of the Uniform family
+UNIFORM_CONFIGS = tuple(sweep_values(UNIFORM_EXPERIMENT, "scheduler.config"))
+UNIFORM_FRACTIONS = tuple(float(p) for p in sweep_values(UNIFORM_EXPERIMENT, "scheduler.inference_fraction"))
 DEFAULT_OUT = Path("outputs/bench/robustness")
-#: two runs' noretrain references are the same numbers computed twice; allow only rounding noise
-NORETRAIN_TOLERANCE = 1e-12
 
 
 # -- the matrix ---------------------------------------------------------------------------------
@@ -106,11 +108,6 @@ class Run:
         return f"{self.cell}/seed{self.seed}/{self.member}"
 
 
-def uniform_name(config: str, fraction: float) -> str:
-    """The member name of Uniform (config, fraction), e.g. uniform[full_h256_f0.5_e5,0.5]."""
-    return f"uniform[{config},{fraction:g}]"
-
-
 def seeds_of(cell: str) -> int:
     """How many seeds a cell gets unless told otherwise: DEFAULT_SEEDS, else MIN_SEEDS."""
     return DEFAULT_SEEDS.get(cell, MIN_SEEDS)
@@ -118,14 +115,12 @@ def seeds_of(cell: str) -> int:
 
 def all_members(uniform_configs: Sequence[str] = UNIFORM_CONFIGS,
                 fractions: Sequence[float] = UNIFORM_FRACTIONS) -> list[Member]:
-    """thief, its two instruments, fair and the Uniform family (every config x inference fraction), in that order."""
-    out = [Member(THIEF, ("scheduler=thief",)),
-           Member(FREE_PROFILING, ("scheduler=thief", "runtime.instrument=free_profiling")),
-           Member(ORACLE, ("scheduler=thief", "runtime.instrument=oracle")),
-           Member("fair", ("scheduler=fair",))]
+    """The members of experiment=robustness (conf/member/), then the Uniform family: every config x fraction."""
+    out = [Member(m, group_overrides("member", m)) for m in sweep_values(EXPERIMENT, "+member")]
     for config in uniform_configs:
         for p in fractions:
-            out.append(Member(uniform_name(config, p), ("scheduler=uniform", f"scheduler.config={config}",
+            out.append(Member(uniform_name(config, p), (*group_overrides("member", "uniform"),
+                                                       f"scheduler.config={config}",
                                                        f"scheduler.inference_fraction={p:g}")))
     return out
 
@@ -161,11 +156,6 @@ def select_members(members: Sequence[Member], wanted: Sequence[str] | None) -> l
                             + ", ".join(m.name for m in members))
         keep |= hit
     return [m for m in members if m.name in keep]
-
-
-def is_baseline(member: str) -> bool:
-    """fair and the Uniform family: the fixed plans the thief is compared against."""
-    return member == "fair" or member.startswith("uniform[")
 
 
 def plan_runs(cells: Mapping[str, Sequence[str]], seeds: Mapping[str, Sequence[int]],
@@ -245,7 +235,7 @@ def execute(run: Run, out: Path, store: Path) -> RunResult:
     """Run (or resume) one run, write its result file and return it."""
     t0 = time.perf_counter()
     where = run_dir(out, run)
-    df = run_or_resume(where, list(run.overrides), store, Path(out) / "data")
+    df = run_or_resume(where, list(run.overrides), store, Path(out) / "data", MLFLOW_EXPERIMENT)
     result = RunResult.of(run, df, time.perf_counter() - t0)
     write_result(result_path(out, run), result)
     # The result file now stands for the run; its models (megabytes per camera) are not needed.
@@ -313,70 +303,11 @@ def run_all(
 
 # -- statistics ---------------------------------------------------------------------------------
 
-def best_by_mean(estimates: Mapping[str, Estimate]) -> str | None:
-    """The name with the highest mean (the first one listed on a tie); None when there is none."""
-    return max(estimates, key=lambda k: estimates[k].mean) if estimates else None
-
-
-def paired_margin(a: Mapping[int, float], b: Mapping[int, float]) -> Estimate | None:
-    """Per-seed differences a - b over the seeds both have, estimated; None when they share none."""
-    common = sorted(a.keys() & b.keys())
-    return estimate([a[s] - b[s] for s in common]) if common else None
-
-
-def noretrain_of(results: Iterable[RunResult]) -> dict[int, float]:
-    """noretrain accuracy per seed, from the fair run (else the thief's, else any); all runs must agree."""
-    by_seed: dict[int, list[RunResult]] = {}
-    for r in results:
-        by_seed.setdefault(r.seed, []).append(r)
-    rank = {"fair": 0, "thief": 1}
-    out = {}
-    for seed, rs in by_seed.items():
-        rs = sorted(rs, key=lambda r: rank.get(r.member, 2))
-        ref = rs[0]
-        for other in rs[1:]:
-            gaps = [abs(x - y) for x, y in zip((ref.noretrain_accuracy, *ref.window_noretrain_accuracy),
-                                               (other.noretrain_accuracy, *other.window_noretrain_accuracy))]
-            if len(ref.window_noretrain_accuracy) != len(other.window_noretrain_accuracy) \
-                    or max(gaps) > NORETRAIN_TOLERANCE:
-                raise EkyaError(
-                    f"cell {ref.cell} seed {seed}: the noretrain reference of {ref.member} "
-                    f"({ref.noretrain_accuracy!r}) and of {other.member} ({other.noretrain_accuracy!r}) differ; "
-                    "both runs serve the same base models on the same data, so one of them is broken")
-        out[seed] = ref.noretrain_accuracy
-    return out
-
-
-def _points(name: str, values: Mapping[str, Mapping[int, float]], a: str, b: str | None) -> dict:
-    """{NAME_points, NAME_ci_points}: a - b paired per seed, in points (None where either has no result)."""
-    margin = paired_margin(values[a], values[b]) if b is not None and a in values and b in values else None
-    points = margin.rounded(2, scale=100.0) if margin is not None else {"mean": None, "ci": None}
-    return {f"{name}_points": points["mean"], f"{name}_ci_points": points["ci"]}
-
-
-def summarize_cell(values: Mapping[str, Mapping[int, float]]) -> dict:
-    """The report of one cell from member -> {seed: mean accuracy} (noretrain included as a member).
-
-    The thief's margin over the best baseline, and its split by the instruments (module docstring).
-    """
-    values = {name: v for name, v in values.items() if v}
-    est = {name: estimate([v[s] for s in sorted(v)]) for name, v in values.items()}
-    uniform = {n: e for n, e in est.items() if n.startswith("uniform")}
-    best_uniform = best_by_mean(uniform)
-    baselines = {n: est[n] for n in ("fair", "noretrain") if n in est}
-    if best_uniform is not None:
-        baselines[best_uniform] = est[best_uniform]
-    best = best_by_mean(baselines)
-    return {
-        **{n: (est[n].rounded() if n in est else None) for n in (THIEF, FREE_PROFILING, ORACLE, "fair", "noretrain")},
-        "uniform": {n: e.rounded() for n, e in uniform.items()},
-        "best_uniform": None if best_uniform is None else {"member": best_uniform, **uniform[best_uniform].rounded()},
-        "best_baseline": best,
-        **_points("thief_margin", values, THIEF, best),
-        **_points("profiling_cost", values, FREE_PROFILING, THIEF),
-        **_points("prediction", values, ORACLE, FREE_PROFILING),
-        **_points("scheduling", values, ORACLE, best),
-    }
+def run_frame(results: Iterable[RunResult]) -> pd.DataFrame:
+    """The results as the robustness study's rows (ekya.analysis.robustness.RUN_COLUMNS)."""
+    return pd.DataFrame([{"cell": r.cell, "seed": r.seed, "member": r.member, "accuracy": r.accuracy,
+                          "noretrain_accuracy": r.noretrain_accuracy, "noretrain_windows": r.window_noretrain_accuracy}
+                         for r in results], columns=list(RUN_COLUMNS))
 
 
 def min_infer_share(results: Iterable[RunResult]) -> dict:
@@ -391,12 +322,10 @@ def min_infer_share(results: Iterable[RunResult]) -> dict:
 def cell_report(cell: str, seeds: Sequence[int], runs: Sequence[Run], results: Mapping[Run, RunResult]) -> dict:
     """The cell's report over the results it has, with its seed count and the runs of ``runs`` it lacks."""
     mine = [r for r in runs if r.cell == cell]
+    done = [results[r] for r in mine if r in results]
     values: dict[str, dict[int, float]] = {r.member: {} for r in mine}
-    for r in mine:
-        if r in results:
-            values[r.member][r.seed] = results[r].accuracy
-    values["noretrain"] = noretrain_of(results[r] for r in mine if r in results)
-    out = {"seeds": len(seeds), **summarize_cell(values), **min_infer_share(results[r] for r in mine if r in results)}
+    values.update(cell_values(run_frame(done)))
+    out = {"seeds": len(seeds), **summarize_cell(values), **min_infer_share(done)}
     missing = [f"seed{r.seed}/{r.member}" for r in mine if r not in results]
     if missing:
         out["missing"] = missing
