@@ -160,20 +160,36 @@ def _finish(fig, axes: list, s: Study, out: Path, title: str, data: pd.DataFrame
     return png, pdf, csv, md
 
 
-def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
-    """A line per hue value: the mean over seeds with its 95% interval, one panel per facet value."""
+def _panels(frame: pd.DataFrame, s: Study, facets: list, hues: list, width: float, height: float):  # noqa: ANN202
+    """One panel per facet value sharing the y axis, and a colour per hue: (Figure, its Axes, palette)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     if frame.empty:
         raise EkyaError(f"study {s.name}: the finished runs give nothing to plot; check --experiment and --filter")
-    style = _style_of(frame, s)
-    facets = sorted(frame[s.facet].dropna().unique()) if s.facet and s.facet in frame else [None]
-    hues = sorted(frame[s.hue].dropna().unique())
     palette = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
-    fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets) + 2.6, 3.6), sharey=True, squeeze=False,
+    fig, axes = plt.subplots(1, len(facets), figsize=(width * len(facets) + 2.6, height), sharey=True, squeeze=False,
                              layout="constrained")
-    for ax, facet in zip(axes[0], facets):
+    return fig, list(axes[0]), palette
+
+
+def _written(fig, axes: list, s: Study, out: Path, frame: pd.DataFrame, note: str):  # noqa: ANN001, ANN202
+    """Write the figure, its CSV and its Markdown table with the headline: (Figure, Drawn)."""
+    png, pdf, csv, md = _finish(fig, axes, s, out, f"{s.title}\n{note}", frame)
+    headline = s.headline(frame) if s.headline else ""
+    md.write_text(_markdown(summary_table(frame, s), s, note) + (f"\nHeadline: {headline}\n" if headline else ""))
+    return fig, Drawn(png, pdf, csv, md, headline)
+
+
+def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
+    """A line per hue value: the mean over seeds with its 95% interval, one panel per facet value."""
+    import seaborn as sns
+
+    style = _style_of(frame, s) if not frame.empty else None
+    facets = sorted(frame[s.facet].dropna().unique()) if s.facet and s.facet in frame else [None]
+    hues = sorted(frame[s.hue].dropna().unique()) if s.hue in frame else []
+    fig, axes, palette = _panels(frame, s, facets, hues, 4.2, 3.6)
+    for ax, facet in zip(axes, facets):
         part = frame if facet is None else frame[frame[s.facet] == facet]
         sns.lineplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, style=style,
                      errorbar=t_interval, err_style="band", marker="o", ax=ax)
@@ -196,25 +212,17 @@ def draw_lines(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Fig
         ax.grid(True, alpha=0.3)
     single = "" if len(facets) > 1 or facets[0] is None else f", {s.facet} = {facets[0]}"
     note = f"mean and 95% t-interval over seeds, {_seeds_line(frame, _point_keys(frame, s))}{single}"
-    png, pdf, csv, md = _finish(fig, list(axes[0]), s, out, f"{s.title}\n{note}", frame)
-    headline = s.headline(frame) if s.headline else ""
-    md.write_text(_markdown(summary_table(frame, s), s, note) + (f"\nHeadline: {headline}\n" if headline else ""))
-    return fig, Drawn(png, pdf, csv, md, headline)
+    return _written(fig, axes, s, out, frame, note)
 
 
 def draw_members(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (Figure, Drawn)
     """A point per member with its 95% interval over seeds, one panel per facet value, members in frame order."""
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
-    if frame.empty:
-        raise EkyaError(f"study {s.name}: the finished runs give nothing to plot; check --experiment and --filter")
-    facets = list(dict.fromkeys(frame[s.facet])) if s.facet else [None]
-    hues = list(dict.fromkeys(frame[s.hue]))
-    palette = dict(zip(hues, sns.color_palette("colorblind", len(hues))))
-    fig, axes = plt.subplots(1, len(facets), figsize=(3.2 * len(facets) + 2.6, 4.2), sharey=True, squeeze=False,
-                             layout="constrained")
-    for ax, facet in zip(axes[0], facets):
+    facets = list(dict.fromkeys(frame[s.facet])) if s.facet and s.facet in frame else [None]
+    hues = list(dict.fromkeys(frame[s.hue])) if s.hue in frame else []
+    fig, axes, palette = _panels(frame, s, facets, hues, 3.2, 4.2)
+    for ax, facet in zip(axes, facets):
         part = frame if facet is None else frame[frame[s.facet] == facet]
         sns.pointplot(data=part, x=s.x, y=s.y, hue=s.hue, hue_order=hues, palette=palette, errorbar=t_interval,
                       linestyles="none", order=list(dict.fromkeys(part[s.x])), ax=ax)
@@ -223,11 +231,8 @@ def draw_members(frame: pd.DataFrame, s: Study, out: Path):  # noqa: ANN201 - (F
         if facet is not None:
             ax.set_title(f"{s.facet} = {facet}", fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
-    note = f"mean and 95% t-interval over seeds, {_seeds_line(frame, [k for k in (s.facet, s.x) if k])}"
-    png, pdf, csv, md = _finish(fig, list(axes[0]), s, out, f"{s.title}\n{note}", frame)
-    headline = s.headline(frame) if s.headline else ""
-    md.write_text(_markdown(summary_table(frame, s), s, note) + (f"\nHeadline: {headline}\n" if headline else ""))
-    return fig, Drawn(png, pdf, csv, md, headline)
+    return _written(fig, axes, s, out, frame, f"mean and 95% t-interval over seeds, "
+                                              f"{_seeds_line(frame, [k for k in (s.facet, s.x) if k])}")
 
 
 def allocation_frame(schedule: dict) -> pd.DataFrame:
