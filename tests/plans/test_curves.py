@@ -72,8 +72,11 @@ def test_jobs_sharing_a_device_never_do_more_than_its_capacity():
             assert float(np.sum(t(shares))) <= capacity + 1e-9
             # and no job runs faster than it would alone at its share
             assert np.all(t(shares) <= np.array([t.lone(float(x)) for x in shares]) + 1e-12)
-    # capacity 1 with the original's curve (lone(s) >= s everywhere) is linear
-    assert np.allclose(TrainThroughput()(np.linspace(0, 1, 41)), np.linspace(0, 1, 41))
+    # capacity 1 with the original's curve (lone(s) >= s everywhere) is linear, to the last bit: the robustness
+    # matrix's linear cell reproduces its default cell exactly (docs/results/end-to-end.md)
+    shares = np.concatenate([np.linspace(0, 1, 10001), rng.uniform(0, 1, 10000)])
+    assert np.array_equal(TrainThroughput()(shares), TrainThroughput(kind="linear")(shares))
+    assert all(TrainThroughput()(float(s)) == float(s) for s in shares[::97])
     # a larger capacity keeps the measured curve where a lone job cannot fill its slice
     t = TrainThroughput(capacity=2.0)
     assert t(0.1) == pytest.approx(0.2) and t(0.6) == pytest.approx(5.46 / 6.37)
