@@ -232,11 +232,33 @@ def run_seed(value: Any) -> int:
     return seed
 
 
+#: modules of a part's ``_target_`` renamed since an interrupted run may have saved its config: old -> new
+RENAMED_MODULES = {"ekya.learners.learner": "ekya.learners.finetune",
+                   "ekya.plans.schedulers.replay": "ekya.plans.schedulers.schedule_replay"}
+
+
+def load_saved_config(path: Path) -> DictConfig:
+    """A config.yaml a run saved, its parts' ``_target_`` names brought up to this version's (RENAMED_MODULES)."""
+    saved = OmegaConf.load(path)
+
+    def upgrade(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: (_renamed(v) if k == "_target_" and isinstance(v, str) else upgrade(v)) for k, v in node.items()}
+        return [upgrade(v) for v in node] if isinstance(node, list) else node
+
+    return OmegaConf.create(upgrade(OmegaConf.to_container(saved)))
+
+
+def _renamed(target: str) -> str:
+    module, _, name = target.rpartition(".")
+    return f"{RENAMED_MODULES.get(module, module)}.{name}"
+
+
 def config_for(cfg: DictConfig, run_dir: Path) -> DictConfig:
     """The resolved config of this run: saved at the first start, reloaded when resuming."""
     saved = run_dir / "config.yaml"
     if cfg.get("resume"):
-        return OmegaConf.load(saved_config(cfg.resume, run_dir))
+        return load_saved_config(saved_config(cfg.resume, run_dir))
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     OmegaConf.save(resolved, saved)

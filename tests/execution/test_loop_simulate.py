@@ -127,3 +127,24 @@ def test_bad_budget_or_input_fails_fast_naming_the_key(make_cfg, tmp_path, overr
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     assert [e.name for e in client.search_experiments()] == ["Default"]
     assert not client.search_runs(["0"])
+
+
+def test_a_config_saved_before_a_module_rename_still_resumes(make_cfg, tmp_path):
+    # an interrupted run resumes with the config it saved; one saved by the previous release names parts by
+    # their old modules (ekya.learners.learner, ekya.plans.schedulers.replay), which must still build
+    from hydra.utils import get_class
+    from omegaconf import OmegaConf
+
+    from ekya.composition import config_for
+
+    run_dir = tmp_path / "old"
+    config_for(make_cfg(*SIM, "scheduler=replay", "scheduler.path=schedule.json"), run_dir)
+    saved = (run_dir / "config.yaml").read_text()
+    old = saved.replace("ekya.learners.finetune.", "ekya.learners.learner.").replace(
+        "ekya.plans.schedulers.schedule_replay.", "ekya.plans.schedulers.replay.")
+    assert old != saved and "ekya.learners.learner.FinetuneLearner" in old
+    (run_dir / "config.yaml").write_text(old)
+    cfg = config_for(OmegaConf.create({"resume": str(run_dir)}), run_dir)
+    assert OmegaConf.to_yaml(cfg) == OmegaConf.to_yaml(OmegaConf.create(saved))
+    assert get_class(cfg.learner._target_).__name__ == "FinetuneLearner"
+    assert get_class(cfg.scheduler._target_).__name__ == "ReplayScheduler"

@@ -9,7 +9,7 @@ import pandas as pd
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 
-from ekya.composition import run_config
+from ekya.composition import load_saved_config, run_config
 from ekya.configspace import check_config_name, load_configspace
 from ekya.errors import EkyaError
 from ekya.hydra_compose import compose_config
@@ -60,7 +60,7 @@ def run_or_resume(run_dir: Path, overrides: list[str], store: Path, data: Path,
     cfg = compose_cell([*overrides, f"runtime.base_cache={Path(data).parent / 'base_models'}", *where], store, data)
     saved = run_dir / "config.yaml"
     if saved.exists():
-        before, now = _what(OmegaConf.load(saved)), _what(cfg)
+        before, now = _what(load_saved_config(saved)), _what(cfg)
         if before != now:
             changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
             raise EkyaError(f"{run_dir} holds an interrupted run of another config (differs in {changed}); "
