@@ -26,6 +26,7 @@ from ekya.errors import EkyaError, user_error
 from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime, WindowSettings
+from ekya.hydra_compose import RENAMED_MODULES
 from ekya.process import configure_logging
 from ekya.results import schema
 
@@ -230,11 +231,6 @@ def run_seed(value: Any) -> int:
     if not whole:
         raise EkyaError(f"seed={value!r}: must be a whole number, e.g. seed=0")
     return seed
-
-
-#: modules of a part's ``_target_`` renamed since an interrupted run may have saved its config: old -> new
-RENAMED_MODULES = {"ekya.learners.learner": "ekya.learners.finetune",
-                   "ekya.plans.schedulers.replay": "ekya.plans.schedulers.schedule_replay"}
 
 
 def load_saved_config(path: Path) -> DictConfig:

@@ -7,6 +7,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+#: modules of a part's ``_target_`` renamed since runs may have saved or tracked their config: old -> new.
+#: Resuming maps a saved config's names forward; a sweep cell's fingerprint uses the old ones, so cells
+#: tracked before a rename still find their FINISHED twins.
+RENAMED_MODULES = {"ekya.learners.learner": "ekya.learners.finetune",
+                   "ekya.plans.schedulers.replay": "ekya.plans.schedulers.schedule_replay"}
+
 #: The package's config directory: ``config.yaml`` (runs), ``prepare.yaml`` (ingest) and the groups.
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 

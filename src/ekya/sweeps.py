@@ -29,7 +29,7 @@ CELL_FILE = "cell.json"
 
 
 def fingerprint(config: Mapping[str, Any]) -> str:
-    """A stable hash of a resolved config (a plain mapping) without its NEUTRAL_KEYS."""
+    """A stable hash of a resolved config (a plain mapping) without NEUTRAL_KEYS, renamed parts by old names."""
     plain = json.loads(json.dumps(config, default=str))
     for dotted in NEUTRAL_KEYS:
         *path, last = dotted.split(".")
@@ -38,8 +38,24 @@ def fingerprint(config: Mapping[str, Any]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    text = json.dumps(plain, sort_keys=True, separators=(",", ":"))
+    text = json.dumps(_tracked_names(plain), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _tracked_names(node: Any) -> Any:
+    """``node`` with every ``_target_`` in a renamed module named by its old module (RENAMED_MODULES)."""
+    from ekya.hydra_compose import RENAMED_MODULES
+
+    old = {new: was for was, new in RENAMED_MODULES.items()}
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "_target_" and isinstance(value, str):
+                module, _, name = value.rpartition(".")
+                value = f"{old.get(module, module)}.{name}"
+            out[key] = _tracked_names(value)
+        return out
+    return [_tracked_names(v) for v in node] if isinstance(node, list) else node
 
 
 @dataclass(frozen=True)
