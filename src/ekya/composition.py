@@ -26,7 +26,7 @@ from ekya.errors import EkyaError, user_error
 from ekya.execution.hooks import Callback, RunContext
 from ekya.execution.loop import run_windows
 from ekya.execution.runtime import Runtime, WindowSettings
-from ekya.hydra_compose import RENAMED_MODULES
+from ekya.hydra_compose import RENAMED_MODULES, renamed_targets
 from ekya.process import configure_logging
 from ekya.results import schema
 
@@ -235,19 +235,7 @@ def run_seed(value: Any) -> int:
 
 def load_saved_config(path: Path) -> DictConfig:
     """A config.yaml a run saved, its parts' ``_target_`` names brought up to this version's (RENAMED_MODULES)."""
-    saved = OmegaConf.load(path)
-
-    def upgrade(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: (_renamed(v) if k == "_target_" and isinstance(v, str) else upgrade(v)) for k, v in node.items()}
-        return [upgrade(v) for v in node] if isinstance(node, list) else node
-
-    return OmegaConf.create(upgrade(OmegaConf.to_container(saved)))
-
-
-def _renamed(target: str) -> str:
-    module, _, name = target.rpartition(".")
-    return f"{RENAMED_MODULES.get(module, module)}.{name}"
+    return OmegaConf.create(renamed_targets(OmegaConf.to_container(OmegaConf.load(path)), RENAMED_MODULES))
 
 
 def config_for(cfg: DictConfig, run_dir: Path) -> DictConfig:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig
 
@@ -12,6 +13,20 @@ from omegaconf import DictConfig
 #: tracked before a rename still find their FINISHED twins.
 RENAMED_MODULES = {"ekya.learners.learner": "ekya.learners.finetune",
                    "ekya.plans.schedulers.replay": "ekya.plans.schedulers.schedule_replay"}
+
+def renamed_targets(node: Any, modules: Mapping[str, str]) -> Any:
+    """A plain config (dicts and lists) with every ``_target_`` whose module is a key of ``modules`` renamed."""
+    if isinstance(node, dict):
+        out = {}
+        for key, value in node.items():
+            if key == "_target_" and isinstance(value, str):
+                module, _, name = value.rpartition(".")
+                out[key] = f"{modules.get(module, module)}.{name}"
+            else:
+                out[key] = renamed_targets(value, modules)
+        return out
+    return [renamed_targets(v, modules) for v in node] if isinstance(node, list) else node
+
 
 #: The package's config directory: ``config.yaml`` (runs), ``prepare.yaml`` (ingest) and the groups.
 CONF_DIR = Path(__file__).resolve().parent / "conf"

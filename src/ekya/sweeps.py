@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ekya.atomic import atomic_write
+from ekya.hydra_compose import RENAMED_MODULES, renamed_targets
 
 #: keys (dotted) that never change a cell's numbers: left out of its fingerprint
 NEUTRAL_KEYS = ("resume", "output_root", "log_level", "tracking", "skip_finished", "runtime.base_cache",
@@ -38,24 +39,10 @@ def fingerprint(config: Mapping[str, Any]) -> str:
             node = node.get(key) if isinstance(node, dict) else None
         if isinstance(node, dict):
             node.pop(last, None)
-    text = json.dumps(_tracked_names(plain), sort_keys=True, separators=(",", ":"))
+    # a part whose module was renamed computes what it did: hash it by its old name, so tracked twins still match
+    old_names = {new: was for was, new in RENAMED_MODULES.items()}
+    text = json.dumps(renamed_targets(plain, old_names), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def _tracked_names(node: Any) -> Any:
-    """``node`` with every ``_target_`` in a renamed module named by its old module (RENAMED_MODULES)."""
-    from ekya.hydra_compose import RENAMED_MODULES
-
-    old = {new: was for was, new in RENAMED_MODULES.items()}
-    if isinstance(node, dict):
-        out = {}
-        for key, value in node.items():
-            if key == "_target_" and isinstance(value, str):
-                module, _, name = value.rpartition(".")
-                value = f"{old.get(module, module)}.{name}"
-            out[key] = _tracked_names(value)
-        return out
-    return [_tracked_names(v) for v in node] if isinstance(node, list) else node
 
 
 @dataclass(frozen=True)
