@@ -165,3 +165,14 @@ def test_the_readme_is_short_and_its_links_reach_pages_and_headings():
         if anchor:
             headings = [line.lstrip("#") for line in page.read_text().splitlines() if re.match(r"#{1,6} ", line)]
             assert anchor in {_slug(h) for h in headings}, f"{target}#{anchor}"
+
+
+def test_what_is_reproducible_is_stated_as_the_same_machine_type_and_threads():
+    # the torch thread count and the CPU act like another seed: the docs promise identical numbers only for
+    # the same seed, machine type and threads, never "on any machine" (docs/concepts.md#reproducibility)
+    readme = (ROOT / "README.md").read_text()
+    concepts = (ROOT / "docs" / "concepts.md").read_text()
+    for text in (readme, concepts):
+        flat = " ".join(text.split())
+        assert "same machine type with the same `threads`" in flat
+    assert "any machine" not in (readme + concepts).lower()
