@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ekya.errors import EkyaError
 from ekya.results import schema
 from ekya.results.intervals import Estimate, estimate
+
+if TYPE_CHECKING:
+    from ekya.analysis.table import RunTable
 
 #: the shipped thief and its two measurement instruments (conf/member/, runtime.instrument)
 THIEF, FREE_PROFILING, ORACLE = "thief", "thief-free-profiling", "thief-oracle"
@@ -199,9 +203,9 @@ def member_of(row: Mapping[str, object]) -> str:
     return scheduler
 
 
-def run_rows(table: object) -> pd.DataFrame:
+def run_rows(table: RunTable) -> pd.DataFrame:
     """One row per finished run of the study's MLflow experiment (RUN_COLUMNS), its cell from its params."""
-    runs, long = table.runs, table.long  # an ekya.analysis.table.RunTable
+    runs, long = table.runs, table.long
     windows = long[(long["metric"] == schema.NORETRAIN_ACCURACY) & (long["camera"] == "all")
                    & long["window"].notna()].sort_values("window")
     per_run = windows.groupby("run_id")["value"].agg(tuple)
@@ -221,7 +225,7 @@ def run_rows(table: object) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
 
 
-def study_frame(table: object) -> pd.DataFrame:
+def study_frame(table: RunTable) -> pd.DataFrame:
     """The plotted frame: per cell, member and seed the mean accuracy (noretrain as a member), and its kind."""
     runs = run_rows(table)
     parts = [runs[["cell", "member", "seed", "accuracy"]]]
